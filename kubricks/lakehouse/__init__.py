@@ -1,0 +1,1 @@
+"""The medallion lakehouse: bronze, silver and gold Delta tables."""

@@ -1,0 +1,91 @@
+"""Bronze → silver → gold for one batch, independent of where the layers are written.
+
+``build_layers`` takes a ``write`` callback so the Delta path (stage, then commit)
+and the plain-Parquet baseline in ``benchmarks/ingest.py`` share every transform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from kubricks.errors import ExpectationFailed, SourceError
+from kubricks.lakehouse import transforms as T
+from kubricks.spec import Action, UseCaseSpec
+
+# write(df, table) persists df for one table ("bronze", "silver", "quarantine", "gold")
+# and returns a DataFrame over what it wrote, so later layers read the written data.
+Writer = Callable[[DataFrame, str], DataFrame]
+
+
+@dataclass
+class LayerReport:
+    violations: dict[str, int] = field(default_factory=dict)
+    warnings: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def quarantined(self) -> dict[str, int]:
+        return {k: v for k, v in self.violations.items() if k not in self.warnings}
+
+
+def _check_fatal(flagged: DataFrame, counts: dict[str, int], spec: UseCaseSpec,
+                 source: str) -> None:
+    actions = T.rule_actions(spec)
+    failed = {rule: n for rule, n in counts.items() if actions.get(rule) == Action.FAIL}
+    if failed:
+        rule, n = next(iter(failed.items()))
+        expr = next(e.expr for e in spec.expectations if e.name == rule)
+        raise ExpectationFailed(
+            f"{source}: expectation {rule!r} ({expr}) failed on {n} row(s); nothing was written"
+        )
+    broken_types = [c for c in spec.columns if counts.get(T.type_rule(c.name))]
+    if not broken_types:
+        return
+    present = flagged.agg(
+        *[F.count(T._raw(c.name)).alias(c.name) for c in broken_types]
+    ).first()
+    for column in broken_types:
+        if counts[T.type_rule(column.name)] == present[column.name]:
+            example = (
+                flagged.where(T._raw(column.name).isNotNull()).select(T._raw(column.name)).first()
+            )
+            raise SourceError(
+                f"{source}: column {column.name!r}: no value parses as {column.type}"
+                f" (first value: {example[0]!r})"
+            )
+
+
+def build_layers(
+    raw: DataFrame,
+    spec: UseCaseSpec,
+    *,
+    source: str,
+    batch_id: str,
+    ingested_at: datetime,
+    existing_silver: DataFrame | None,
+    write: Writer,
+) -> LayerReport:
+    """Run every layer for one batch; raises before the caller commits anything."""
+    bronze = write(T.to_bronze(raw, source, batch_id, ingested_at), "bronze")
+    flagged = T.flag_violations(bronze, spec).cache()
+    try:
+        counts = T.violation_counts(flagged)
+        _check_fatal(flagged, counts, spec, source)
+        valid, quarantine = T.split_valid(flagged, spec)
+        silver = write(T.merge_latest(existing_silver, valid, spec), "silver")
+        quarantined = write(quarantine, "quarantine")
+        write(T.to_gold(silver, spec), "gold")
+        duplicates = quarantined.where(F.col(T.RULE) == T.DUPLICATE_KEY).count()
+    finally:
+        flagged.unpersist()
+    if duplicates:
+        counts[T.DUPLICATE_KEY] = duplicates
+    actions = T.rule_actions(spec)
+    return LayerReport(
+        violations=counts,
+        warnings={r: n for r, n in counts.items() if actions.get(r) == Action.WARN},
+    )

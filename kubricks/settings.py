@@ -1,0 +1,85 @@
+"""All configuration in one place, read from ``KUBRICKS_*`` environment variables.
+
+Nothing reads the environment at import time: call :func:`get_settings` (or build
+``KubricksSettings()``) where the value is needed, and pass it down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KubricksSettings(BaseSettings):
+    """Settings for local and cluster mode; only the values change between them."""
+
+    model_config = SettingsConfigDict(env_prefix="KUBRICKS_", env_file=None, extra="ignore")
+
+    home: Path = Field(Path(".kubricks"), description="Local state: services, logs, tables.")
+    lakehouse_root: str | None = Field(
+        None, description="Folder or s3:// URI for Delta tables; default <home>/lakehouse."
+    )
+    usecases_dir: Path | None = Field(
+        None, description="Where use-case specs are looked up by name; default the bundled ones."
+    )
+
+    # Object storage (MinIO in the cluster); only used when lakehouse_root is s3://.
+    s3_endpoint_url: str | None = None
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    s3_allow_http: bool = True
+
+    # Spark in local mode.
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "4g"
+    spark_shuffle_partitions: int = 4
+
+    # Tracking and registry.
+    tracking_uri: str | None = Field(
+        None, description="MLflow server URL; default http://<mlflow_host>:<mlflow_port>."
+    )
+    mlflow_host: str = "127.0.0.1"
+    mlflow_port: int = 5000
+    database_url: SecretStr | None = Field(
+        None, description="Postgres URL for the MLflow backend store; SQLite under home if unset."
+    )
+    artifacts_destination: str | None = Field(
+        None, description="Where the MLflow server stores artifacts; default <home>/mlartifacts."
+    )
+    registry_webhook_url: str | None = None
+    registry_webhook_secret: SecretStr | None = None
+
+    @property
+    def lakehouse_uri(self) -> str:
+        """The lakehouse root as an absolute local path or an object-store URI."""
+        if self.lakehouse_root:
+            if "://" in self.lakehouse_root:
+                return self.lakehouse_root.rstrip("/")
+            return str(Path(self.lakehouse_root).expanduser().resolve())
+        return str((self.home / "lakehouse").expanduser().resolve())
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or f"http://{self.mlflow_host}:{self.mlflow_port}"
+
+    def storage_options(self) -> dict[str, str] | None:
+        """delta-rs storage options for S3/MinIO, or None for local folders."""
+        if not self.lakehouse_uri.startswith("s3://"):
+            return None
+        options = {"AWS_REGION": self.s3_region, "AWS_S3_ALLOW_UNSAFE_RENAME": "true"}
+        if self.s3_endpoint_url:
+            options["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
+            options["AWS_ALLOW_HTTP"] = str(self.s3_allow_http).lower()
+        if self.s3_access_key_id:
+            options["AWS_ACCESS_KEY_ID"] = self.s3_access_key_id.get_secret_value()
+        if self.s3_secret_access_key:
+            options["AWS_SECRET_ACCESS_KEY"] = self.s3_secret_access_key.get_secret_value()
+        return options
+
+
+def get_settings(**overrides: object) -> KubricksSettings:
+    """Read settings from the environment now, with explicit overrides on top."""
+    return KubricksSettings(**overrides)

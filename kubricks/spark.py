@@ -1,0 +1,44 @@
+"""One configured Spark session for local mode (the cluster passes its own master)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from pyspark.sql import SparkSession
+
+from kubricks.errors import KubricksError
+from kubricks.settings import KubricksSettings
+
+JAVA_HINT = (
+    "Spark needs Java 17 or newer: install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless;"
+    " macOS: brew install openjdk@17) and make sure `java` is on PATH or JAVA_HOME is set."
+)
+
+
+def ensure_java() -> None:
+    """Fail with an actionable message instead of Spark's gateway error."""
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        raise KubricksError(JAVA_HINT)
+
+
+def get_spark(settings: KubricksSettings, app_name: str = "kubricks") -> SparkSession:
+    """Return the process-wide session, creating it with Kubricks' defaults once."""
+    ensure_java()
+    scratch = settings.home.expanduser().resolve() / "spark"
+    scratch.mkdir(parents=True, exist_ok=True)
+    return (
+        SparkSession.builder.master(settings.spark_master)
+        .appName(app_name)
+        .config("spark.driver.memory", settings.spark_driver_memory)
+        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
+        .config("spark.local.dir", str(scratch / "tmp"))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={scratch}")
+        .config("spark.sql.sources.partitionOverwriteMode", "static")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
