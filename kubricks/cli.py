@@ -1,0 +1,38 @@
+"""The `kubricks` command. Each concern lives in kubricks.commands; this wires them up."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from kubricks.commands import lakehouse
+from kubricks.console import err_console
+from kubricks.errors import KubricksError
+
+app = typer.Typer(
+    name="kubricks",
+    help="The Databricks ML lifecycle on your laptop or your Kubernetes cluster.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("ingest")(lakehouse.ingest)
+app.add_typer(lakehouse.tables_app, name="tables")
+
+
+def main() -> None:
+    """Entry point: user errors print as one red line, not a traceback."""
+    try:
+        app(standalone_mode=False)
+    except KubricksError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,1 @@
+"""Typer sub-commands, one module per lifecycle concern; wired together in kubricks.cli."""

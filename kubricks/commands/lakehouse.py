@@ -1,0 +1,95 @@
+"""`kubricks ingest` and `kubricks tables`: the medallion lakehouse from the shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kubricks.console import console, table
+from kubricks.settings import get_settings
+
+tables_app = typer.Typer(help="List Delta tables and their history.", invoke_without_command=True)
+
+
+def ingest(
+    usecase: Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")] = "churn",
+    source: Annotated[
+        str | None, typer.Option(help="File or folder to ingest, or 'synthetic'.")
+    ] = None,
+    rows: Annotated[int, typer.Option(help="Rows to generate with --source synthetic.")] = 10_000,
+    batch_id: Annotated[
+        str | None, typer.Option(help="Batch id; default: a hash of the source content.")
+    ] = None,
+) -> None:
+    """Ingest a batch into bronze, silver (plus quarantine) and gold Delta tables."""
+    from kubricks.lakehouse.ingest import ingest as run_ingest
+    from kubricks.lakehouse.ingest import resolve_source
+    from kubricks.spark import get_spark
+    from kubricks.spec import load_spec
+
+    settings = get_settings()
+    spec = load_spec(usecase, settings.usecases_dir)
+    path = resolve_source(spec, source, settings, rows)
+    with console.status(f"Ingesting {path} into the lakehouse…"):
+        spark = get_spark(settings)
+        result = run_ingest(spark, spec, path, settings, batch_id)
+    state = "already ingested; no table changed" if result.skipped else "committed"
+    console.print(f"Batch [bold]{result.batch_id}[/] from {result.source}: {state}")
+    console.print(table(
+        "Tables",
+        ["table", "rows written", "version", "committed"],
+        [(t.table, t.rows, t.version, "yes" if t.committed else "no")
+         for t in result.tables.values()],
+    ))
+    if result.quarantined or result.warnings:
+        console.print(table(
+            "Expectations",
+            ["rule", "rows", "action"],
+            [(r, n, "warn" if r in result.warnings else "quarantine")
+             for r, n in sorted({**result.quarantined, **result.warnings}.items())],
+        ))
+    else:
+        console.print("No row broke an expectation.")
+
+
+@tables_app.callback()
+def tables_list(ctx: typer.Context) -> None:
+    """List every table with its current version and row count."""
+    if ctx.invoked_subcommand:
+        return
+    from kubricks.lakehouse import tables
+
+    settings = get_settings()
+    root, options = settings.lakehouse_uri, settings.storage_options()
+    names = tables.list_tables(root, options) if Path(root).exists() or "://" in root else []
+    rows = []
+    for name in names:
+        dt = tables.open_table(tables.table_uri(root, *name.split("/")), storage_options=options)
+        count = sum(int(n) for n in dt.get_add_actions(flatten=True)["num_records"].to_pylist())
+        rows.append((name, dt.version(), count))
+    console.print(table(f"Tables under {root}", ["table", "version", "rows"], rows))
+
+
+@tables_app.command("history")
+def tables_history(
+    name: Annotated[str, typer.Argument(help="layer/name, for example silver/churn")],
+) -> None:
+    """Show a table's commits: version, time, operation and batch id."""
+    from kubricks.errors import KubricksError
+    from kubricks.lakehouse import tables
+
+    settings = get_settings()
+    if name.count("/") != 1:
+        raise KubricksError(f"{name!r}: expected layer/name, for example silver/churn")
+    uri = tables.table_uri(settings.lakehouse_uri, *name.split("/"))
+    options = settings.storage_options()
+    if not tables.exists(uri, options):
+        raise KubricksError(f"{name}: no Delta table at {uri} (see `kubricks tables`)")
+    rows = [
+        (h.get("version"), h.get("timestamp"), h.get("operation"), h.get("kubricks.batch_id"))
+        for h in tables.history(uri, options)
+    ]
+    console.print(table(f"History of {name}", ["version", "timestamp (ms)", "operation",
+                                               "batch"], rows))

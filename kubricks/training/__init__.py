@@ -1,0 +1,1 @@
+"""AutoML training: search, metrics, plots and the logged model."""
