@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from kubricks.commands import lakehouse
+from kubricks.commands import lakehouse, platform
 from kubricks.console import err_console
 from kubricks.errors import KubricksError
 
@@ -18,6 +18,9 @@ app = typer.Typer(
 )
 app.command("ingest")(lakehouse.ingest)
 app.add_typer(lakehouse.tables_app, name="tables")
+app.command("up")(platform.up)
+app.command("status")(platform.status)
+app.command("down")(platform.down)
 
 
 def main() -> None:

@@ -1,0 +1,153 @@
+"""Local platform services as background child processes under ``KUBRICKS_HOME``.
+
+Each service has a pid file and a log file in ``<home>/run``. ``up`` is a no-op for a
+healthy service, cleans a stale pid file left by a crash, and waits for health.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from kubricks.errors import ServiceUnavailable
+from kubricks.settings import KubricksSettings
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    url: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    note: str = ""
+
+
+def run_dir(settings: KubricksSettings) -> Path:
+    path = settings.home.expanduser().resolve() / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _pid_file(settings: KubricksSettings, name: str) -> Path:
+    return run_dir(settings) / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_pid(settings: KubricksSettings, name: str) -> int | None:
+    path = _pid_file(settings, name)
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def mlflow_command(settings: KubricksSettings) -> list[str]:
+    """The tracking server: SQLite under home, or Postgres; artifacts proxied by the server."""
+    home = settings.home.expanduser().resolve()
+    backend = (
+        settings.database_url.get_secret_value()
+        if settings.database_url
+        else f"sqlite:///{home / 'mlflow.db'}"
+    )
+    artifacts = settings.artifacts_destination or str(home / "mlartifacts")
+    return [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", backend,
+        "--serve-artifacts",
+        "--artifacts-destination", artifacts,
+        "--host", settings.mlflow_host,
+        "--port", str(settings.mlflow_port),
+        "--workers", "2",
+    ]
+
+
+def mlflow_url(settings: KubricksSettings) -> str:
+    return f"http://{settings.mlflow_host}:{settings.mlflow_port}"
+
+
+def mlflow_status(settings: KubricksSettings) -> ServiceStatus:
+    url = mlflow_url(settings)
+    pid = _read_pid(settings, "mlflow")
+    running = pid is not None and _alive(pid)
+    note = "stale pid file" if pid is not None and not running else ""
+    return ServiceStatus("mlflow", url, pid if running else None, running, healthy(url), note)
+
+
+def start_mlflow(settings: KubricksSettings, timeout: float = 90.0) -> ServiceStatus:
+    """Start the tracking server unless it already runs; return once it answers /health."""
+    status = mlflow_status(settings)
+    if status.running and status.healthy:
+        return status
+    if status.healthy and not status.running:
+        raise ServiceUnavailable(
+            f"port {settings.mlflow_port} already serves an MLflow server Kubricks did not start;"
+            " stop it or set KUBRICKS_MLFLOW_PORT"
+        )
+    _pid_file(settings, "mlflow").unlink(missing_ok=True)  # stale or absent
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log = (run_dir(settings) / "mlflow.log").open("ab")
+    process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        mlflow_command(settings), stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True, env=env,
+    )
+    _pid_file(settings, "mlflow").write_text(str(process.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _pid_file(settings, "mlflow").unlink(missing_ok=True)
+            raise ServiceUnavailable(
+                f"MLflow server exited with code {process.returncode};"
+                f" see {run_dir(settings) / 'mlflow.log'}"
+            )
+        if healthy(mlflow_url(settings), timeout=1.0):
+            return mlflow_status(settings)
+        time.sleep(0.5)
+    stop_mlflow(settings)
+    raise ServiceUnavailable(f"MLflow server did not answer at {mlflow_url(settings)} in"
+                             f" {timeout:.0f}s; see {run_dir(settings) / 'mlflow.log'}")
+
+
+def stop_mlflow(settings: KubricksSettings, timeout: float = 20.0) -> bool:
+    """Stop the server's whole process group; True if something was stopped."""
+    pid = _read_pid(settings, "mlflow")
+    _pid_file(settings, "mlflow").unlink(missing_ok=True)
+    if pid is None or not _alive(pid):
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    return True

@@ -1,0 +1,51 @@
+"""Shared fixtures: the bundled data set and one real MLflow server per test session."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kubricks import services
+from kubricks.settings import KubricksSettings
+
+REPO = Path(__file__).resolve().parent.parent
+CHURN_CSV = REPO.parent / "shared" / "data" / "churn.csv"
+
+
+@pytest.fixture(scope="session")
+def churn_csv() -> Path:
+    if not CHURN_CSV.exists():
+        pytest.skip(f"{CHURN_CSV} is absent (the shared data folder sits beside the repo in CI)")
+    return CHURN_CSV
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` (SQLite, proxied artifacts) for the whole session.
+
+    Its URL is exported as KUBRICKS_TRACKING_URI so every KubricksSettings built in a
+    test (and every kfp.local subprocess) finds it.
+    """
+    home = tmp_path_factory.mktemp("mlflow-home")
+    settings = KubricksSettings(home=home, mlflow_port=free_port())
+    status = services.start_mlflow(settings)
+    previous = os.environ.get("KUBRICKS_TRACKING_URI")
+    os.environ["KUBRICKS_TRACKING_URI"] = status.url
+    try:
+        yield status.url
+    finally:
+        services.stop_mlflow(settings)
+        if previous is None:
+            os.environ.pop("KUBRICKS_TRACKING_URI", None)
+        else:
+            os.environ["KUBRICKS_TRACKING_URI"] = previous
