@@ -7,6 +7,7 @@ Nothing reads the environment at import time: call :func:`get_settings` (or buil
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +52,13 @@ class KubricksSettings(BaseSettings):
     )
     registry_webhook_url: str | None = None
     registry_webhook_secret: SecretStr | None = None
+
+    # Feature store (Feast): offline store on the gold Delta tables, online store below.
+    feast_online_store: Literal["sqlite", "redis", "postgres"] = "sqlite"
+    feast_online_connection: SecretStr | None = Field(
+        None,
+        description="Redis 'host:port,password=...' or a postgresql:// URL; unused for sqlite.",
+    )
 
     @property
     def lakehouse_uri(self) -> str:
