@@ -52,6 +52,12 @@ class KubricksSettings(BaseSettings):
     )
     registry_webhook_url: str | None = None
     registry_webhook_secret: SecretStr | None = None
+    gate_margin: float | None = Field(
+        None, description="Gate margin over the champion; default the spec's min_improvement."
+    )
+    registry_actor: str | None = Field(
+        None, description="Who the registry audit trail records; default the OS user."
+    )
 
     # Feature store (Feast): offline store on the gold Delta tables, online store below.
     feast_online_store: Literal["sqlite", "redis", "postgres"] = "sqlite"
