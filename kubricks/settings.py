@@ -66,6 +66,32 @@ class KubricksSettings(BaseSettings):
         description="Redis 'host:port,password=...' or a postgresql:// URL; unused for sqlite.",
     )
 
+    # Pipelines (KFP): the same pipelines run by kfp.local or on Kubeflow Pipelines.
+    image: str = Field(
+        "ghcr.io/kubricks/kubricks:0.1.0",
+        description="The project image: base_image of every component and the Spark image.",
+    )
+    kfp_host: str | None = Field(None, description="Kubeflow Pipelines API URL for cluster runs.")
+    kfp_namespace: str | None = Field(None, description="KFP namespace (multi-user installs).")
+    pipeline_root: str | None = Field(
+        None, description="Where step outputs land; default <home>/pipelines locally."
+    )
+    pipeline_retries: int = Field(2, description="Retries of each step that uses the network.")
+    pipeline_retry_backoff: int = Field(5, description="Seconds before the first retry.")
+    settings_configmap: str = Field(
+        "kubricks-settings", description="ConfigMap whose KUBRICKS_* keys reach cluster steps."
+    )
+    secrets_name: str = Field(
+        "kubricks-secrets", description="Secret whose KUBRICKS_* keys reach cluster steps."
+    )
+    spark_mode: Literal["local", "kubernetes"] = Field(
+        "local", description="Run Spark steps in-process, or as SparkApplications on the cluster."
+    )
+    k8s_namespace: str = Field("kubricks", description="Namespace of the SparkApplications.")
+    spark_service_account: str = "spark"
+    spark_executor_instances: int = 2
+    spark_timeout_seconds: int = 3600
+
     @property
     def lakehouse_uri(self) -> str:
         """The lakehouse root as an absolute local path or an object-store URI."""
