@@ -6,6 +6,7 @@ healthy service, cleans a stale pid file left by a crash, and waits for health.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -75,13 +76,21 @@ def mlflow_command(settings: KubricksSettings) -> list[str]:
     )
     artifacts = settings.artifacts_destination or str(home / "mlartifacts")
     return [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", backend,
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend,
         "--serve-artifacts",
-        "--artifacts-destination", artifacts,
-        "--host", settings.mlflow_host,
-        "--port", str(settings.mlflow_port),
-        "--workers", "2",
+        "--artifacts-destination",
+        artifacts,
+        "--host",
+        settings.mlflow_host,
+        "--port",
+        str(settings.mlflow_port),
+        "--workers",
+        "2",
     ]
 
 
@@ -110,9 +119,12 @@ def start_mlflow(settings: KubricksSettings, timeout: float = 90.0) -> ServiceSt
     _pid_file(settings, "mlflow").unlink(missing_ok=True)  # stale or absent
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     log = (run_dir(settings) / "mlflow.log").open("ab")
-    process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-        mlflow_command(settings), stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True, env=env,
+    process = subprocess.Popen(
+        mlflow_command(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
     )
     _pid_file(settings, "mlflow").write_text(str(process.pid))
     deadline = time.monotonic() + timeout
@@ -127,8 +139,10 @@ def start_mlflow(settings: KubricksSettings, timeout: float = 90.0) -> ServiceSt
             return mlflow_status(settings)
         time.sleep(0.5)
     stop_mlflow(settings)
-    raise ServiceUnavailable(f"MLflow server did not answer at {mlflow_url(settings)} in"
-                             f" {timeout:.0f}s; see {run_dir(settings) / 'mlflow.log'}")
+    raise ServiceUnavailable(
+        f"MLflow server did not answer at {mlflow_url(settings)} in"
+        f" {timeout:.0f}s; see {run_dir(settings) / 'mlflow.log'}"
+    )
 
 
 def stop_mlflow(settings: KubricksSettings, timeout: float = 20.0) -> bool:
@@ -144,10 +158,8 @@ def stop_mlflow(settings: KubricksSettings, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.2)
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
     if _alive(pid):
         os.killpg(pid, signal.SIGKILL)
     return True

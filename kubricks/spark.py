@@ -11,8 +11,9 @@ from kubricks.errors import KubricksError
 from kubricks.settings import KubricksSettings
 
 JAVA_HINT = (
-    "Spark needs Java 17 or newer: install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless;"
-    " macOS: brew install openjdk@17) and make sure `java` is on PATH or JAVA_HOME is set."
+    "Spark needs Java 17 or newer: install it (Debian/Ubuntu: apt-get install"
+    " openjdk-17-jre-headless; macOS: brew install openjdk@17) and make sure `java` is on PATH"
+    " or JAVA_HOME is set."
 )
 
 

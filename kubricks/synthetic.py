@@ -52,8 +52,9 @@ def _draw(dist: object, rows: int, rng: np.random.Generator) -> np.ndarray:
     raise SpecError(f"synthetic: unsupported distribution {type(dist).__name__}")
 
 
-def _label(model: LabelModel, frame: pd.DataFrame, spec: UseCaseSpec,
-           rng: np.random.Generator) -> np.ndarray:
+def _label(
+    model: LabelModel, frame: pd.DataFrame, spec: UseCaseSpec, rng: np.random.Generator
+) -> np.ndarray:
     score = np.full(len(frame), model.intercept, dtype=float)
     for column, weight in model.weights.items():
         values = frame[column].astype(float)
@@ -105,7 +106,7 @@ def write_synthetic(spec: UseCaseSpec, rows: int, path: Path, seed: int = 42) ->
     if fmt == "csv":
         frame.to_csv(path, index=False)
     elif fmt == "parquet":
-        frame.to_parquet(path, index=False)
+        frame.to_parquet(path, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
     else:
         frame.to_json(path, orient="records", lines=True, date_format="iso")
     return path

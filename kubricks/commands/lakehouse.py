@@ -37,19 +37,27 @@ def ingest(
         result = run_ingest(spark, spec, path, settings, batch_id)
     state = "already ingested; no table changed" if result.skipped else "committed"
     console.print(f"Batch [bold]{result.batch_id}[/] from {result.source}: {state}")
-    console.print(table(
-        "Tables",
-        ["table", "rows written", "version", "committed"],
-        [(t.table, t.rows, t.version, "yes" if t.committed else "no")
-         for t in result.tables.values()],
-    ))
+    console.print(
+        table(
+            "Tables",
+            ["table", "rows written", "version", "committed"],
+            [
+                (t.table, t.rows, t.version, "yes" if t.committed else "no")
+                for t in result.tables.values()
+            ],
+        )
+    )
     if result.quarantined or result.warnings:
-        console.print(table(
-            "Expectations",
-            ["rule", "rows", "action"],
-            [(r, n, "warn" if r in result.warnings else "quarantine")
-             for r, n in sorted({**result.quarantined, **result.warnings}.items())],
-        ))
+        console.print(
+            table(
+                "Expectations",
+                ["rule", "rows", "action"],
+                [
+                    (r, n, "warn" if r in result.warnings else "quarantine")
+                    for r, n in sorted({**result.quarantined, **result.warnings}.items())
+                ],
+            )
+        )
     else:
         console.print("No row broke an expectation.")
 
@@ -91,5 +99,6 @@ def tables_history(
         (h.get("version"), h.get("timestamp"), h.get("operation"), h.get("kubricks.batch_id"))
         for h in tables.history(uri, options)
     ]
-    console.print(table(f"History of {name}", ["version", "timestamp (ms)", "operation",
-                                               "batch"], rows))
+    console.print(
+        table(f"History of {name}", ["version", "timestamp (ms)", "operation", "batch"], rows)
+    )

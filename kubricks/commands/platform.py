@@ -24,8 +24,13 @@ def status() -> None:
     from kubricks import services
 
     s = services.mlflow_status(get_settings())
-    console.print(table("Services", ["service", "url", "pid", "running", "healthy", "note"],
-                        [(s.name, s.url, s.pid, s.running, s.healthy, s.note)]))
+    console.print(
+        table(
+            "Services",
+            ["service", "url", "pid", "running", "healthy", "note"],
+            [(s.name, s.url, s.pid, s.running, s.healthy, s.note)],
+        )
+    )
 
 
 def down() -> None:

@@ -60,8 +60,9 @@ def layer_tables(spec: UseCaseSpec, root: str) -> dict[str, tuple[str, str]]:
         "quarantine": ("silver", f"{spec.name}_quarantine"),
         "gold": ("gold", spec.name),
     }
-    return {k: (f"{layer}/{n}", tables.table_uri(root, layer, n)) for k, (layer, n) in
-            names.items()}
+    return {
+        k: (f"{layer}/{n}", tables.table_uri(root, layer, n)) for k, (layer, n) in names.items()
+    }
 
 
 def resolve_source(
@@ -154,8 +155,9 @@ def record_run(result: IngestResult, root: str, options: dict[str, str] | None) 
         "quarantined": json.dumps(result.quarantined),
         "detail": json.dumps({k: asdict(t) for k, t in result.tables.items()}),
     }
-    write_deltalake(runs_uri(root), pa.Table.from_pylist([row]), mode="append",
-                    storage_options=options)
+    write_deltalake(
+        runs_uri(root), pa.Table.from_pylist([row]), mode="append", storage_options=options
+    )
 
 
 def ingest_runs(root: str, options: dict[str, str] | None = None) -> list[dict]:

@@ -32,8 +32,9 @@ class LayerReport:
         return {k: v for k, v in self.violations.items() if k not in self.warnings}
 
 
-def _check_fatal(flagged: DataFrame, counts: dict[str, int], spec: UseCaseSpec,
-                 source: str) -> None:
+def _check_fatal(
+    flagged: DataFrame, counts: dict[str, int], spec: UseCaseSpec, source: str
+) -> None:
     actions = T.rule_actions(spec)
     failed = {rule: n for rule, n in counts.items() if actions.get(rule) == Action.FAIL}
     if failed:
@@ -45,9 +46,7 @@ def _check_fatal(flagged: DataFrame, counts: dict[str, int], spec: UseCaseSpec,
     broken_types = [c for c in spec.columns if counts.get(T.type_rule(c.name))]
     if not broken_types:
         return
-    present = flagged.agg(
-        *[F.count(T._raw(c.name)).alias(c.name) for c in broken_types]
-    ).first()
+    present = flagged.agg(*[F.count(T._raw(c.name)).alias(c.name) for c in broken_types]).first()
     for column in broken_types:
         if counts[T.type_rule(column.name)] == present[column.name]:
             example = (

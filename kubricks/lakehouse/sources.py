@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -39,6 +40,21 @@ def content_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _read_parquet(spark: SparkSession, path: Path) -> DataFrame:
+    """Spark rejects nanosecond timestamps (pandas' default); hand those over via Arrow."""
+    try:
+        return spark.read.parquet(str(path.resolve()))
+    except Exception as exc:
+        if "TIMESTAMP(NANOS" not in str(exc):
+            raise
+    table = pq.read_table(path)
+    fields = [
+        pa.field(f.name, pa.timestamp("us", tz=f.type.tz)) if pa.types.is_timestamp(f.type) else f
+        for f in table.schema
+    ]
+    return spark.createDataFrame(table.cast(pa.schema(fields)).to_pandas())
+
+
 def read_source(spark: SparkSession, path: Path, spec: UseCaseSpec) -> DataFrame:
     """Read the declared columns as strings: bronze keeps values exactly as they arrived."""
     fmt = spec.source.format
@@ -53,7 +69,7 @@ def read_source(spark: SparkSession, path: Path, spec: UseCaseSpec) -> DataFrame
                 .csv(location)
             )
         elif fmt == "parquet":
-            df = spark.read.parquet(location)
+            df = _read_parquet(spark, path)
         else:
             df = spark.read.json(location)
     except Exception as exc:

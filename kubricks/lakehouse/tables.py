@@ -53,9 +53,11 @@ def open_table(
 
 
 def current_version(uri: str, storage_options: dict[str, str] | None = None) -> int | None:
-    return open_table(uri, storage_options=storage_options).version() if exists(
-        uri, storage_options
-    ) else None
+    return (
+        open_table(uri, storage_options=storage_options).version()
+        if exists(uri, storage_options)
+        else None
+    )
 
 
 def read_arrow(
@@ -80,7 +82,7 @@ def read_spark(
     return spark.read.parquet(*files)
 
 
-def _spark_schema(spark: SparkSession, table: pa.Table):  # noqa: ANN202 - pyspark type
+def _spark_schema(spark: SparkSession, table: pa.Table):
     from pyspark.sql.pandas.types import from_arrow_schema
 
     return from_arrow_schema(table.schema)
@@ -92,9 +94,7 @@ def stage(df: DataFrame, uri: str) -> StagedFiles:
     target = f"{uri.rstrip('/')}/{folder}"
     df.write.mode("errorifexists").parquet(target)
     fs, base = _filesystem(target)
-    infos = [
-        i for i in fs.get_file_info(pafs.FileSelector(base)) if i.path.endswith(".parquet")
-    ]
+    infos = [i for i in fs.get_file_info(pafs.FileSelector(base)) if i.path.endswith(".parquet")]
     actions: list[AddAction] = []
     schema: pa.Schema | None = None
     rows = 0
@@ -133,9 +133,10 @@ def has_batch(uri: str, batch_id: str, storage_options: dict[str, str] | None = 
     """True when a commit for this batch already landed in the table."""
     if not exists(uri, storage_options):
         return False
-    return open_table(uri, storage_options=storage_options).transaction_version(
-        app_id(batch_id)
-    ) is not None
+    return (
+        open_table(uri, storage_options=storage_options).transaction_version(app_id(batch_id))
+        is not None
+    )
 
 
 def commit(
@@ -167,7 +168,7 @@ def commit(
     return open_table(staged.uri, storage_options=storage_options).version()
 
 
-def _delta_schema(schema: pa.Schema):  # noqa: ANN202 - deltalake Schema
+def _delta_schema(schema: pa.Schema):
     from deltalake import Schema
 
     return Schema.from_arrow(schema)

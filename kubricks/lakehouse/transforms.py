@@ -65,9 +65,9 @@ def _raw(name: str) -> SparkColumn:
 def _typed(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
     """Trimmed raw strings under ``<col>__raw`` and try_cast values under the real names."""
     raw = [
-        F.when(F.trim(_c(c.name)) == "", None).otherwise(F.trim(_c(c.name))).alias(
-            f"{c.name}{RAW_SUFFIX}"
-        )
+        F.when(F.trim(_c(c.name)) == "", None)
+        .otherwise(F.trim(_c(c.name)))
+        .alias(f"{c.name}{RAW_SUFFIX}")
         for c in spec.columns
     ]
     df = bronze.select(*raw, *METADATA)
@@ -91,21 +91,27 @@ def flag_violations(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
     """
     df = _typed(bronze, spec)
     structural = [
-        F.when(_c(spec.entity_key).isNull(),
-               _violation(KEY_NOT_NULL, F.lit(f"{spec.entity_key} is missing")))
+        F.when(
+            _c(spec.entity_key).isNull(),
+            _violation(KEY_NOT_NULL, F.lit(f"{spec.entity_key} is missing")),
+        )
     ]
     structural += [
         F.when(
             _raw(c.name).isNotNull() & _c(c.name).isNull(),
-            _violation(type_rule(c.name), F.format_string(
-                f"{c.name}='%s' is not a valid {c.type}", _raw(c.name))),
+            _violation(
+                type_rule(c.name),
+                F.format_string(f"{c.name}='%s' is not a valid {c.type}", _raw(c.name)),
+            ),
         )
         for c in spec.columns
         if c.type != "string"
     ]
     expectations = [
-        F.when(~F.coalesce(F.expr(e.expr), F.lit(False)),
-               _violation(e.name, F.lit(f"expectation not met: {e.expr}")))
+        F.when(
+            ~F.coalesce(F.expr(e.expr), F.lit(False)),
+            _violation(e.name, F.lit(f"expectation not met: {e.expr}")),
+        )
         for e in spec.expectations
     ]
     structural_array = F.filter(F.array(*structural), lambda v: v.isNotNull())
@@ -114,9 +120,7 @@ def flag_violations(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
         if expectations
         else F.array().cast("array<struct<rule:string,reason:string>>")
     )
-    violations = F.when(F.size(structural_array) > 0, structural_array).otherwise(
-        expectation_array
-    )
+    violations = F.when(F.size(structural_array) > 0, structural_array).otherwise(expectation_array)
     return df.withColumn(_VIOLATIONS, violations)
 
 
@@ -132,12 +136,7 @@ def rule_actions(spec: UseCaseSpec) -> dict[str, Action]:
 
 def violation_counts(flagged: DataFrame) -> dict[str, int]:
     """How many rows broke each rule (one aggregation pass)."""
-    rows = (
-        flagged.select(F.explode(_VIOLATIONS).alias("v"))
-        .groupBy("v.rule")
-        .count()
-        .collect()
-    )
+    rows = flagged.select(F.explode(_VIOLATIONS).alias("v")).groupBy("v.rule").count().collect()
     return {r["rule"]: int(r["count"]) for r in rows}
 
 
@@ -158,8 +157,8 @@ def split_valid(flagged: DataFrame, spec: UseCaseSpec) -> tuple[DataFrame, DataF
     keep = ~_quarantining(flagged, spec)
     typed = flagged.where(keep).select(*[_c(c.name) for c in spec.columns], *METADATA)
     ranked = typed.withColumn(
-        "__rank", F.row_number().over(Window.partitionBy(_c(spec.entity_key)).orderBy(
-            *_latest_first(spec)))
+        "__rank",
+        F.row_number().over(Window.partitionBy(_c(spec.entity_key)).orderBy(*_latest_first(spec))),
     )
     valid = ranked.where("__rank = 1").drop("__rank")
     raw_columns = [_raw(c.name).alias(c.name) for c in spec.columns]
@@ -167,7 +166,8 @@ def split_valid(flagged: DataFrame, spec: UseCaseSpec) -> tuple[DataFrame, DataF
         flagged.where(keep)
         .join(ranked.where("__rank > 1").select(ROW_ID), on=ROW_ID, how="left_semi")
         .select(
-            *raw_columns, *METADATA,
+            *raw_columns,
+            *METADATA,
             F.lit(DUPLICATE_KEY).alias(RULE),
             F.lit(f"superseded by a later row with the same {spec.entity_key}").alias(REASON),
         )
@@ -177,8 +177,12 @@ def split_valid(flagged: DataFrame, spec: UseCaseSpec) -> tuple[DataFrame, DataF
         flagged.where(~keep)
         .select(*raw_columns, *METADATA, F.explode(_VIOLATIONS).alias("v"))
         .where(F.col("v.rule").isin(quarantine_rules))
-        .select(*[c.name for c in spec.columns], *METADATA, F.col("v.rule").alias(RULE),
-                F.col("v.reason").alias(REASON))
+        .select(
+            *[c.name for c in spec.columns],
+            *METADATA,
+            F.col("v.rule").alias(RULE),
+            F.col("v.reason").alias(REASON),
+        )
     )
     return valid, broken.unionByName(superseded)
 
@@ -189,8 +193,8 @@ def merge_latest(existing: DataFrame | None, incoming: DataFrame, spec: UseCaseS
         return incoming
     union = existing.select(*incoming.columns).unionByName(incoming)
     window = Window.partitionBy(_c(spec.entity_key)).orderBy(*_latest_first(spec))
-    return union.withColumn("__rank", F.row_number().over(window)).where("__rank = 1").drop(
-        "__rank"
+    return (
+        union.withColumn("__rank", F.row_number().over(window)).where("__rank = 1").drop("__rank")
     )
 
 
@@ -201,9 +205,10 @@ def to_gold(silver: DataFrame, spec: UseCaseSpec) -> DataFrame:
     for feature in spec.features:
         if feature.encoding == "one_hot":
             features.extend(
-                F.when(_c(feature.name) == F.lit(v), 1).otherwise(0).cast("int").alias(
-                    one_hot_column(feature.name, v)
-                )
+                F.when(_c(feature.name) == F.lit(v), 1)
+                .otherwise(0)
+                .cast("int")
+                .alias(one_hot_column(feature.name, v))
                 for v in feature.categories or []
             )
         else:

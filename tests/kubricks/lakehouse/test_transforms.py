@@ -1,0 +1,125 @@
+"""Pure medallion transforms on small in-memory frames."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pyspark.sql import SparkSession
+
+from kubricks.lakehouse import transforms as T
+from kubricks.spec import UseCaseSpec
+
+SPEC = UseCaseSpec.model_validate(
+    {
+        "name": "shop",
+        "columns": [
+            {"name": "id", "type": "long"},
+            {"name": "city", "type": "string"},
+            {"name": "amount", "type": "double"},
+            {"name": "bought", "type": "int"},
+        ],
+        "entity_key": "id",
+        "label": "bought",
+        "problem_type": "classification",
+        "features": [
+            {
+                "name": "city",
+                "kind": "categorical",
+                "encoding": "one_hot",
+                "categories": ["Paris", "Rome"],
+            },
+            {"name": "amount"},
+        ],
+        "expectations": [
+            {"name": "positive_amount", "expr": "amount > 0", "action": "quarantine"},
+            {"name": "known_city", "expr": "city IN ('Paris', 'Rome')", "action": "warn"},
+        ],
+        "metric": {"primary": "roc_auc"},
+    }
+)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def bronze(spark: SparkSession, rows: list[tuple]):
+    raw = spark.createDataFrame(rows, "id string, city string, amount string, bought string")
+    return T.to_bronze(raw, "in.csv", "b1", NOW)
+
+
+def test_bronze_adds_ingestion_metadata(spark: SparkSession) -> None:
+    row = bronze(spark, [("1", "Paris", "3.0", "1")]).first()
+    assert (row[T.SOURCE_FILE], row[T.BATCH_ID]) == ("in.csv", "b1")
+    assert row[T.INGESTED_AT].replace(tzinfo=None) == NOW.replace(tzinfo=None)
+    assert row[T.ROW_ID] is not None
+
+
+def test_each_defect_is_quarantined_under_its_rule(spark: SparkSession) -> None:
+    df = bronze(
+        spark,
+        [
+            ("1", " Paris ", "3.5", "1"),
+            (None, "Rome", "1.0", "0"),  # null key
+            ("3", "Rome", "abc", "0"),  # not a double
+            ("4", "Rome", "-2", "0"),  # breaks positive_amount
+            ("5", "Oslo", "9", "1"),  # breaks a warn rule only: kept
+        ],
+    )
+    flagged = T.flag_violations(df, SPEC)
+    valid, quarantine = T.split_valid(flagged, SPEC)
+    rules = {r["id"]: (r[T.RULE], r[T.REASON]) for r in quarantine.collect()}
+    assert rules[None][0] == T.KEY_NOT_NULL
+    assert rules["3"] == ("type_amount", "amount='abc' is not a valid double")
+    assert rules["4"][0] == "positive_amount"
+    assert sorted(r["id"] for r in valid.collect()) == [1, 5]
+    assert valid.where("id = 1").first()["city"] == "Paris"  # trimmed
+    assert T.violation_counts(flagged) == {
+        T.KEY_NOT_NULL: 1,
+        "type_amount": 1,
+        "positive_amount": 1,
+        "known_city": 1,
+    }
+
+
+def test_duplicates_keep_the_latest_row_and_quarantine_the_rest(spark: SparkSession) -> None:
+    df = bronze(spark, [("7", "Paris", "1", "0"), ("7", "Rome", "2", "1")])
+    valid, quarantine = T.split_valid(T.flag_violations(df, SPEC), SPEC)
+    assert [(r["id"], r["city"]) for r in valid.collect()] == [(7, "Rome")]
+    assert [(r["city"], r[T.RULE]) for r in quarantine.collect()] == [("Paris", T.DUPLICATE_KEY)]
+
+
+def test_merge_latest_upserts_across_batches(spark: SparkSession) -> None:
+    old, _ = T.split_valid(
+        T.flag_violations(bronze(spark, [("1", "Paris", "1", "0"), ("2", "Rome", "2", "0")]), SPEC),
+        SPEC,
+    )
+    later = T.to_bronze(
+        spark.createDataFrame(
+            [("2", "Paris", "5", "1")], "id string, city string, amount string, bought string"
+        ),
+        "next.csv",
+        "b2",
+        datetime(2026, 2, 1, tzinfo=UTC),
+    )
+    new, _ = T.split_valid(T.flag_violations(later, SPEC), SPEC)
+    merged = {r["id"]: r["amount"] for r in T.merge_latest(old, new, SPEC).collect()}
+    assert merged == {1: 1.0, 2: 5.0}
+
+
+def test_gold_one_hot_encodes_declared_categories(spark: SparkSession) -> None:
+    valid, _ = T.split_valid(
+        T.flag_violations(bronze(spark, [("1", "Rome", "3", "1"), ("2", "Oslo", "4", "0")]), SPEC),
+        SPEC,
+    )
+    gold = {r["id"]: r.asDict() for r in T.to_gold(valid, SPEC).collect()}
+    assert set(gold[1]) == {"id", "event_timestamp", "city_Paris", "city_Rome", "amount", "bought"}
+    assert (gold[1]["city_Paris"], gold[1]["city_Rome"]) == (0, 1)
+    assert (gold[2]["city_Paris"], gold[2]["city_Rome"]) == (0, 0)  # unknown: all zeros
+
+
+@pytest.mark.parametrize("action", ["warn", "quarantine", "fail"])
+def test_rule_actions_follow_the_spec(action: str) -> None:
+    spec = SPEC.model_copy(
+        update={"expectations": [SPEC.expectations[0].model_copy(update={"action": action})]}
+    )
+    assert T.rule_actions(spec)["positive_amount"] == action
+    assert T.rule_actions(spec)[T.DUPLICATE_KEY] == "quarantine"
