@@ -92,6 +92,11 @@ class KubricksSettings(BaseSettings):
     spark_executor_instances: int = 2
     spark_timeout_seconds: int = 3600
 
+    # AutoML training.
+    tracking_http_retries: int = Field(
+        2, description="MLflow HTTP retries during training, so a stopped server fails in seconds."
+    )
+
     @property
     def lakehouse_uri(self) -> str:
         """The lakehouse root as an absolute local path or an object-store URI."""

@@ -43,3 +43,13 @@ def is_better(metric: str, candidate: float, reference: float, margin: float = 0
 def meets(metric: str, value: float, threshold: float) -> bool:
     """Thresholds are minimums, or maximums for lower-is-better metrics."""
     return value <= threshold if metric in LOWER_IS_BETTER else value >= threshold
+
+
+def metric_names(problem_type: str) -> tuple[str, ...]:
+    """The metrics :func:`evaluate` reports for a problem type."""
+    return CLASSIFICATION_METRICS if problem_type == "classification" else REGRESSION_METRICS
+
+
+def direction(metric: str) -> str:
+    """Optuna's study direction for optimising ``metric``."""
+    return "minimize" if metric in LOWER_IS_BETTER else "maximize"
