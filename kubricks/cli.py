@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.text import Text
 
 from kubricks.commands import lakehouse, platform
 from kubricks.console import err_console
@@ -28,7 +29,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except KubricksError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
         sys.exit(2)
     except typer.Abort:
         sys.exit(1)

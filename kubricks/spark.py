@@ -26,9 +26,10 @@ def ensure_java() -> None:
 def get_spark(settings: KubricksSettings, app_name: str = "kubricks") -> SparkSession:
     """Return the process-wide session, creating it with Kubricks' defaults once."""
     ensure_java()
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode needs no public interface
     scratch = settings.home.expanduser().resolve() / "spark"
     scratch.mkdir(parents=True, exist_ok=True)
-    return (
+    session = (
         SparkSession.builder.master(settings.spark_master)
         .appName(app_name)
         .config("spark.driver.memory", settings.spark_driver_memory)
@@ -43,3 +44,5 @@ def get_spark(settings: KubricksSettings, app_name: str = "kubricks") -> SparkSe
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
     )
+    session.sparkContext.setLogLevel("ERROR")
+    return session

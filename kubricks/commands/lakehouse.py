@@ -26,12 +26,14 @@ def ingest(
     """Ingest a batch into bronze, silver (plus quarantine) and gold Delta tables."""
     from kubricks.lakehouse.ingest import ingest as run_ingest
     from kubricks.lakehouse.ingest import resolve_source
+    from kubricks.lakehouse.sources import check_file
     from kubricks.spark import get_spark
     from kubricks.spec import load_spec
 
     settings = get_settings()
     spec = load_spec(usecase, settings.usecases_dir)
     path = resolve_source(spec, source, settings, rows)
+    check_file(path, spec.source.format)  # fail fast, before Spark starts
     with console.status(f"Ingesting {path} into the lakehouse…"):
         spark = get_spark(settings)
         result = run_ingest(spark, spec, path, settings, batch_id)
