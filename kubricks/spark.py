@@ -37,6 +37,7 @@ def get_spark(settings: KubricksSettings, app_name: str = "kubricks") -> SparkSe
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
         .config("spark.local.dir", str(scratch / "tmp"))
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={scratch}")

@@ -10,6 +10,7 @@ not duplicated.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from kubricks.errors import SourceError
 from kubricks.lakehouse import tables
-from kubricks.lakehouse.medallion import build_layers
+from kubricks.lakehouse.medallion import build_layers, timed
 from kubricks.lakehouse.sources import content_hash, read_source
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
@@ -47,6 +48,7 @@ class IngestResult:
     tables: dict[str, TableWrite] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
     warnings: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per table and commit
 
     def versions(self) -> dict[str, int | None]:
         return {t.table: t.version for t in self.tables.values()}
@@ -123,11 +125,12 @@ def ingest(
         batch_id=batch,
         ingested_at=datetime.now(UTC),
         existing_silver=existing,
-        write=stage,
+        write=timed(stage, result.seconds),
     )
     result.quarantined = report.quarantined
     result.warnings = report.warnings
     metadata = {"kubricks.usecase": spec.name, "kubricks.source": str(source_path)}
+    commit_started = time.perf_counter()
     for table, (name, uri) in layers.items():
         if table not in pending:
             version = tables.current_version(uri, options)
@@ -135,6 +138,7 @@ def ingest(
             continue
         version = tables.commit(staged[table], MODES[table], batch, metadata, options)
         result.tables[table] = TableWrite(name, uri, version, staged[table].rows, committed=True)
+    result.seconds["commit"] = time.perf_counter() - commit_started
     record_run(result, root, options)
     return result
 

@@ -6,6 +6,7 @@ and the plain-Parquet baseline in ``benchmarks/ingest.py`` share every transform
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,18 @@ from kubricks.spec import Action, UseCaseSpec
 # write(df, table) persists df for one table ("bronze", "silver", "quarantine", "gold")
 # and returns a DataFrame over what it wrote, so later layers read the written data.
 Writer = Callable[[DataFrame, str], DataFrame]
+
+
+def timed(write: Writer, seconds: dict[str, float]) -> Writer:
+    """Wrap a writer to record wall time per table; Spark runs each layer's job inside it."""
+
+    def wrapper(df: DataFrame, table: str) -> DataFrame:
+        start = time.perf_counter()
+        out = write(df, table)
+        seconds[table] = seconds.get(table, 0.0) + time.perf_counter() - start
+        return out
+
+    return wrapper
 
 
 @dataclass
