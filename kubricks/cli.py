@@ -7,7 +7,8 @@ import sys
 import typer
 from rich.text import Text
 
-from kubricks.commands import lakehouse, platform
+from kubricks.commands import demo, lakehouse, platform
+from kubricks.commands import pipelines as pipeline_commands
 from kubricks.console import err_console
 from kubricks.errors import KubricksError
 
@@ -17,11 +18,16 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.command("demo")(demo.demo)
 app.command("ingest")(lakehouse.ingest)
 app.add_typer(lakehouse.tables_app, name="tables")
 app.command("up")(platform.up)
 app.command("status")(platform.status)
 app.command("down")(platform.down)
+app.command("run")(pipeline_commands.run)
+app.command("runs")(pipeline_commands.runs)
+app.command("compile")(pipeline_commands.compile_pipelines)
+app.command("schedule")(pipeline_commands.schedule)
 
 
 def main() -> None:

@@ -1,0 +1,35 @@
+"""Batch score: the champion over the gold table with Spark, into gold/<name>_predictions."""
+
+from kfp.dsl import Dataset, Output
+from kfp.dsl.python_component import PythonComponent
+
+
+def batch_score(
+    usecase: str, batch_id: str, parent_run_id: str, predictions: Output[Dataset]
+) -> str:
+    """Score once per batch id (a re-run is a no-op); return the model version used."""
+    from kubricks.orchestration.artifacts import write_json
+    from kubricks.orchestration.step import step
+    from kubricks.scoring.batch import score_gold
+    from kubricks.spark import get_spark
+
+    with step("batch-score", usecase, parent_run_id) as ctx:
+        result = score_gold(get_spark(ctx.settings), ctx.spec, ctx.settings, batch_id or None)
+        meta = result.metadata()
+        predictions.metadata.update(meta)
+        write_json(predictions.path, meta)
+        ctx.outputs.update(meta)
+        ctx.log_params({"batch_id": result.batch_id, "model_version": result.model_version})
+        ctx.log_metrics({"rows": result.rows})
+        state = "already scored" if result.skipped else f"{result.rows} rows"
+        print(
+            f"{result.table} version {result.version}: batch {result.batch_id}, {state},"
+            f" {result.model_name} v{result.model_version}"
+        )
+        return result.model_version
+
+
+def component(image: str) -> PythonComponent:
+    from kubricks.orchestration.tasks import lightweight
+
+    return lightweight(batch_score, image)

@@ -1,0 +1,44 @@
+"""Validate and promote: register the candidate and move ``champion`` only if it earns it."""
+
+from kfp.dsl import Input, Metrics, Model, Output
+from kfp.dsl.python_component import PythonComponent
+
+
+def validate_and_promote(
+    usecase: str,
+    model: Input[Model],
+    thresholds: dict,
+    parent_run_id: str,
+    comparison: Output[Metrics],
+    registered: Output[Model],
+) -> bool:
+    """Gate the candidate against the thresholds and the champion; return whether it passed.
+
+    The single boolean output is what the pipeline's ``dsl.If`` tests.
+    """
+    from kubricks.orchestration import artifacts
+    from kubricks.orchestration.gating import decision_metadata, with_thresholds
+    from kubricks.orchestration.step import step
+    from kubricks.registry.gate import register_and_gate
+
+    with step("validate-and-promote", usecase, parent_run_id) as ctx:
+        spec = with_thresholds(ctx.spec, thresholds)
+        decision = register_and_gate(spec, ctx.settings, artifacts.result_from_json(model.path))
+        for name, value in decision.candidate_metrics.items():
+            comparison.log_metric(f"candidate_{name}", float(value))
+        for name, value in (decision.champion_metrics or {}).items():
+            comparison.log_metric(f"champion_{name}", float(value))
+        meta = decision_metadata(spec.name, decision)
+        registered.metadata.update(meta)
+        artifacts.write_json(registered.path, meta)
+        ctx.outputs.update(meta)
+        ctx.set_tags({"gate.version": decision.version, "gate.passed": decision.passed})
+        verdict = "passed" if decision.passed else "failed"
+        print(f"{spec.name} v{decision.version} {verdict} the gate: {decision.reason}")
+        return bool(decision.passed)
+
+
+def component(image: str) -> PythonComponent:
+    from kubricks.orchestration.tasks import lightweight
+
+    return lightweight(validate_and_promote, image)

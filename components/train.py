@@ -1,0 +1,65 @@
+"""Train: an AutoML search whose best model becomes the candidate."""
+
+from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+from kfp.dsl.python_component import PythonComponent
+
+
+def train(
+    usecase: str,
+    gold: Input[Dataset],
+    budget_minutes: float,
+    max_trials: int,
+    seed: int,
+    parent_run_id: str,
+    model: Output[Model],
+    metrics: Output[Metrics],
+    classification: Output[ClassificationMetrics],
+):
+    """Run the search under this step's MLflow run; publish the best model's holdout view."""
+    import mlflow
+
+    from kubricks.orchestration import artifacts
+    from kubricks.orchestration.step import step
+    from kubricks.registry.scoring import load_holdout, positive_scores
+    from kubricks.training.automl import train as search
+
+    with step("train", usecase, parent_run_id) as ctx:
+        result = search(
+            ctx.spec,
+            ctx.settings,
+            budget_minutes=budget_minutes,
+            max_trials=max_trials,
+            seed=seed,
+            parent_run_id=ctx.mlflow_run_id or parent_run_id or None,
+        )
+        artifacts.write_json(model.path, artifacts.result_to_json(result))
+        model.metadata.update(artifacts.model_metadata(result))
+        model.metadata["gold_version"] = gold.metadata.get("version")
+        for name, value in result.metrics.items():
+            metrics.log_metric(name, float(value))
+        if ctx.spec.problem_type == "classification":
+            holdout = load_holdout(ctx.client(), result.run_id, ctx.spec)
+            scores = positive_scores(
+                mlflow.pyfunc.load_model(result.model_uri).predict(
+                    holdout[ctx.spec.gold_feature_columns()]
+                )
+            )
+            truth = holdout[ctx.spec.label].to_numpy()
+            classification.log_roc_curve(*artifacts.roc_points(truth, scores))
+            classification.log_confusion_matrix(*artifacts.confusion(truth, scores))
+        ctx.outputs.update(
+            {
+                "model_uri": result.model_uri,
+                "family": result.family,
+                "trials": result.n_trials,
+                **result.metrics,
+            }
+        )
+        ctx.log_metrics(result.metrics)
+        print(f"best {result.family} after {result.n_trials} trials: {result.metrics}")
+
+
+def component(image: str) -> PythonComponent:
+    from kubricks.orchestration.tasks import lightweight
+
+    return lightweight(train, image)

@@ -1,0 +1,1 @@
+"""Data drift checks and reports."""

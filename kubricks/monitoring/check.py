@@ -1,0 +1,73 @@
+"""The monitor step's I/O: the champion's training holdout against the current gold table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from kubricks.errors import KubricksError
+from kubricks.lakehouse import tables
+from kubricks.monitoring import drift, report
+from kubricks.settings import KubricksSettings
+from kubricks.spec import UseCaseSpec
+
+CHAMPION = "champion"
+TRAIN_RUN_TAG = "kubricks.run_id"  # set by the registry gate on each version
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    drift: drift.DriftResult
+    html: str
+    baseline: str
+    current: str
+
+
+def baseline_frame(client: MlflowClient, spec: UseCaseSpec) -> tuple[pd.DataFrame, str]:
+    """The champion's training-time holdout (gold-shaped features), and what it is."""
+    from kubricks.registry.scoring import load_holdout
+
+    try:
+        version = client.get_model_version_by_alias(spec.name, CHAMPION)
+    except Exception as exc:
+        raise KubricksError(
+            f"registered model {spec.name!r} has no {CHAMPION!r} alias: no training baseline"
+            " to compare with (run the training pipeline first)"
+        ) from exc
+    run_id = (version.tags or {}).get(TRAIN_RUN_TAG) or version.run_id
+    frame = load_holdout(client, run_id, spec)
+    return frame, f"holdout of {spec.name} v{version.version} (run {run_id}), {len(frame)} rows"
+
+
+def current_frame(spec: UseCaseSpec, settings: KubricksSettings) -> tuple[pd.DataFrame, str]:
+    from kubricks.lakehouse.ingest import layer_tables
+
+    name, uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
+    options = settings.storage_options()
+    version = tables.current_version(uri, options)
+    if version is None:
+        raise KubricksError(f"{name}: no gold table at {uri}: run `kubricks ingest`")
+    columns = [c for c in spec.gold_feature_columns()]
+    frame = tables.read_arrow(uri, version, options).select(columns).to_pandas()
+    return frame, f"{name} version {version}, {len(frame)} rows"
+
+
+def check_drift(
+    spec: UseCaseSpec,
+    settings: KubricksSettings,
+    p_value: float = 0.05,
+    drift_share: float = 0.5,
+    client: MlflowClient | None = None,
+) -> MonitorResult:
+    """Compare current gold with the champion's baseline; render the HTML report."""
+    if client is None:
+        from kubricks.tracking import connect
+
+        client = connect(settings)
+    baseline, baseline_text = baseline_frame(client, spec)
+    current, current_text = current_frame(spec, settings)
+    result = drift.detect(baseline, current, spec, p_value=p_value, drift_share=drift_share)
+    html = report.render(result, spec.name, baseline_text, current_text)
+    return MonitorResult(result, html, baseline_text, current_text)

@@ -1,0 +1,1 @@
+"""Pipelines: local runner, run records, compile, KFP submit, SparkApplications."""

@@ -1,0 +1,67 @@
+"""One MLflow parent run per pipeline run; every step nests under it.
+
+The runner creates the parent before the pipeline starts and passes its id as the
+``parent_run_id`` parameter, so local and cluster runs correlate the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from mlflow import MlflowClient
+
+from kubricks.orchestration.step import PIPELINE_TAG
+
+RUN_ID_TAG = "kubricks.pipeline_run_id"
+MODE_TAG = "kubricks.mode"
+
+
+def experiment_name(usecase: str) -> str:
+    """Pipeline runs share the use case's experiment, beside its training runs."""
+    return usecase
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found else client.create_experiment(name)
+
+
+def start_parent_run(
+    client: MlflowClient,
+    usecase: str,
+    pipeline: str,
+    run_id: str,
+    params: Mapping[str, object],
+    mode: str = "local",
+) -> str:
+    """Create the parent run, tagged with the pipeline and run id; return its MLflow id."""
+    run = client.create_run(
+        experiment_id(client, experiment_name(usecase)),
+        run_name=f"{pipeline}-{run_id}",
+        tags={
+            PIPELINE_TAG: pipeline,
+            RUN_ID_TAG: run_id,
+            MODE_TAG: mode,
+            "kubricks.usecase": usecase,
+        },
+    )
+    for key, value in params.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        client.log_param(run.info.run_id, key, text[:6000])
+    return run.info.run_id
+
+
+def finish_parent_run(client: MlflowClient, mlflow_run_id: str, succeeded: bool) -> None:
+    client.set_terminated(mlflow_run_id, "FINISHED" if succeeded else "FAILED")
+
+
+def child_runs(client: MlflowClient, mlflow_run_id: str) -> list:
+    """The step runs nested under a parent, oldest first."""
+    parent = client.get_run(mlflow_run_id)
+    runs = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{mlflow_run_id}'",
+        order_by=["attributes.start_time ASC"],
+    )
+    return list(runs)

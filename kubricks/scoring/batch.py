@@ -1,0 +1,215 @@
+"""Batch scoring: the champion over the gold table with Spark, into ``gold/<name>_predictions``.
+
+The champion alias is resolved to a concrete version once, at the start, so one batch
+is scored by one model even if the alias moves meanwhile. Rows are written with
+:func:`kubricks.lakehouse.tables.stage` and committed once with the batch id as the
+Delta application transaction, so scoring a batch twice leaves a single copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from kubricks.errors import KubricksError
+from kubricks.lakehouse import tables
+from kubricks.settings import KubricksSettings
+from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
+
+CHAMPION = "champion"
+OutputKind = Literal["labels", "scores", "matrix"]
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    table: str
+    uri: str
+    version: int
+    batch_id: str
+    rows: int
+    model_name: str
+    model_version: str
+    gold_version: int
+    skipped: bool
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "uri": self.uri,
+            "version": self.version,
+            "batch_id": self.batch_id,
+            "rows": self.rows,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "gold_version": self.gold_version,
+            "skipped": self.skipped,
+        }
+
+
+def predictions_table(spec: UseCaseSpec, root: str) -> tuple[str, str]:
+    name = f"{spec.name}_predictions"
+    return f"gold/{name}", tables.table_uri(root, "gold", name)
+
+
+def resolve_champion(client: MlflowClient, model_name: str) -> str:
+    """The concrete version behind ``models:/<name>@champion``."""
+    try:
+        return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
+    except Exception as exc:
+        raise KubricksError(
+            f"registered model {model_name!r} has no {CHAMPION!r} alias:"
+            " run the training pipeline (or `kubricks models promote`) first"
+        ) from exc
+
+
+def output_kind(sample: object) -> OutputKind:
+    """How a model answers: class labels, one score per row, or one column per class."""
+    values = np.asarray(
+        sample.to_numpy() if isinstance(sample, pd.DataFrame | pd.Series) else sample, dtype=float
+    )
+    if values.ndim == 2 and values.shape[1] > 1:
+        return "matrix"
+    flat = values.reshape(-1)
+    if np.all(np.isclose(flat, np.round(flat))):
+        return "labels"
+    return "scores"
+
+
+def model_inputs(model_uri: str, spec: UseCaseSpec) -> list[str]:
+    """The model's input columns: its signature if logged, else the spec's gold features."""
+    import mlflow
+
+    signature = mlflow.models.get_model_info(model_uri).signature
+    inputs = signature.inputs if signature is not None else None
+    if inputs is not None and inputs.has_input_names():
+        return list(inputs.input_names())
+    return spec.gold_feature_columns()
+
+
+def latest_per_key(gold: DataFrame, key: str) -> DataFrame:
+    """One row per entity: the latest by event time, so the output has one row per key."""
+    if EVENT_TIME_COLUMN not in gold.columns:
+        return gold.dropDuplicates([key])
+    window = Window.partitionBy(key).orderBy(F.col(EVENT_TIME_COLUMN).desc())
+    return gold.withColumn("_rank", F.row_number().over(window)).where("_rank = 1").drop("_rank")
+
+
+def score_frame(
+    spark: SparkSession,
+    gold: DataFrame,
+    spec: UseCaseSpec,
+    model_uri: str,
+    model_name: str,
+    model_version: str,
+    batch_id: str,
+    scored_at: datetime,
+) -> DataFrame:
+    """The predictions of one model over gold: key, prediction, probability, model, time, batch."""
+    import mlflow
+
+    inputs = model_inputs(model_uri, spec)
+    missing = [c for c in inputs if c not in gold.columns]
+    if missing:
+        raise KubricksError(
+            f"{model_name} v{model_version} needs column(s) {', '.join(missing)}"
+            f" that gold/{spec.name} lacks"
+        )
+    rows = latest_per_key(gold, spec.entity_key)
+    sample = mlflow.pyfunc.load_model(model_uri).predict(rows.select(*inputs).limit(5).toPandas())
+    kind = output_kind(sample)
+    result_type = T.ArrayType(T.DoubleType()) if kind == "matrix" else T.DoubleType()
+    udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=result_type, env_manager="local")
+    raw = udf(*[F.col(c) for c in inputs])
+    classification = spec.problem_type == "classification"
+    if classification and kind == "matrix":
+        probability = F.element_at(raw, -1)
+        prediction = (probability >= F.lit(0.5)).cast("int")
+    elif classification and kind == "scores":
+        probability = raw
+        prediction = (probability >= F.lit(0.5)).cast("int")
+    elif classification:
+        probability = F.lit(None).cast("double")
+        prediction = raw.cast("int")
+    else:
+        probability = None
+        prediction = F.element_at(raw, 1) if kind == "matrix" else raw
+    columns = [F.col(spec.entity_key), prediction.alias("prediction")]
+    if probability is not None:
+        columns.append(probability.alias("probability"))
+    columns += [
+        F.lit(model_name).alias("model_name"),
+        F.lit(model_version).alias("model_version"),
+        F.lit(scored_at).cast("timestamp").alias("scored_at"),
+        F.lit(batch_id).alias("batch_id"),
+    ]
+    return rows.select(*columns)
+
+
+def default_batch_id(gold_version: int, model_version: str) -> str:
+    """Same gold snapshot and same model: same batch, so a re-run is a no-op."""
+    return f"gold-v{gold_version}-model-v{model_version}"
+
+
+def score_gold(
+    spark: SparkSession,
+    spec: UseCaseSpec,
+    settings: KubricksSettings,
+    batch_id: str | None = None,
+    client: MlflowClient | None = None,
+) -> ScoreResult:
+    """Score the current gold table with the champion, once per batch id."""
+    from kubricks.lakehouse.ingest import layer_tables
+
+    if client is None:
+        from kubricks.tracking import connect
+
+        client = connect(settings)
+    options = settings.storage_options()
+    gold_name, gold_uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
+    gold_version = tables.current_version(gold_uri, options)
+    if gold_version is None:
+        raise KubricksError(f"{gold_name}: no gold table at {gold_uri}: run `kubricks ingest`")
+    version = resolve_champion(client, spec.name)
+    batch = batch_id or default_batch_id(gold_version, version)
+    table, uri = predictions_table(spec, settings.lakehouse_uri)
+    if tables.has_batch(uri, batch, options):
+        return ScoreResult(
+            table,
+            uri,
+            tables.current_version(uri, options) or 0,
+            batch,
+            0,
+            spec.name,
+            version,
+            gold_version,
+            skipped=True,
+        )
+    gold = tables.read_spark(spark, gold_uri, gold_version, options)
+    frame = score_frame(
+        spark,
+        gold,
+        spec,
+        f"models:/{spec.name}/{version}",
+        spec.name,
+        version,
+        batch,
+        datetime.now(UTC),
+    )
+    staged = tables.stage(frame, uri)
+    metadata = {
+        "kubricks.usecase": spec.name,
+        "kubricks.model_version": version,
+        "kubricks.gold_version": str(gold_version),
+    }
+    new_version = tables.commit(staged, "append", batch, metadata, options)
+    return ScoreResult(
+        table, uri, new_version, batch, staged.rows, spec.name, version, gold_version, skipped=False
+    )
