@@ -67,8 +67,11 @@ def ingest(
 @tables_app.callback()
 def tables_list(ctx: typer.Context) -> None:
     """List every table with its current version and row count."""
-    if ctx.invoked_subcommand:
-        return
+    if not ctx.invoked_subcommand:
+        print_tables()
+
+
+def print_tables() -> None:
     from kubricks.lakehouse import tables
 
     settings = get_settings()

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up .venv if needed, lint, and run the test suite. Extra arguments go to pytest,
+# e.g. `bash scripts/test.sh -m "not slow"` for the fast tests only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"
