@@ -9,6 +9,7 @@ from rich.text import Text
 
 from kubricks.commands import demo, lakehouse, platform
 from kubricks.commands import pipelines as pipeline_commands
+from kubricks.commands import features
 from kubricks.console import err_console
 from kubricks.errors import KubricksError
 
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.command("demo")(demo.demo)
 app.command("ingest")(lakehouse.ingest)
 app.add_typer(lakehouse.tables_app, name="tables")
+app.add_typer(features.app, name="features")
 app.command("up")(platform.up)
 app.command("status")(platform.status)
 app.command("down")(platform.down)

@@ -1,0 +1,51 @@
+"""Materialize churn into the SQLite online store and read features back by key."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kubricks.errors import KubricksError
+from kubricks.features.online import materialize, online_features, parse_key
+from kubricks.lakehouse import tables
+from kubricks.lakehouse.ingest import layer_tables
+from kubricks.settings import KubricksSettings
+from kubricks.spec import load_spec
+
+CHURN = load_spec("churn")
+KEYS = [15634602, 15647311, 15815690, 15628319]
+
+
+def gold_rows(settings: KubricksSettings, keys: list[int]) -> dict[int, dict]:
+    uri = layer_tables(CHURN, settings.lakehouse_uri)["gold"][1]
+    rows = tables.read_arrow(uri).to_pylist()
+    return {r["CustomerId"]: r for r in rows if r["CustomerId"] in keys}
+
+
+@pytest.mark.slow
+def test_online_values_match_gold(churn_settings: KubricksSettings) -> None:
+    assert online_features(CHURN, churn_settings, KEYS[:1]) == [
+        {"CustomerId": KEYS[0], **dict.fromkeys(CHURN.gold_feature_columns())}
+    ]  # nothing materialized yet
+
+    assert materialize(CHURN, churn_settings) == 10_000
+    got = online_features(CHURN, churn_settings, [*KEYS, 1])
+    expected = gold_rows(churn_settings, KEYS)
+    assert len(expected) == len(KEYS)
+    for row in got[:-1]:
+        gold = expected[row["CustomerId"]]
+        assert list(row) == ["CustomerId", *CHURN.gold_feature_columns()]
+        for column in CHURN.gold_feature_columns():
+            assert math.isclose(row[column], gold[column]), (row["CustomerId"], column)
+    assert got[-1] == {"CustomerId": 1, **dict.fromkeys(CHURN.gold_feature_columns())}
+
+    # Incremental: nothing new in gold since the last end time.
+    assert materialize(CHURN, churn_settings, end=datetime.now(UTC) + timedelta(seconds=1)) == 0
+
+
+def test_keys_from_the_command_line_are_typed() -> None:
+    assert parse_key(CHURN, "15634602") == 15634602
+    with pytest.raises(KubricksError, match="CustomerId: 'abc' is not a valid long"):
+        parse_key(CHURN, "abc")
