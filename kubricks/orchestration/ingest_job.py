@@ -45,9 +45,11 @@ def run(
 ) -> GoldRef:
     """Ingest one batch with a Spark session in this process; return the gold version."""
     from kubricks.lakehouse.ingest import ingest, layer_tables, resolve_source
+    from kubricks.lakehouse.sources import check_file
     from kubricks.spark import get_spark
 
     path = resolve_source(spec, source or None, settings, rows)
+    check_file(path, spec.source.format)  # fail in a second, before Spark starts
     result = ingest(get_spark(settings), spec, path, settings, batch_id or None)
     table, uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
     version = result.tables["gold"].version

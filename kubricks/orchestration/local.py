@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -50,7 +51,11 @@ def step_names(pipeline: Any) -> list[str]:
     components = dict(spec.components.items())
 
     def walk(dag: Any) -> Iterator[str]:
-        for name, task in dag.tasks.items():
+        order = TopologicalSorter(
+            {n: sorted(t.dependent_tasks) for n, t in sorted(dag.tasks.items())}
+        )
+        for name in order.static_order():
+            task = dag.tasks[name]
             component = components.get(task.component_ref.name)
             if component is not None and component.WhichOneof("implementation") == "dag":
                 yield from walk(component.dag)

@@ -166,12 +166,13 @@ def validate_spark_application(manifest: Mapping[str, Any]) -> None:
     if manifest.get("apiVersion") != API_VERSION or manifest.get("kind") != "SparkApplication":
         raise ManifestInvalid(f"expected apiVersion {API_VERSION} and kind SparkApplication")
     try:
-        model = SparkV1beta2SparkApplication.from_dict(dict(manifest))
+        model = SparkV1beta2SparkApplication.model_validate(dict(manifest))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ManifestInvalid(f"SparkApplication: {where}: {first['msg']}") from exc
-    unknown = _unknown_fields(dict(manifest), model.to_dict(), "")
+    known = model.model_dump(by_alias=True, exclude_none=True)
+    unknown = _unknown_fields(dict(manifest), known, "")
     if unknown:
         raise ManifestInvalid(f"SparkApplication: unknown field(s) {', '.join(unknown)}")
     for path, allowed in ENUMS.items():

@@ -1,0 +1,166 @@
+"""Every pipeline compiles to KFP IR with the expected tasks, conditions, retries and wiring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubricks.orchestration import catalog
+from kubricks.orchestration.compile import compile_all
+from kubricks.orchestration.environment import secret_fields
+from kubricks.settings import KubricksSettings
+
+NETWORK_STEPS = {
+    "ingest",
+    "build-features",
+    "validate-and-promote",
+    "deploy",
+    "batch-score",
+    "monitor",
+}
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> KubricksSettings:
+    return KubricksSettings(
+        home=tmp_path_factory.mktemp("home"),
+        image="registry.test/kb:7",
+        pipeline_retries=3,
+        pipeline_retry_backoff=11,
+    )
+
+
+@pytest.fixture(scope="module")
+def compiled(
+    settings: KubricksSettings, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    out = tmp_path_factory.mktemp("compiled")
+    paths = compile_all(settings, out)
+    assert sorted(p.name for p in paths) == sorted(f"{n}.yaml" for n in catalog.names())
+    docs = {}
+    for path in paths:
+        spec, platform = list(yaml.safe_load_all(Path(path).read_text()))
+        docs[path.stem] = (spec, platform)
+    return docs
+
+
+def dag_tasks(spec: dict[str, Any], component: str | None = None) -> dict[str, Any]:
+    dag = spec["root"]["dag"] if component is None else spec["components"][component]["dag"]
+    return dag["tasks"]
+
+
+def test_training_tasks_and_gate_condition(compiled) -> None:
+    spec, _ = compiled["training"]
+    tasks = dag_tasks(spec)
+    assert set(tasks) == {
+        "ingest",
+        "build-features",
+        "train",
+        "validate-and-promote",
+        "condition-1",
+    }
+    condition = tasks["condition-1"]
+    assert condition["dependentTasks"] == ["validate-and-promote"]
+    assert "validate-and-promote-Output" in condition["triggerPolicy"]["condition"]
+    assert condition["triggerPolicy"]["condition"].endswith("== true")
+    inner = dag_tasks(spec, condition["componentRef"]["name"])
+    assert set(inner) == {"deploy"}
+    assert set(tasks["train"]["dependentTasks"]) == {"ingest", "build-features"}
+
+
+def test_parameters_cover_use_case_source_budget_and_thresholds(compiled) -> None:
+    spec, _ = compiled["training"]
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    for name in (
+        "usecase",
+        "source",
+        "budget_minutes",
+        "max_trials",
+        "thresholds",
+        "parent_run_id",
+    ):
+        assert name in params
+    assert params["thresholds"]["parameterType"] == "STRUCT"
+    monitoring = compiled["monitoring"][0]["root"]["inputDefinitions"]["parameters"]
+    assert {"p_value", "drift_share", "budget_minutes", "source"} <= set(monitoring)
+
+
+def test_retries_on_network_steps_only(compiled, settings: KubricksSettings) -> None:
+    seen = set()
+    for spec, _ in compiled.values():
+        dags = [spec["root"]["dag"]] + [c["dag"] for c in spec["components"].values() if "dag" in c]
+        for dag in dags:
+            for name, task in dag["tasks"].items():
+                if name.startswith("condition") or name == "training":
+                    continue
+                seen.add(name)
+                policy = task.get("retryPolicy")
+                if name in NETWORK_STEPS:
+                    assert policy["maxRetryCount"] == settings.pipeline_retries, name
+                    assert policy["backoffDuration"] == f"{settings.pipeline_retry_backoff}s"
+                else:
+                    assert policy is None, name
+                assert task["cachingOptions"] == {} or not task["cachingOptions"].get(
+                    "enableCache"
+                ), name
+    assert seen == NETWORK_STEPS | {"train"}
+
+
+def test_executors_use_the_project_image_and_install_nothing(compiled, settings) -> None:
+    for spec, _ in compiled.values():
+        for executor in spec["deploymentSpec"]["executors"].values():
+            container = executor["container"]
+            assert container["image"] == settings.image
+            command = " ".join(container["command"][:2] + container["command"][3:])
+            assert "pip install" not in command
+            assert "kfp.dsl.executor_main" in container["command"][2]
+            resources = container["resources"]
+            assert {"cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"} <= set(resources)
+
+
+def test_settings_reach_cluster_steps_through_configmap_and_secret(compiled, settings) -> None:
+    _, platform = compiled["training"]
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) == {
+        f"exec-{n}" for n in ("ingest", "build-features", "train", "validate-and-promote", "deploy")
+    }
+    for config in executors.values():
+        (cm,) = config["configMapAsEnv"]
+        assert cm["configMapName"] == settings.settings_configmap
+        assert {
+            "envVar": "KUBRICKS_LAKEHOUSE_ROOT",
+            "configMapKey": "KUBRICKS_LAKEHOUSE_ROOT",
+        } in cm["keyToEnv"]
+        (secret,) = config["secretAsEnv"]
+        assert secret["secretName"] == settings.secrets_name
+        names = {e["envVar"] for e in secret["keyToEnv"]}
+        assert names == {f"KUBRICKS_{f.upper()}" for f in secret_fields()}
+        assert "KUBRICKS_S3_SECRET_ACCESS_KEY" in names
+        assert not {e["configMapKey"] for e in cm["keyToEnv"]} & names
+        assert config["securityContext"]["runAsNonRoot"] is True
+
+
+def test_monitoring_retrains_through_the_nested_training_pipeline(compiled) -> None:
+    spec, _ = compiled["monitoring"]
+    tasks = dag_tasks(spec)
+    assert set(tasks) == {"monitor", "condition-1"}
+    condition = tasks["condition-1"]
+    assert "monitor-Output" in condition["triggerPolicy"]["condition"]
+    inner = dag_tasks(spec, condition["componentRef"]["name"])
+    (retrain,) = inner.values()
+    training_dag = dag_tasks(spec, retrain["componentRef"]["name"])
+    assert {"ingest", "train", "validate-and-promote"} <= set(training_dag)
+
+
+def test_batch_inference_is_one_scoring_step(compiled) -> None:
+    spec, _ = compiled["batch_inference"]
+    assert set(dag_tasks(spec)) == {"batch-score"}
+
+
+def test_compiled_files_are_in_the_repo() -> None:
+    folder = Path(__file__).resolve().parents[2] / "pipelines" / "compiled"
+    for name in catalog.names():
+        assert (folder / f"{name}.yaml").is_file(), f"run `kubricks compile` ({name})"
