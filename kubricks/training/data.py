@@ -1,0 +1,124 @@
+"""Training data: load the training set, check its label, split off the holdout.
+
+The training set comes from Feast (``kubricks.features.training``) when that module
+is installed, else straight from the gold Delta table at its current version. Both
+return the same shape: a frame with the key, ``event_timestamp``, gold feature
+columns and the label, plus lineage naming the exact table version read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from kubricks.errors import KubricksError
+from kubricks.lakehouse import tables
+from kubricks.lakehouse.ingest import layer_tables
+from kubricks.settings import KubricksSettings
+from kubricks.spec import UseCaseSpec
+
+HOLDOUT_FRACTION = 0.2
+VALIDATION_FRACTION = 0.25  # of the training part: trials are scored here, never on the holdout
+
+
+class TrainingDataError(KubricksError):
+    """The training data cannot train this use case (missing table, column or class)."""
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Same shape as ``kubricks.features.training.TrainingSet``."""
+
+    frame: pd.DataFrame
+    lineage: dict[str, object] = field(default_factory=dict)
+
+
+def load_training_set(spec: UseCaseSpec, settings: KubricksSettings) -> TrainingSet:
+    """Feast's point-in-time training set when available, else the gold table."""
+    if find_spec("kubricks.features.training") is not None:
+        from kubricks.features.training import training_set
+
+        features = training_set(spec, settings)
+        return TrainingSet(features.frame, {**features.lineage, "training_source": "feast"})
+    return read_gold(spec, settings)
+
+
+def read_gold(spec: UseCaseSpec, settings: KubricksSettings) -> TrainingSet:
+    """The gold table at one pinned version (read the version first, then that snapshot)."""
+    name, uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
+    options = settings.storage_options()
+    version = tables.current_version(uri, options)
+    if version is None:
+        raise TrainingDataError(
+            f"no gold table for use case {spec.name!r} at {uri}: run `kubricks ingest` first"
+        )
+    frame = tables.read_arrow(uri, version, options).to_pandas()
+    lineage = {
+        "gold_table": name,
+        "gold_uri": uri,
+        "gold_version": version,
+        "feature_views": [],
+        "feature_refs": [],
+        "training_source": "gold",
+    }
+    return TrainingSet(frame, lineage)
+
+
+def table_label(lineage: dict[str, object]) -> str:
+    """``gold/churn@v3`` for error messages."""
+    return f"{lineage.get('gold_table', '?')}@v{lineage.get('gold_version', '?')}"
+
+
+def check_frame(frame: pd.DataFrame, spec: UseCaseSpec, where: str) -> pd.DataFrame:
+    """Fail clearly on a missing label or feature, unusable labels; drop unlabelled rows."""
+    if spec.label not in frame.columns:
+        raise TrainingDataError(
+            f"label column {spec.label!r} is missing from {where}"
+            f" (columns: {', '.join(map(str, frame.columns))})"
+        )
+    missing = [c for c in spec.gold_feature_columns() if c not in frame.columns]
+    if missing:
+        raise TrainingDataError(f"feature columns missing from {where}: {', '.join(missing)}")
+    labelled = frame[frame[spec.label].notna()].reset_index(drop=True)
+    if labelled.empty:
+        raise TrainingDataError(f"{where} has no rows with a {spec.label!r} label")
+    if spec.problem_type == "classification":
+        classes = sorted(pd.unique(labelled[spec.label]).tolist())
+        if len(classes) < 2:
+            raise TrainingDataError(
+                f"label {spec.label!r} in {where} has a single class ({classes[0]!r}) across"
+                f" {len(labelled)} rows; classification needs both classes"
+            )
+        if set(classes) - {0, 1}:
+            raise TrainingDataError(
+                f"label {spec.label!r} in {where} must be binary 0/1, found {classes[:10]}"
+            )
+    return labelled
+
+
+def features(frame: pd.DataFrame, spec: UseCaseSpec) -> pd.DataFrame:
+    """The model input: gold feature columns in spec order."""
+    return frame[spec.gold_feature_columns()]
+
+
+def labels(frame: pd.DataFrame, spec: UseCaseSpec) -> np.ndarray:
+    values = frame[spec.label].to_numpy()
+    return values.astype(int) if spec.problem_type == "classification" else values.astype(float)
+
+
+def split(
+    frame: pd.DataFrame, spec: UseCaseSpec, seed: int, fraction: float = HOLDOUT_FRACTION
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded split, stratified on the label for classification."""
+    stratify = frame[spec.label] if spec.problem_type == "classification" else None
+    try:
+        first, second = train_test_split(
+            frame, test_size=fraction, random_state=seed, stratify=stratify
+        )
+    except ValueError as exc:
+        raise TrainingDataError(f"cannot split {len(frame)} rows of {spec.name!r}: {exc}") from exc
+    return first.reset_index(drop=True), second.reset_index(drop=True)

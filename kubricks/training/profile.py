@@ -1,0 +1,79 @@
+"""The training-data profile: per-feature summary statistics, the drift baseline.
+
+Monitoring compares scoring data against this JSON, so it records what drift tests
+need: counts, moments, quantiles and a fixed-edge histogram for numeric columns,
+category frequencies for categorical ones, and the label distribution.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kubricks.spec import UseCaseSpec
+
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+HISTOGRAM_BINS = 10
+PROFILE_FORMAT = 1
+
+
+def numeric_summary(values: pd.Series) -> dict[str, Any]:
+    """Count, missing, mean, std, min, quantiles, max and a histogram of one column."""
+    present = pd.to_numeric(values, errors="coerce").dropna().astype(float)
+    summary: dict[str, Any] = {
+        "kind": "numeric",
+        "count": int(present.size),
+        "missing": int(values.size - present.size),
+    }
+    if present.empty:
+        return summary
+    counts, edges = np.histogram(present.to_numpy(), bins=HISTOGRAM_BINS)
+    summary.update(
+        {
+            "mean": float(present.mean()),
+            "std": float(present.std(ddof=1)) if present.size > 1 else 0.0,
+            "min": float(present.min()),
+            "quantiles": {str(q): float(present.quantile(q)) for q in QUANTILES},
+            "max": float(present.max()),
+            "histogram": {"edges": edges.tolist(), "counts": counts.astype(int).tolist()},
+        }
+    )
+    return summary
+
+
+def categorical_summary(values: pd.Series) -> dict[str, Any]:
+    """Count, missing and the share of each category (most frequent first)."""
+    present = values.dropna().astype(str)
+    shares = present.value_counts(normalize=True)
+    return {
+        "kind": "categorical",
+        "count": int(present.size),
+        "missing": int(values.size - present.size),
+        "frequencies": {str(k): float(v) for k, v in shares.items()},
+    }
+
+
+def profile(frame: pd.DataFrame, spec: UseCaseSpec) -> dict[str, Any]:
+    """The profile of ``frame`` (gold feature columns and label) as a JSON-ready dict."""
+    categorical = set(spec.categorical_passthrough())
+    columns = {
+        name: categorical_summary(frame[name])
+        if name in categorical
+        else numeric_summary(frame[name])
+        for name in spec.gold_feature_columns()
+    }
+    label = frame[spec.label]
+    label_summary = (
+        categorical_summary(label)
+        if spec.problem_type == "classification"
+        else numeric_summary(label)
+    )
+    return {
+        "format": PROFILE_FORMAT,
+        "usecase": spec.name,
+        "rows": len(frame),
+        "features": columns,
+        "label": {"name": spec.label, **label_summary},
+    }

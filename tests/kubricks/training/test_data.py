@@ -1,0 +1,73 @@
+"""Training data checks and splits on small frames; the missing-table error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kubricks.settings import KubricksSettings
+from kubricks.training import data
+from tests.kubricks.training.specs import classification_spec, gold_frame, regression_spec
+
+
+def test_classification_split_is_stratified_seeded_and_disjoint(tmp_path: Path) -> None:
+    spec = classification_spec(tmp_path)
+    frame = gold_frame(spec, rows=400)
+    frame[spec.label] = (frame.index % 5 == 0).astype(int)  # 20% positives
+    train, holdout = data.split(frame, spec, seed=1)
+    assert len(holdout) == 80 and len(train) == 320
+    assert holdout[spec.label].mean() == pytest.approx(0.2)
+    assert not set(train[spec.entity_key]) & set(holdout[spec.entity_key])
+    again, _ = data.split(frame, spec, seed=1)
+    pd.testing.assert_frame_equal(train, again)
+    other, _ = data.split(frame, spec, seed=2)
+    assert not train[spec.entity_key].equals(other[spec.entity_key])
+
+
+def test_regression_split_is_plain(tmp_path: Path) -> None:
+    _, spec = regression_spec(tmp_path)
+    train, holdout = data.split(gold_frame(spec, rows=100), spec, seed=0, fraction=0.25)
+    assert (len(train), len(holdout)) == (75, 25)
+
+
+def test_missing_label_names_the_column_and_table(tmp_path: Path) -> None:
+    spec = classification_spec(tmp_path)
+    frame = gold_frame(spec).drop(columns=[spec.label])
+    with pytest.raises(data.TrainingDataError, match=r"label column 'Sold' is missing from gold/x"):
+        data.check_frame(frame, spec, "gold/x@v3")
+
+
+def test_missing_feature_is_named(tmp_path: Path) -> None:
+    spec = classification_spec(tmp_path)
+    with pytest.raises(data.TrainingDataError, match="feature columns missing from t: Age"):
+        data.check_frame(gold_frame(spec).drop(columns=["Age"]), spec, "t")
+
+
+def test_single_class_label_is_refused(tmp_path: Path) -> None:
+    spec = classification_spec(tmp_path)
+    frame = gold_frame(spec).assign(Sold=0)
+    with pytest.raises(data.TrainingDataError, match="single class"):
+        data.check_frame(frame, spec, "gold/x@v0")
+
+
+def test_non_binary_label_is_refused(tmp_path: Path) -> None:
+    spec = classification_spec(tmp_path)
+    frame = gold_frame(spec)
+    frame.loc[0, spec.label] = 2
+    with pytest.raises(data.TrainingDataError, match="binary 0/1"):
+        data.check_frame(frame, spec, "t")
+
+
+def test_unlabelled_rows_are_dropped_not_trained_on(tmp_path: Path) -> None:
+    _, spec = regression_spec(tmp_path)
+    frame = gold_frame(spec, rows=10)
+    frame.loc[[0, 1], spec.label] = None
+    assert len(data.check_frame(frame, spec, "t")) == 8
+
+
+def test_no_gold_table_says_to_ingest(tmp_path: Path) -> None:
+    _, spec = regression_spec(tmp_path)
+    with pytest.raises(data.TrainingDataError, match="run `kubricks ingest` first"):
+        data.read_gold(spec, KubricksSettings(home=tmp_path / "home"))
