@@ -1,0 +1,1 @@
+"""The governed model registry: MLflow aliases behind a validation gate, with an audit trail."""

@@ -1,0 +1,172 @@
+"""The validation gate: the pure rule, then the real registry on a real MLflow server."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from mlflow import MlflowClient
+
+from kubricks.errors import ServiceUnavailable
+from kubricks.registry import audit
+from kubricks.registry.aliases import rollback
+from kubricks.registry.errors import RegistryError
+from kubricks.registry.gate import GateDecision, decide, register_and_gate
+from kubricks.registry.store import CHALLENGER, CHAMPION, alias_version
+from kubricks.settings import KubricksSettings, get_settings
+from kubricks.spec import UseCaseSpec
+from kubricks.training.result import TrainResult
+
+THRESHOLDS = {"roc_auc": 0.80}
+
+
+# The rule, as a pure function.
+def test_first_version_needs_only_the_thresholds() -> None:
+    passed, reason = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.81}, None)
+    assert passed
+    assert "first champion" in reason
+
+
+def test_threshold_miss_fails_even_without_a_champion() -> None:
+    passed, reason = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.79}, None)
+    assert not passed
+    assert reason == "roc_auc 0.7900 misses threshold 0.8"
+
+
+def test_must_beat_the_champion_by_the_margin() -> None:
+    champion = {"roc_auc": 0.85}
+    assert decide("roc_auc", THRESHOLDS, 0.01, {"roc_auc": 0.86}, champion, "3")[0]
+    passed, reason = decide("roc_auc", THRESHOLDS, 0.02, {"roc_auc": 0.86}, champion, "3")
+    assert not passed
+    assert reason == "roc_auc 0.8600 does not beat champion v3 (0.8500) by 0.02"
+
+
+def test_every_failed_rule_is_reported() -> None:
+    passed, reason = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.5}, {"roc_auc": 0.85}, "1")
+    assert not passed
+    assert "misses threshold" in reason
+    assert "does not beat champion v1" in reason
+
+
+def test_lower_is_better_metrics_flip_both_rules() -> None:
+    thresholds = {"rmse": 10.0}
+    assert decide("rmse", thresholds, 0.5, {"rmse": 8.0}, {"rmse": 9.0}, "1")[0]
+    assert not decide("rmse", thresholds, 0.0, {"rmse": 11.0}, None)[0]
+    assert not decide("rmse", thresholds, 0.5, {"rmse": 8.8}, {"rmse": 9.0}, "1")[0]
+
+
+def test_a_threshold_on_a_metric_never_computed_fails() -> None:
+    passed, reason = decide("roc_auc", {"r2": 0.5}, 0.0, {"roc_auc": 0.9}, None)
+    assert not passed
+    assert "r2 was not computed" in reason
+
+
+# The gate on the real server.
+@pytest.mark.slow
+def test_gate_lifecycle_with_rollback_and_audit(
+    spec: UseCaseSpec, settings: KubricksSettings, candidates: dict[str, TrainResult]
+) -> None:
+    client = MlflowClient(settings.resolved_tracking_uri)
+
+    first = register_and_gate(spec, settings, candidates["weak"])
+    assert first.passed, first.reason
+    assert first.champion_version is None
+    assert first.candidate_metrics["roc_auc"] > 0.8
+    assert alias_version(client, spec.name, CHAMPION) == first.version
+    assert alias_version(client, spec.name, CHALLENGER) == first.version
+
+    worse = register_and_gate(spec, settings, candidates["dummy"])
+    assert not worse.passed
+    assert worse.champion_version == first.version
+    # Both models were scored on the same holdout: the champion's score is reproduced.
+    assert worse.champion_metrics == pytest.approx(first.candidate_metrics)
+    assert "misses threshold" in worse.reason
+    assert "does not beat champion" in worse.reason
+    tags = client.get_model_version(spec.name, worse.version).tags
+    assert tags["gate.status"] == "failed"
+    assert tags["gate.reason"] == worse.reason
+    assert tags["kubricks.run_id"] == candidates["dummy"].run_id
+    assert tags["lineage.gold_table"] == "gold/churn"
+    assert alias_version(client, spec.name, CHAMPION) == first.version
+
+    better = register_and_gate(spec, settings, candidates["strong"])
+    assert better.passed, better.reason
+    assert better.candidate_metrics["roc_auc"] > first.candidate_metrics["roc_auc"]
+    assert alias_version(client, spec.name, CHAMPION) == better.version
+    assert client.get_model_version(spec.name, better.version).tags["gate.status"] == "passed"
+
+    # Above the thresholds but below the champion: rejected on the comparison alone.
+    again = register_and_gate(spec, settings, candidates["weak_again"])
+    assert not again.passed
+    assert again.reason.startswith("roc_auc") and "does not beat champion" in again.reason
+    assert "threshold" not in again.reason
+    assert alias_version(client, spec.name, CHAMPION) == better.version
+
+    back = rollback(settings, spec.name, reason="bad canary")
+    assert (back.from_version, back.to_version) == (better.version, first.version)
+    assert alias_version(client, spec.name, CHAMPION) == first.version
+
+    trail = [
+        (r.alias, r.from_version, r.to_version, r.action, r.actor)
+        for r in audit.read(settings, spec.name)
+    ]
+    assert trail == [
+        (CHALLENGER, None, first.version, "gate", "tester"),
+        (CHAMPION, None, first.version, "gate", "tester"),
+        (CHALLENGER, first.version, better.version, "gate", "tester"),
+        (CHAMPION, first.version, better.version, "gate", "tester"),
+        (CHAMPION, better.version, first.version, "rollback", "tester"),
+    ]
+    reasons = [r.reason for r in audit.read(settings, spec.name)]
+    assert reasons[1].startswith("automl: first champion")
+    assert reasons[-1] == "bad canary"
+
+    with pytest.raises(RegistryError, match="no previous champion"):
+        rollback(settings, spec.name)
+
+
+@pytest.mark.slow
+def test_margin_from_settings_rejects_a_small_gain(
+    spec: UseCaseSpec, settings: KubricksSettings, candidates: dict[str, TrainResult]
+) -> None:
+    assert register_and_gate(spec, settings, candidates["weak"]).passed
+    strict = settings.model_copy(update={"gate_margin": 0.2})
+    decision = register_and_gate(spec, strict, candidates["strong"])
+    assert not decision.passed
+    assert "by 0.2" in decision.reason
+
+
+@pytest.mark.slow
+def test_a_retried_gate_reuses_the_version_and_decision(
+    spec: UseCaseSpec, settings: KubricksSettings, candidates: dict[str, TrainResult]
+) -> None:
+    first = register_and_gate(spec, settings, candidates["weak"])
+    retried = register_and_gate(spec, settings, candidates["weak"])
+    assert retried == first
+    client = MlflowClient(settings.resolved_tracking_uri)
+    assert [v.version for v in client.search_model_versions(f"name = '{spec.name}'")] == ["1"]
+    assert len(audit.read(settings, spec.name)) == 2  # challenger + champion, once
+
+
+@pytest.mark.slow
+def test_a_run_without_holdout_is_named(
+    spec: UseCaseSpec, settings: KubricksSettings, candidates: dict[str, TrainResult]
+) -> None:
+    result = candidates["no_holdout"]
+    with pytest.raises(RegistryError, match=f"run {result.run_id} has no holdout/holdout.parquet"):
+        register_and_gate(spec, settings, result)
+
+
+def test_server_down_asks_for_kubricks_up(spec: UseCaseSpec, tmp_path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = get_settings(home=tmp_path, tracking_uri=f"http://127.0.0.1:{port}")
+    result = TrainResult("churn", "run", "runs:/run/model", "weak", {})
+    with pytest.raises(ServiceUnavailable, match="run `kubricks up`"):
+        register_and_gate(spec, settings, result)
+
+
+def test_gate_decision_is_a_plain_record() -> None:
+    decision = GateDecision("1", True, "ok", {"roc_auc": 0.9}, None, None)
+    assert decision.version == "1" and decision.champion_metrics is None
