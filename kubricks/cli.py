@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.text import Text
 
-from kubricks.commands import demo, lakehouse, platform
+from kubricks.commands import demo, lakehouse, models, platform
 from kubricks.commands import pipelines as pipeline_commands
 from kubricks.commands import features
 from kubricks.commands import train
@@ -24,6 +24,7 @@ app.command("demo")(demo.demo)
 app.command("ingest")(lakehouse.ingest)
 app.add_typer(lakehouse.tables_app, name="tables")
 app.add_typer(features.app, name="features")
+app.add_typer(models.app, name="models")
 app.command("up")(platform.up)
 app.command("status")(platform.status)
 app.command("down")(platform.down)
