@@ -13,6 +13,7 @@ per step (from the events the steps leave) and, on failure, the failing step's e
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import warnings
@@ -155,6 +156,15 @@ def _captured(log_path: Path, folder: Path, on_step: StepCallback | None) -> Ite
         sink.poll()
 
 
+def step_env(settings: KubricksSettings) -> dict[str, str]:
+    """The steps' environment: the settings, and this interpreter for Spark's Python workers
+    (PySpark otherwise starts ``python3`` from PATH, which may lack the project's packages)."""
+    return {
+        **settings_env(settings),
+        "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON") or sys.executable,
+    }
+
+
 def run_local(
     name: str,
     arguments: dict[str, Any],
@@ -186,7 +196,7 @@ def run_local(
     folder = events_dir(settings, record.mlflow_run_id)
     succeeded = False
     try:
-        with exported(settings_env(settings)), _captured(log_path, folder, on_step):
+        with exported(step_env(settings)), _captured(log_path, folder, on_step):
             local.init(
                 runner=local.SubprocessRunner(use_venv=False),
                 pipeline_root=str(root),

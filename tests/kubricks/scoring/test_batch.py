@@ -1,0 +1,148 @@
+"""Batch scoring with Spark and a real registered champion, into a Delta predictions table."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+from pyspark.sql import SparkSession
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from kubricks.errors import KubricksError
+from kubricks.lakehouse import tables
+from kubricks.lakehouse.ingest import ingest, layer_tables
+from kubricks.scoring import batch
+from kubricks.settings import KubricksSettings
+from kubricks.spark import get_spark
+from kubricks.spec import UseCaseSpec, load_spec
+
+
+def test_output_kind_tells_labels_scores_and_class_columns() -> None:
+    assert batch.output_kind(np.array([0, 1, 1])) == "labels"
+    assert batch.output_kind(np.array([0.2, 0.9])) == "scores"
+    assert batch.output_kind(np.array([[0.8, 0.2], [0.1, 0.9]])) == "matrix"
+    assert batch.output_kind(pd.DataFrame({"p": [0.3, 0.6]})) == "scores"
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, mlflow_server: str) -> KubricksSettings:
+    return KubricksSettings(home=tmp_path_factory.mktemp("scoring"), tracking_uri=mlflow_server)
+
+
+@pytest.fixture(scope="module")
+def spark(settings: KubricksSettings) -> Iterator[SparkSession]:
+    # Python UDF workers must run this interpreter (the runner sets the same for its steps).
+    previous = os.environ.get("PYSPARK_PYTHON")
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = get_spark(settings)
+    yield session
+    session.stop()
+    if previous is None:
+        os.environ.pop("PYSPARK_PYTHON", None)
+    else:
+        os.environ["PYSPARK_PYTHON"] = previous
+
+
+@pytest.fixture(scope="module")
+def spec() -> UseCaseSpec:
+    # A name of its own: the MLflow server is shared by the whole test session.
+    return load_spec("churn").model_copy(update={"name": "churn_batch_scoring"})
+
+
+@pytest.fixture(scope="module")
+def gold(
+    spark: SparkSession,
+    spec: UseCaseSpec,
+    settings: KubricksSettings,
+    churn_csv: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> pd.DataFrame:
+    sample = tmp_path_factory.mktemp("data") / "churn-2000.csv"
+    with churn_csv.open() as src:
+        sample.write_text("".join(line for _, line in zip(range(2001), src, strict=False)))
+    ingest(spark, spec, sample, settings)
+    uri = layer_tables(spec, settings.lakehouse_uri)["gold"][1]
+    return tables.read_arrow(uri).to_pandas()
+
+
+def register(
+    spec: UseCaseSpec, gold: pd.DataFrame, settings: KubricksSettings, predict_fn: str
+) -> str:
+    """Fit a small model on gold, log and register it, make it the champion."""
+    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    mlflow.set_experiment(spec.name)
+    features = gold[spec.gold_feature_columns()].astype(float)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(features, gold[spec.label])
+    output = getattr(model, predict_fn)(features.head(5))
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(features.head(5), output),
+            pyfunc_predict_fn=predict_fn,
+            registered_model_name=spec.name,
+        )
+    version = str(info.registered_model_version)
+    MlflowClient(settings.resolved_tracking_uri).set_registered_model_alias(
+        spec.name, "champion", version
+    )
+    return version
+
+
+@pytest.mark.slow
+def test_no_champion_is_a_clear_error(spark, spec, settings, gold) -> None:
+    with pytest.raises(KubricksError, match=f"{spec.name}.*no 'champion' alias"):
+        batch.score_gold(spark, spec, settings)
+
+
+@pytest.mark.slow
+def test_scores_once_per_batch_with_the_resolved_champion(spark, spec, settings, gold) -> None:
+    version = register(spec, gold, settings, "predict_proba")
+    first = batch.score_gold(spark, spec, settings)
+    assert not first.skipped
+    assert first.model_version == version
+    assert first.batch_id == f"gold-v{first.gold_version}-model-v{version}"
+
+    table = tables.read_arrow(first.uri).to_pandas()
+    key = spec.entity_key
+    assert list(table.columns) == [
+        key,
+        "prediction",
+        "probability",
+        "model_name",
+        "model_version",
+        "scored_at",
+        "batch_id",
+    ]
+    assert len(table) == gold[key].nunique() == first.rows
+    assert table[key].is_unique
+    assert set(table["model_version"]) == {version}
+    assert set(table["model_name"]) == {spec.name}
+    assert table["probability"].between(0, 1).all()
+    assert ((table["probability"] >= 0.5).astype(int) == table["prediction"]).all()
+    assert table["scored_at"].nunique() == 1 and str(table["scored_at"].dt.tz) == "UTC"
+
+    again = batch.score_gold(spark, spec, settings)
+    assert again.skipped and again.version == first.version
+    assert len(tables.read_arrow(first.uri)) == len(table)
+
+    # a label-only champion: a new batch, predictions without probabilities
+    labels_version = register(spec, gold, settings, "predict")
+    second = batch.score_gold(spark, spec, settings)
+    assert not second.skipped and second.model_version == labels_version
+    both = tables.read_arrow(first.uri).to_pandas()
+    assert len(both) == 2 * len(table)
+    newest = both[both["model_version"] == labels_version]
+    assert newest["probability"].isna().all()
+    assert set(newest["prediction"]) <= {0, 1}
+    assert tables.has_batch(first.uri, second.batch_id)
