@@ -1,76 +1,39 @@
-"""Training data: load the training set, check its label, split off the holdout.
+"""Training data: Feast's point-in-time training set, checked, and split into holdout.
 
-The training set comes from Feast (``kubricks.features.training``) when that module
-is installed, else straight from the gold Delta table at its current version. Both
-return the same shape: a frame with the key, ``event_timestamp``, gold feature
-columns and the label, plus lineage naming the exact table version read.
+The training set is ``kubricks.features.training.training_set``: the key,
+``event_timestamp``, gold feature columns and the label, with lineage naming the
+exact gold Delta version read. Nothing here reads the gold table directly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from importlib.util import find_spec
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from kubricks.errors import KubricksError
-from kubricks.lakehouse import tables
-from kubricks.lakehouse.ingest import layer_tables
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
+
+if TYPE_CHECKING:
+    from kubricks.features.training import TrainingSet
 
 HOLDOUT_FRACTION = 0.2
 VALIDATION_FRACTION = 0.25  # of the training part: trials are scored here, never on the holdout
 
 
 class TrainingDataError(KubricksError):
-    """The training data cannot train this use case (missing table, column or class)."""
-
-
-@dataclass(frozen=True)
-class TrainingSet:
-    """Same shape as ``kubricks.features.training.TrainingSet``."""
-
-    frame: pd.DataFrame
-    lineage: dict[str, object] = field(default_factory=dict)
+    """The training data cannot train this use case (missing column, single class)."""
 
 
 def load_training_set(spec: UseCaseSpec, settings: KubricksSettings) -> TrainingSet:
-    """Feast's point-in-time training set when available, else the gold table."""
-    if find_spec("kubricks.features.training") is not None:
-        from kubricks.features.training import training_set
+    """Feast's training set of every gold row, its lineage marked with the source."""
+    from kubricks.features.training import TrainingSet, training_set  # Feast is slow to import
 
-        features = training_set(spec, settings)
-        return TrainingSet(features.frame, {**features.lineage, "training_source": "feast"})
-    return read_gold(spec, settings)
-
-
-def read_gold(spec: UseCaseSpec, settings: KubricksSettings) -> TrainingSet:
-    """The gold table at one pinned version (read the version first, then that snapshot)."""
-    name, uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
-    options = settings.storage_options()
-    version = tables.current_version(uri, options)
-    if version is None:
-        raise TrainingDataError(
-            f"no gold table for use case {spec.name!r} at {uri}: run `kubricks ingest` first"
-        )
-    frame = tables.read_arrow(uri, version, options).to_pandas()
-    lineage = {
-        "gold_table": name,
-        "gold_uri": uri,
-        "gold_version": version,
-        "feature_views": [],
-        "feature_refs": [],
-        "training_source": "gold",
-    }
-    return TrainingSet(frame, lineage)
-
-
-def table_label(lineage: dict[str, object]) -> str:
-    """``gold/churn@v3`` for error messages."""
-    return f"{lineage.get('gold_table', '?')}@v{lineage.get('gold_version', '?')}"
+    features = training_set(spec, settings)
+    return TrainingSet(features.frame, {**features.lineage, "training_source": "feast"})
 
 
 def check_frame(frame: pd.DataFrame, spec: UseCaseSpec, where: str) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from kubricks.errors import KubricksError
 from kubricks.settings import KubricksSettings
 from kubricks.training import data
 from tests.kubricks.training.specs import classification_spec, gold_frame, regression_spec
@@ -67,7 +68,8 @@ def test_unlabelled_rows_are_dropped_not_trained_on(tmp_path: Path) -> None:
     assert len(data.check_frame(frame, spec, "t")) == 8
 
 
+@pytest.mark.slow  # importing Feast takes seconds
 def test_no_gold_table_says_to_ingest(tmp_path: Path) -> None:
     _, spec = regression_spec(tmp_path)
-    with pytest.raises(data.TrainingDataError, match="run `kubricks ingest` first"):
-        data.read_gold(spec, KubricksSettings(home=tmp_path / "home"))
+    with pytest.raises(KubricksError, match="no gold Delta table.*kubricks ingest"):
+        data.load_training_set(spec, KubricksSettings(home=tmp_path / "home"))
