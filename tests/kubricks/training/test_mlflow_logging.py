@@ -31,6 +31,7 @@ def test_client_environment_sets_and_restores(monkeypatch: pytest.MonkeyPatch) -
     assert os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] == "7"
 
 
+@pytest.mark.slow  # the first MLflow request loads plugin entry points (seconds)
 def test_a_dead_server_becomes_one_line_service_unavailable() -> None:
     settings = KubricksSettings(
         tracking_uri=f"http://127.0.0.1:{free_port()}", tracking_http_retries=0
@@ -46,6 +47,7 @@ def test_a_dead_server_becomes_one_line_service_unavailable() -> None:
     assert "\n" not in message
 
 
+@pytest.mark.slow  # needs the session's MLflow server
 def test_errors_from_a_live_server_pass_through(mlflow_server: str) -> None:
     settings = KubricksSettings(tracking_uri=mlflow_server)
     with pytest.raises(MlflowException), log.tracking_guard(settings, "demo"):
