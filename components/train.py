@@ -31,6 +31,7 @@ def train(
             max_trials=max_trials,
             seed=seed,
             parent_run_id=ctx.mlflow_run_id or parent_run_id or None,
+            progress=False,
         )
         artifacts.write_json(model.path, artifacts.result_to_json(result))
         model.metadata.update(artifacts.model_metadata(result))
