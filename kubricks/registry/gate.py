@@ -147,36 +147,40 @@ def register_and_gate(
             _promote(client, settings, spec.name, decision, reason)
         return decision
 
-    holdout = load_holdout(client, result.run_id, spec)
-    candidate = score(f"models:/{spec.name}/{version.version}", holdout, spec)
+    decision = _judge(client, spec, settings, result.run_id, version.version)
+    _tag(client, spec.name, version.version, _outcome_tags(spec, decision))
+    if decision.passed:
+        _promote(client, settings, spec.name, decision, reason)
+    return decision
+
+
+def _judge(
+    client: MlflowClient,
+    spec: UseCaseSpec,
+    settings: KubricksSettings,
+    run_id: str,
+    version: str,
+) -> GateDecision:
+    """Score the candidate and the champion on the candidate's holdout, then :func:`decide`."""
+    holdout = load_holdout(client, run_id, spec)
+    candidate = score(f"models:/{spec.name}/{version}", holdout, spec)
     champion_version = alias_version(client, spec.name, CHAMPION)
     champion: dict[str, float] | None = None
-    passed, why = False, ""
     if champion_version is not None:
         try:
             champion = score(f"models:/{spec.name}/{champion_version}", holdout, spec)
         except Exception as exc:  # a champion from an older spec may not fit this holdout
             why = (
-                f"champion v{champion_version} could not be scored on this holdout ({exc});"
+                f"champion v{champion_version} could not be scored on this holdout"
+                f" ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__});"
                 " promote by hand with `kubricks models promote`"
             )
-    if not why:
-        margin = settings.gate_margin
-        if margin is None:
-            margin = spec.metric.min_improvement
-        passed, why = decide(
-            spec.metric.primary,
-            spec.metric.thresholds,
-            margin,
-            candidate,
-            champion,
-            champion_version,
-        )
-    decision = GateDecision(version.version, passed, why, candidate, champion, champion_version)
-    _tag(client, spec.name, version.version, _outcome_tags(spec, decision))
-    if passed:
-        _promote(client, settings, spec.name, decision, reason)
-    return decision
+            return GateDecision(version, False, why, candidate, None, champion_version)
+    margin = spec.metric.min_improvement if settings.gate_margin is None else settings.gate_margin
+    passed, why = decide(
+        spec.metric.primary, spec.metric.thresholds, margin, candidate, champion, champion_version
+    )
+    return GateDecision(version, passed, why, candidate, champion, champion_version)
 
 
 def _outcome_tags(spec: UseCaseSpec, decision: GateDecision) -> dict[str, str]:

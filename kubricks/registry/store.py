@@ -20,7 +20,11 @@ _MISSING = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
 
 
 def open_registry(settings: KubricksSettings, client: MlflowClient | None = None) -> MlflowClient:
-    """A client on the configured server (ServiceUnavailable if down), webhook ensured."""
+    """A client on the configured server (ServiceUnavailable if down), webhook ensured.
+
+    An injected client must use one server for tracking and registry, as
+    :func:`kubricks.tracking.connect` builds it.
+    """
     from kubricks.registry.webhooks import ensure_webhook
 
     if client is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
 from kubricks.registry import audit
 from kubricks.registry.aliases import move_alias, promote, rollback
@@ -14,6 +13,7 @@ from kubricks.registry.gate import register_and_gate
 from kubricks.registry.store import CHAMPION, alias_version
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
+from kubricks.tracking import connect
 from kubricks.training.result import TrainResult
 
 pytestmark = pytest.mark.slow
@@ -29,9 +29,7 @@ def test_manual_promotion_overrides_a_failed_gate_and_is_audited(
     record = promote(settings, spec.name, failed.version, reason="hotfix: newer data")
     assert record is not None
     assert (record.from_version, record.to_version) == (first.version, failed.version)
-    assert alias_version(MlflowClient(settings.resolved_tracking_uri), spec.name, CHAMPION) == (
-        failed.version
-    )
+    assert alias_version(connect(settings), spec.name, CHAMPION) == (failed.version)
     last = audit.read(settings, spec.name)[-1]
     assert (last.action, last.reason, last.actor) == ("promote", "hotfix: newer data", "tester")
 
@@ -68,7 +66,7 @@ def test_an_alias_move_that_cannot_be_audited_is_undone(
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the lakehouse should be")
     broken = settings.model_copy(update={"lakehouse_root": str(blocker)})
-    client = MlflowClient(settings.resolved_tracking_uri)
+    client = connect(settings)
 
     with pytest.raises(Exception):  # noqa: B017 - whatever delta-rs raises for a bad path
         move_alias(client, broken, spec.name, CHAMPION, second.version, "promote", "x")

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import socket
 
+import mlflow
+import pandas as pd
 import pytest
-from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
 
 from kubricks.errors import ServiceUnavailable
 from kubricks.registry import audit
-from kubricks.registry.aliases import rollback
+from kubricks.registry.aliases import promote, rollback
 from kubricks.registry.errors import RegistryError
 from kubricks.registry.gate import GateDecision, decide, register_and_gate
 from kubricks.registry.store import CHALLENGER, CHAMPION, alias_version
 from kubricks.settings import KubricksSettings, get_settings
 from kubricks.spec import UseCaseSpec
+from kubricks.tracking import connect
 from kubricks.training.result import TrainResult
 
 THRESHOLDS = {"roc_auc": 0.80}
@@ -66,7 +69,7 @@ def test_a_threshold_on_a_metric_never_computed_fails() -> None:
 def test_gate_lifecycle_with_rollback_and_audit(
     spec: UseCaseSpec, settings: KubricksSettings, candidates: dict[str, TrainResult]
 ) -> None:
-    client = MlflowClient(settings.resolved_tracking_uri)
+    client = connect(settings)
 
     first = register_and_gate(spec, settings, candidates["weak"])
     assert first.passed, first.reason
@@ -143,9 +146,39 @@ def test_a_retried_gate_reuses_the_version_and_decision(
     first = register_and_gate(spec, settings, candidates["weak"])
     retried = register_and_gate(spec, settings, candidates["weak"])
     assert retried == first
-    client = MlflowClient(settings.resolved_tracking_uri)
+    client = connect(settings)
     assert [v.version for v in client.search_model_versions(f"name = '{spec.name}'")] == ["1"]
     assert len(audit.read(settings, spec.name)) == 2  # challenger + champion, once
+
+    # A crash after the outcome was tagged but before the aliases moved: the retry finishes.
+    for alias in (CHAMPION, CHALLENGER):
+        client.delete_registered_model_alias(spec.name, alias)
+    assert register_and_gate(spec, settings, candidates["weak"]) == first
+    assert alias_version(client, spec.name, CHAMPION) == first.version
+
+
+@pytest.mark.slow
+def test_a_champion_that_cannot_score_the_holdout_fails_the_gate(
+    spec: UseCaseSpec, settings: KubricksSettings, candidates: dict[str, TrainResult]
+) -> None:
+    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    legacy = LogisticRegression().fit(pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]}), [0, 0, 1, 1])
+    with mlflow.start_run(run_name="registry-legacy") as run:
+        mlflow.sklearn.log_model(
+            legacy,
+            name="model",
+            pyfunc_predict_fn="predict_proba",
+            pip_requirements=["scikit-learn"],
+        )
+    mlflow.register_model(f"runs:/{run.info.run_id}/model", spec.name)
+    promote(settings, spec.name, "1", reason="legacy model from an older spec")
+
+    decision = register_and_gate(spec, settings, candidates["weak"])
+    assert not decision.passed
+    assert decision.reason.startswith("champion v1 could not be scored on this holdout")
+    assert "kubricks models promote" in decision.reason
+    client = connect(settings)
+    assert alias_version(client, spec.name, CHAMPION) == "1"
 
 
 @pytest.mark.slow

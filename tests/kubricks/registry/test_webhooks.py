@@ -107,7 +107,7 @@ def test_ensure_is_idempotent_and_follows_settings(
     webhook_server: str, receiver: tuple[str, list], tmp_path: Path
 ) -> None:
     url, _ = receiver
-    client = MlflowClient(webhook_server)
+    client = MlflowClient(webhook_server, registry_uri=webhook_server)
     assert ensure_webhook(client, _settings(tmp_path, webhook_server, None, None)) is None
 
     settings = _settings(tmp_path, webhook_server, url, "first-secret")
