@@ -1,0 +1,78 @@
+"""Components: side-effect-free imports, the project image, nothing installed, typed I/O."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kfp import dsl, local
+
+from kubricks.orchestration.environment import exported, settings_env
+from kubricks.settings import KubricksSettings
+
+MODULES = ["ingest", "features", "train", "gate", "deploy", "batch_score", "monitor"]
+IMAGE = "registry.test/kubricks:9"
+
+
+def test_importing_components_has_no_side_effects(tmp_path: Path) -> None:
+    code = "import components." + ", components.".join(MODULES)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "KUBRICKS_HOME": "x"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_component_on_the_project_image_installs_nothing(name: str) -> None:
+    module = importlib.import_module(f"components.{name}")
+    component = module.component(IMAGE)
+    container = component.component_spec.implementation.container
+    assert container.image == IMAGE
+    script = container.command[2]
+    assert "pip install" not in script and "kfp.dsl.executor_main" in script
+    func = component.python_func
+    assert func.__module__ == f"components.{name}"
+    for param in inspect.signature(func).parameters.values():
+        assert param.annotation is not inspect.Parameter.empty, f"{name}.{param.name}"
+    assert "parent_run_id" in inspect.signature(func).parameters
+    assert module.component(IMAGE) is component  # built once per image
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:You may be attemping:RuntimeWarning")
+def test_ingest_component_runs_alone_in_kfp_local(tmp_path: Path, churn_csv: Path) -> None:
+    sample = tmp_path / "sample.csv"
+    with churn_csv.open() as src:
+        sample.write_text("".join(line for _, line in zip(range(301), src, strict=False)))
+    settings = KubricksSettings(home=tmp_path / "home")
+    from components import ingest
+
+    env = {**settings_env(settings), "PYSPARK_PYTHON": sys.executable}
+    with exported(env):
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "outputs")
+        )
+        first = ingest.component(IMAGE)(
+            usecase="churn", source=str(sample), rows=0, batch_id="", parent_run_id=""
+        )
+        again = ingest.component(IMAGE)(
+            usecase="churn", source=str(sample), rows=0, batch_id="", parent_run_id=""
+        )
+    gold: dsl.Dataset = first.outputs["gold"]
+    assert gold.metadata["table"] == "gold/churn"
+    assert gold.metadata["uri"] == f"{settings.lakehouse_uri}/gold/churn"
+    assert gold.metadata["skipped"] is False
+    assert first.outputs["Output"] == again.outputs["Output"] == gold.metadata["batch_id"]
+    assert again.outputs["gold"].metadata["skipped"] is True
+    assert again.outputs["gold"].metadata["version"] == gold.metadata["version"]
