@@ -94,6 +94,31 @@ def mlflow_command(settings: KubricksSettings) -> list[str]:
     ]
 
 
+def webhook_key(settings: KubricksSettings) -> str:
+    """The Fernet key MLflow encrypts webhook secrets with, kept under home (owner-only).
+
+    Without one, each server worker invents its own key and stored secrets become
+    unreadable by the other worker and after a restart.
+    """
+    from cryptography.fernet import Fernet
+
+    path = run_dir(settings) / "webhook-secret.key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(Fernet.generate_key().decode())
+    return path.read_text().strip()
+
+
+def _mlflow_environment(settings: KubricksSettings) -> dict[str, str]:
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    if "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY" not in os.environ:
+        env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = webhook_key(settings)
+    if settings.mlflow_webhook_allow_local:
+        env["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] = "http,https"
+        env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] = "true"
+    return env
+
+
 def mlflow_url(settings: KubricksSettings) -> str:
     return f"http://{settings.mlflow_host}:{settings.mlflow_port}"
 
@@ -117,7 +142,7 @@ def start_mlflow(settings: KubricksSettings, timeout: float = 90.0) -> ServiceSt
             " stop it or set KUBRICKS_MLFLOW_PORT"
         )
     _pid_file(settings, "mlflow").unlink(missing_ok=True)  # stale or absent
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**os.environ, **_mlflow_environment(settings)}
     log = (run_dir(settings) / "mlflow.log").open("ab")
     process = subprocess.Popen(
         mlflow_command(settings),

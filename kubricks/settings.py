@@ -52,6 +52,11 @@ class KubricksSettings(BaseSettings):
     )
     registry_webhook_url: str | None = None
     registry_webhook_secret: SecretStr | None = None
+    mlflow_webhook_allow_local: bool = Field(
+        False,
+        description="Let the local MLflow server deliver webhooks over http to private addresses"
+        " (a receiver on localhost); MLflow's default is https to public addresses only.",
+    )
     gate_margin: float | None = Field(
         None, description="Gate margin over the champion; default the spec's min_improvement."
     )

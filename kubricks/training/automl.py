@@ -51,7 +51,7 @@ class Splits:
 
 
 def make_splits(frame: pd.DataFrame, spec: UseCaseSpec, seed: int) -> Splits:
-    train_part, holdout = data.split(frame, spec, seed, data.HOLDOUT_FRACTION)
+    train_part, holdout = data.holdout_split(frame, spec)
     fit, validation = data.split(train_part, spec, seed, data.VALIDATION_FRACTION)
     return Splits(train_part, fit, validation, holdout)
 

@@ -85,3 +85,25 @@ def split(
     except ValueError as exc:
         raise TrainingDataError(f"cannot split {len(frame)} rows of {spec.name!r}: {exc}") from exc
     return first.reset_index(drop=True), second.reset_index(drop=True)
+
+
+def holdout_split(
+    frame: pd.DataFrame, spec: UseCaseSpec, fraction: float = HOLDOUT_FRACTION
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, holdout) by a hash of the entity key, independent of the seed and the data version.
+
+    The gate scores the candidate and the champion on the candidate's holdout; keying the
+    split on the entity means no champion trained on a row the candidate holds out, however
+    the seed or the data changed. Hashing ignores the label, so classes are balanced in
+    expectation (checked in the tests); a single class in the holdout is refused.
+    """
+    buckets = pd.util.hash_pandas_object(frame[spec.entity_key], index=False) % 10_000
+    held = (buckets < int(fraction * 10_000)).to_numpy()
+    train, holdout = frame[~held], frame[held]
+    if holdout.empty or train.empty:
+        raise TrainingDataError(
+            f"cannot hold out {fraction:.0%} of {len(frame)} rows of {spec.name!r}: too few rows"
+        )
+    if spec.problem_type == "classification" and holdout[spec.label].nunique() < 2:
+        raise TrainingDataError(f"the holdout of {spec.name!r} has a single class: add rows")
+    return train.reset_index(drop=True), holdout.reset_index(drop=True)

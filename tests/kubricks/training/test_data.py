@@ -73,3 +73,26 @@ def test_no_gold_table_says_to_ingest(tmp_path: Path) -> None:
     _, spec = regression_spec(tmp_path)
     with pytest.raises(KubricksError, match="no gold Delta table.*kubricks ingest"):
         data.load_training_set(spec, KubricksSettings(home=tmp_path / "home"))
+
+
+def test_holdout_is_keyed_on_the_entity_and_stable_across_data_versions(tmp_path: Path) -> None:
+    spec = classification_spec(tmp_path)
+    frame = gold_frame(spec, rows=4_000)
+    frame[spec.label] = (frame.index % 5 == 0).astype(int)
+    train, holdout = data.holdout_split(frame, spec)
+    assert 0.17 < len(holdout) / len(frame) < 0.23
+    assert holdout[spec.label].mean() == pytest.approx(0.2, abs=0.03)
+    assert not set(train[spec.entity_key]) & set(holdout[spec.entity_key])
+    grown = pd.concat(
+        [
+            frame,
+            gold_frame(spec, rows=4_000).assign(
+                **{spec.entity_key: lambda f: f[spec.entity_key] + 10_000_000}
+            ),
+        ]
+    )
+    grown[spec.label] = grown[spec.label].fillna(0).astype(int)
+    _, later = data.holdout_split(grown.reset_index(drop=True), spec)
+    old_keys = set(frame[spec.entity_key])
+    # a key held out once stays held out when the table grows, so no later champion trains on it
+    assert set(later[spec.entity_key]) & old_keys == set(holdout[spec.entity_key])

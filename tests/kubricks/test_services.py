@@ -1,0 +1,56 @@
+"""Local services: start once, no-op when running, stale pid files cleaned, clean stop."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from kubricks import services
+from kubricks.errors import ServiceUnavailable
+from kubricks.settings import KubricksSettings
+from kubricks.tracking import connect
+from tests.conftest import free_port
+
+
+def test_webhook_key_is_created_once_and_private(tmp_path: Path) -> None:
+    settings = KubricksSettings(home=tmp_path)
+    key = services.webhook_key(settings)
+    assert services.webhook_key(settings) == key
+    mode = stat.S_IMODE(os.stat(services.run_dir(settings) / "webhook-secret.key").st_mode)
+    assert mode == 0o600
+
+
+def test_command_uses_sqlite_by_default_and_postgres_when_set(tmp_path: Path) -> None:
+    local = services.mlflow_command(KubricksSettings(home=tmp_path))
+    assert f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}" in local
+    assert "--serve-artifacts" in local
+    remote = services.mlflow_command(
+        KubricksSettings(home=tmp_path, database_url="postgresql://u:p@db/mlflow")
+    )
+    assert "postgresql://u:p@db/mlflow" in remote
+
+
+def test_dead_server_gives_an_actionable_error(tmp_path: Path) -> None:
+    settings = KubricksSettings(home=tmp_path, tracking_uri=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(ServiceUnavailable, match="run `kubricks up`"):
+        connect(settings)
+
+
+@pytest.mark.slow
+def test_up_is_idempotent_cleans_stale_pid_and_stops(tmp_path: Path) -> None:
+    settings = KubricksSettings(home=tmp_path, mlflow_port=free_port())
+    services.run_dir(settings).joinpath("mlflow.pid").write_text("999999")  # a crashed run
+    assert services.mlflow_status(settings).note == "stale pid file"
+    try:
+        first = services.start_mlflow(settings)
+        assert first.healthy and first.pid != 999999
+        second = services.start_mlflow(settings)
+        assert second.pid == first.pid  # a second `up` starts nothing
+    finally:
+        assert services.stop_mlflow(settings)
+    after = services.mlflow_status(settings)
+    assert not after.running and not after.healthy
+    assert not services.stop_mlflow(settings)
