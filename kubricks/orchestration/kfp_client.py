@@ -33,6 +33,12 @@ def client(host: str, settings: KubricksSettings):
         raise ServiceUnavailable(f"Kubeflow Pipelines at {host} is not reachable: {exc}") from exc
 
 
+def remote_root(settings: KubricksSettings) -> str | None:
+    """An object-store pipeline root (s3://, minio://, gs://); None keeps the KFP default."""
+    root = settings.pipeline_root
+    return root if root and "://" in root else None
+
+
 def cron_expression(cron: str) -> str:
     """KFP wants six fields (seconds first); accept the usual five and prefix ``0``."""
     fields = cron.split()
@@ -64,6 +70,7 @@ def submit(
             run_name=run_name,
             experiment_name=EXPERIMENT,
             namespace=settings.kfp_namespace,
+            pipeline_root=remote_root(settings),
             enable_caching=False,
         )
     run_id = result.run_id
@@ -94,6 +101,7 @@ def schedule(
             no_catchup=True,
             pipeline_package_path=str(package),
             params=arguments,
+            pipeline_root=remote_root(settings),
             enable_caching=False,
         )
     return job.recurring_run_id
