@@ -11,7 +11,8 @@ def build_features(usecase: str, gold: Input[Dataset], parent_run_id: str) -> in
 
     with step("build-features", usecase, parent_run_id) as ctx:
         rows = materialize(ctx.spec, ctx.settings)
-        version = gold.metadata.get("version")
+        version = gold.metadata.get("version")  # KFP metadata numbers arrive as floats
+        version = int(version) if version is not None else None
         ctx.outputs.update({"materialized_rows": rows, "gold_version": version})
         ctx.log_metrics({"materialized_rows": rows})
         print(f"materialized {rows} rows from gold version {version}")

@@ -35,6 +35,7 @@ def train(
         )
         artifacts.write_json(model.path, artifacts.result_to_json(result))
         model.metadata.update(artifacts.model_metadata(result))
+        model.metadata["gold_table"] = gold.metadata.get("table")
         model.metadata["gold_version"] = gold.metadata.get("version")
         for name, value in result.metrics.items():
             metrics.log_metric(name, float(value))

@@ -19,8 +19,14 @@ ParamOption = Annotated[
 ]
 
 
+def _value(value: object) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.4g}"
+    return str(value)
+
+
 def _brief(outputs: dict[str, Any], limit: int = 6) -> str:
-    shown = [f"{k}={v}" for k, v in list(outputs.items())[:limit] if v not in (None, "")]
+    shown = [f"{k}={_value(v)}" for k, v in list(outputs.items())[:limit] if v not in (None, "")]
     return ", ".join(shown)
 
 
@@ -108,41 +114,68 @@ def _submit(key: str, arguments: dict[str, Any], settings: Any, host: str) -> No
 def runs(
     pipeline: Annotated[str | None, typer.Argument(help=PIPELINE_HELP)] = None,
     limit: Annotated[int, typer.Option(help="Show at most this many runs.")] = 20,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Show one run: parameters, steps, error.")
+    ] = None,
 ) -> None:
-    """List recorded pipeline runs, newest first."""
+    """List recorded pipeline runs, newest first (or one run in detail)."""
+    from kubricks.errors import KubricksError
     from kubricks.orchestration import catalog, records
 
     settings = get_settings()
     key = catalog.canonical(pipeline) if pipeline else None
+    found = records.list_runs(settings, key)
+    if run_id:
+        match = [r for r in found if r.run_id.startswith(run_id)]
+        if len(match) != 1:
+            raise KubricksError(f"run {run_id!r}: {len(match)} recorded runs match")
+        _show_run(match[0])
+        return
     rows = [
         (
             r.run_id,
-            r.pipeline,
-            r.mode,
+            r.pipeline if r.mode == "local" else f"{r.pipeline} ({r.mode})",
             r.status,
-            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            f"{r.started_at:%m-%d %H:%M:%S}",
             r.seconds,
-            r.mlflow_run_id or r.kfp_run_id or "",
-            _brief(r.parameters, 4),
+            (r.mlflow_run_id or "")[:12],
         )
-        for r in records.list_runs(settings, key)[:limit]
+        for r in found[:limit]
     ]
     console.print(
         table(
-            "Pipeline runs",
-            [
-                "run",
-                "pipeline",
-                "mode",
-                "status",
-                "started (UTC)",
-                "seconds",
-                "MLflow / KFP run",
-                "parameters",
-            ],
+            "Pipeline runs (`kubricks runs --run ID` for details)",
+            ["run", "pipeline", "status", "started (UTC)", "s", "MLflow run"],
             rows,
         )
     )
+
+
+def _show_run(record: Any) -> None:
+    console.print(
+        f"[bold]{record.pipeline}[/] run {record.run_id} ({record.mode}):"
+        f" {record.status}, started {record.started_at:%Y-%m-%d %H:%M:%S} UTC,"
+        f" {record.seconds} s",
+        highlight=False,
+    )
+    console.print(
+        f"MLflow parent run: {record.mlflow_run_id or '-'}"
+        + (f"; KFP run: {record.kfp_run_id}" if record.kfp_run_id else "")
+    )
+    console.print(f"parameters: {_brief(record.parameters, 50)}", highlight=False)
+    if record.error:
+        console.print(f"[red]error:[/] {record.error}", highlight=False)
+    if record.steps:
+        console.print(
+            table(
+                "Steps",
+                ["step", "status", "outputs"],
+                [
+                    (s["step"], s["status"], s.get("error") or _brief(s.get("outputs") or {}, 10))
+                    for s in record.steps
+                ],
+            )
+        )
 
 
 def compile_pipelines(

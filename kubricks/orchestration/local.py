@@ -12,6 +12,7 @@ per step (from the events the steps leave) and, on failure, the failing step's e
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -220,6 +221,9 @@ def run_local(
 
 def _finish(client: Any, record: records.RunRecord) -> None:
     try:
-        correlation.finish_parent_run(client, record.mlflow_run_id, record.status == "succeeded")
+        with redirect_stdout(io.StringIO()):  # MLflow prints "View run ..." links here
+            correlation.finish_parent_run(
+                client, record.mlflow_run_id, record.status == "succeeded"
+            )
     except Exception as exc:  # the run's own outcome matters more
         print(f"warning: could not close MLflow run {record.mlflow_run_id}: {exc}", file=sys.stderr)
