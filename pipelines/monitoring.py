@@ -11,10 +11,10 @@ DESCRIPTION = "Compare gold with the champion's training data; retrain when feat
 
 def build(settings: KubricksSettings) -> GraphComponent:
     from components import monitor
-    from kubricks.orchestration.tasks import SMALL, configure
+    from kubricks.orchestration.tasks import SMALL, closing_parent, configure
     from pipelines import training
 
-    retrain = training.build(settings)
+    retrain = training.build(settings, close_parent=False)
 
     @dsl.pipeline(name=NAME, description=DESCRIPTION)
     def monitoring(
@@ -32,27 +32,28 @@ def build(settings: KubricksSettings) -> GraphComponent:
     ):
         """``p_value``: per-feature test level; ``drift_share``: share of drifted features
         that triggers retraining; the rest are the training pipeline's parameters."""
-        checked = configure(
-            monitor.component(settings.image)(
-                usecase=usecase,
-                p_value=p_value,
-                drift_share=drift_share,
-                parent_run_id=parent_run_id,
-            ),
-            settings,
-            SMALL,
-        ).set_display_name("monitor drift")
-        with dsl.If(checked.outputs["Output"] == True, name="drift-detected"):  # noqa: E712
-            retrain(
-                usecase=usecase,
-                source=source,
-                rows=rows,
-                batch_id=batch_id,
-                budget_minutes=budget_minutes,
-                max_trials=max_trials,
-                seed=seed,
-                thresholds=thresholds,
-                parent_run_id=parent_run_id,
-            ).set_display_name("retrain")
+        with closing_parent(settings, parent_run_id):
+            checked = configure(
+                monitor.component(settings.image)(
+                    usecase=usecase,
+                    p_value=p_value,
+                    drift_share=drift_share,
+                    parent_run_id=parent_run_id,
+                ),
+                settings,
+                SMALL,
+            ).set_display_name("monitor drift")
+            with dsl.If(checked.outputs["Output"] == True, name="drift-detected"):  # noqa: E712
+                retrain(
+                    usecase=usecase,
+                    source=source,
+                    rows=rows,
+                    batch_id=batch_id,
+                    budget_minutes=budget_minutes,
+                    max_trials=max_trials,
+                    seed=seed,
+                    thresholds=thresholds,
+                    parent_run_id=parent_run_id,
+                ).set_display_name("retrain")
 
     return monitoring

@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from mlflow import MlflowClient
 
 from kubricks.orchestration.step import PIPELINE_TAG
+from kubricks.settings import KubricksSettings
 
 RUN_ID_TAG = "kubricks.pipeline_run_id"
 MODE_TAG = "kubricks.mode"
+STATE_TAG = "kubricks.pipeline_state"
 
 
 def experiment_name(usecase: str) -> str:
@@ -54,6 +56,22 @@ def start_parent_run(
 
 def finish_parent_run(client: MlflowClient, mlflow_run_id: str, succeeded: bool) -> None:
     client.set_terminated(mlflow_run_id, "FINISHED" if succeeded else "FAILED")
+
+
+def close_parent(
+    settings: KubricksSettings, mlflow_run_id: str, state: str, error: str | None = None
+) -> str:
+    """End the parent run with the pipeline's final KFP state (the exit handler's job)."""
+    if not mlflow_run_id:
+        return "no MLflow parent run to close"
+    from kubricks.tracking import connect
+
+    client = connect(settings)
+    client.set_tag(mlflow_run_id, STATE_TAG, state)
+    if error:
+        client.set_tag(mlflow_run_id, "kubricks.error", error[:5000])
+    finish_parent_run(client, mlflow_run_id, state == "SUCCEEDED")
+    return f"MLflow run {mlflow_run_id} closed: pipeline {state}"
 
 
 def child_runs(client: MlflowClient, mlflow_run_id: str) -> list:

@@ -48,7 +48,13 @@ def outputs_root(settings: KubricksSettings) -> Path:
 
 
 def step_names(pipeline: Any) -> list[str]:
-    """Every container task of a compiled pipeline, nested pipelines included, in order."""
+    """Every step of a compiled pipeline, nested pipelines included, in order.
+
+    The exit handler that closes the MLflow run is bookkeeping, not a step.
+    """
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    exit_strategy = pipeline_spec_pb2.PipelineTaskSpec.TriggerPolicy.ALL_UPSTREAM_TASKS_COMPLETED
     spec = pipeline.pipeline_spec
     components = dict(spec.components.items())
 
@@ -58,6 +64,8 @@ def step_names(pipeline: Any) -> list[str]:
         )
         for name in order.static_order():
             task = dag.tasks[name]
+            if task.trigger_policy.strategy == exit_strategy:
+                continue
             component = components.get(task.component_ref.name)
             if component is not None and component.WhichOneof("implementation") == "dag":
                 yield from walk(component.dag)

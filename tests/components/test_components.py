@@ -15,7 +15,7 @@ from kfp import dsl, local
 from kubricks.orchestration.environment import exported, settings_env
 from kubricks.settings import KubricksSettings
 
-MODULES = ["ingest", "features", "train", "gate", "deploy", "batch_score", "monitor"]
+MODULES = ["ingest", "features", "train", "gate", "deploy", "batch_score", "monitor", "finish"]
 IMAGE = "registry.test/kubricks:9"
 
 

@@ -20,6 +20,7 @@ NETWORK_STEPS = {
     "deploy",
     "batch-score",
     "monitor",
+    "close-parent-run",
 }
 
 
@@ -48,8 +49,22 @@ def compiled(
 
 
 def dag_tasks(spec: dict[str, Any], component: str | None = None) -> dict[str, Any]:
-    dag = spec["root"]["dag"] if component is None else spec["components"][component]["dag"]
-    return dag["tasks"]
+    """A DAG's tasks; for the root, the steps inside the exit handler that closes the run."""
+    if component is not None:
+        return spec["components"][component]["dag"]["tasks"]
+    root = spec["root"]["dag"]["tasks"]
+    assert set(root) == {"exit-handler-1", "close-parent-run"}
+    return dag_tasks(spec, root["exit-handler-1"]["componentRef"]["name"])
+
+
+@pytest.mark.parametrize("name", catalog.names())
+def test_an_exit_handler_closes_the_mlflow_parent_run(compiled, name: str) -> None:
+    spec, _ = compiled[name]
+    root = spec["root"]["dag"]["tasks"]
+    closer = root["close-parent-run"]
+    assert closer["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    assert closer["dependentTasks"] == ["exit-handler-1"]
+    assert "parent_run_id" in closer["inputs"]["parameters"]
 
 
 def test_training_tasks_and_gate_condition(compiled) -> None:
@@ -60,9 +75,9 @@ def test_training_tasks_and_gate_condition(compiled) -> None:
         "build-features",
         "train",
         "validate-and-promote",
-        "condition-1",
+        "condition-2",
     }
-    condition = tasks["condition-1"]
+    condition = tasks["condition-2"]  # condition-1 is the exit handler's group
     assert condition["dependentTasks"] == ["validate-and-promote"]
     assert "validate-and-promote-Output" in condition["triggerPolicy"]["condition"]
     assert condition["triggerPolicy"]["condition"].endswith("== true")
@@ -94,7 +109,7 @@ def test_retries_on_network_steps_only(compiled, settings: KubricksSettings) -> 
         dags = [spec["root"]["dag"]] + [c["dag"] for c in spec["components"].values() if "dag" in c]
         for dag in dags:
             for name, task in dag["tasks"].items():
-                if name.startswith("condition") or name == "training":
+                if name.startswith(("condition", "exit-handler")) or name == "training":
                     continue
                 seen.add(name)
                 policy = task.get("retryPolicy")
@@ -125,7 +140,15 @@ def test_settings_reach_cluster_steps_through_configmap_and_secret(compiled, set
     _, platform = compiled["training"]
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert set(executors) == {
-        f"exec-{n}" for n in ("ingest", "build-features", "train", "validate-and-promote", "deploy")
+        f"exec-{n}"
+        for n in (
+            "ingest",
+            "build-features",
+            "train",
+            "validate-and-promote",
+            "deploy",
+            "close-parent-run",
+        )
     }
     for config in executors.values():
         (cm,) = config["configMapAsEnv"]
@@ -146,8 +169,8 @@ def test_settings_reach_cluster_steps_through_configmap_and_secret(compiled, set
 def test_monitoring_retrains_through_the_nested_training_pipeline(compiled) -> None:
     spec, _ = compiled["monitoring"]
     tasks = dag_tasks(spec)
-    assert set(tasks) == {"monitor", "condition-1"}
-    condition = tasks["condition-1"]
+    assert set(tasks) == {"monitor", "condition-2"}
+    condition = tasks["condition-2"]  # condition-1 is the exit handler's group
     assert "monitor-Output" in condition["triggerPolicy"]["condition"]
     inner = dag_tasks(spec, condition["componentRef"]["name"])
     (retrain,) = inner.values()
@@ -160,7 +183,13 @@ def test_batch_inference_is_one_scoring_step(compiled) -> None:
     assert set(dag_tasks(spec)) == {"batch-score"}
 
 
-def test_compiled_files_are_in_the_repo() -> None:
+def test_committed_compiled_files_are_current(tmp_path: Path) -> None:
+    """pipelines/compiled holds what `kubricks compile` writes with default settings."""
     folder = Path(__file__).resolve().parents[2] / "pipelines" / "compiled"
-    for name in catalog.names():
-        assert (folder / f"{name}.yaml").is_file(), f"run `kubricks compile` ({name})"
+    fresh = compile_all(KubricksSettings.model_construct(), tmp_path)
+    for path in fresh:
+        committed = folder / path.name
+        assert committed.is_file(), f"run `kubricks compile` ({path.name})"
+        assert committed.read_text() == path.read_text(), (
+            f"{path.name} is stale: `kubricks compile`"
+        )

@@ -89,6 +89,7 @@ def test_one_mlflow_parent_run_with_every_step_nested(
     client = MlflowClient(mlflow_server)
     parent = client.get_run(trained.mlflow_run_id)
     assert parent.info.status == "FINISHED"
+    assert parent.data.tags["kubricks.pipeline_state"] == "SUCCEEDED"  # the exit handler
     assert parent.data.tags["kubricks.pipeline"] == "training"
     children = client.search_runs(
         [parent.info.experiment_id],

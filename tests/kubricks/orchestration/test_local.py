@@ -63,6 +63,7 @@ def test_a_failing_step_stops_the_run_with_its_own_error(
     client = MlflowClient(mlflow_server)
     parent = client.get_run(record.mlflow_run_id)
     assert parent.info.status == "FAILED"
+    assert parent.data.tags["kubricks.pipeline_state"] == "FAILED"  # set by the exit handler
     assert parent.data.params["source"] == str(missing)
     children = client.search_runs(
         [parent.info.experiment_id],
