@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ def client(host: str, settings: KubricksSettings):
     import kfp
 
     try:
-        return kfp.Client(host=host, namespace=settings.kfp_namespace)
+        with warnings.catch_warnings():  # "only works with KFP v2.0.0-beta.2 and later"
+            warnings.simplefilter("ignore", FutureWarning)
+            return kfp.Client(host=host, namespace=settings.kfp_namespace)
     except Exception as exc:
         raise ServiceUnavailable(f"Kubeflow Pipelines at {host} is not reachable: {exc}") from exc
 
