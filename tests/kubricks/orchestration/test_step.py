@@ -1,0 +1,51 @@
+"""A component body's failure becomes one line naming the step, and exit code 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubricks.errors import SourceError
+from kubricks.orchestration.step import one_line, step
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBRICKS_HOME", str(tmp_path))
+
+
+def test_user_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info, step("ingest", "churn") as ctx:
+        assert ctx.spec.name == "churn" and ctx.mlflow_run_id is None
+        raise SourceError("/data/x.csv: no such file")
+    assert info.value.code == 1
+    assert capsys.readouterr().err.strip() == "error: step ingest: /data/x.csv: no such file"
+
+
+def test_a_bug_keeps_its_traceback_in_the_log_and_ends_with_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit), step("train", "churn"):
+        {}["missing"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("Traceback")
+    assert err[-1] == "error: step train: KeyError: 'missing'"
+
+
+def test_unknown_use_case_names_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit), step("monitor", "nope"):
+        pass
+    assert "no such use-case spec" in capsys.readouterr().err
+
+
+def test_success_runs_the_body_once() -> None:
+    calls = []
+    with step("deploy", "churn") as ctx:
+        calls.append(ctx.name)
+    assert calls == ["deploy"]
+
+
+def test_one_line_takes_the_first_line() -> None:
+    assert one_line(ValueError("a\nb")) == "ValueError: a"
+    assert one_line(SourceError("f.csv: empty\nmore")) == "f.csv: empty"
