@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -27,6 +28,9 @@ def get_spark(settings: KubricksSettings, app_name: str = "kubricks") -> SparkSe
     """Return the process-wide session, creating it with Kubricks' defaults once."""
     ensure_java()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode needs no public interface
+    # Python workers (UDFs, spark_udf scoring) must run this interpreter, not `python3` on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     scratch = settings.home.expanduser().resolve() / "spark"
     scratch.mkdir(parents=True, exist_ok=True)
     session = (
