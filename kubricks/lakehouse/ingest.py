@@ -126,6 +126,7 @@ def ingest(
         ingested_at=datetime.now(UTC),
         existing_silver=existing,
         write=timed(stage, result.seconds),
+        seconds=result.seconds,
     )
     result.quarantined = report.quarantined
     result.warnings = report.warnings

@@ -80,13 +80,17 @@ def build_layers(
     ingested_at: datetime,
     existing_silver: DataFrame | None,
     write: Writer,
+    seconds: dict[str, float] | None = None,
 ) -> LayerReport:
     """Run every layer for one batch; raises before the caller commits anything."""
     bronze = write(T.to_bronze(raw, source, batch_id, ingested_at), "bronze")
     flagged = T.flag_violations(bronze, spec).cache()
     try:
+        started = time.perf_counter()
         counts = T.violation_counts(flagged)
         _check_fatal(flagged, counts, spec, source)
+        if seconds is not None:
+            seconds["expectations"] = time.perf_counter() - started
         valid, quarantine = T.split_valid(flagged, spec)
         silver = write(T.merge_latest(existing_silver, valid, spec), "silver")
         quarantined = write(quarantine, "quarantine")
