@@ -7,10 +7,8 @@ import sys
 import typer
 from rich.text import Text
 
-from kubricks.commands import demo, lakehouse, models, platform
+from kubricks.commands import demo, features, lakehouse, models, platform, train
 from kubricks.commands import pipelines as pipeline_commands
-from kubricks.commands import features
-from kubricks.commands import train
 from kubricks.console import err_console
 from kubricks.errors import KubricksError
 

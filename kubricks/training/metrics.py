@@ -10,8 +10,9 @@ REGRESSION_METRICS = ("rmse", "mae", "r2")
 LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
 
 
-def evaluate(problem_type: str, y_true: np.ndarray, y_score: np.ndarray,
-             threshold: float = 0.5) -> dict[str, float]:
+def evaluate(
+    problem_type: str, y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
     """Metrics for a binary classifier's positive-class probability, or a regressor's output."""
     y_true = np.asarray(y_true)
     y_score = np.asarray(y_score, dtype=float)
@@ -22,8 +23,9 @@ def evaluate(problem_type: str, y_true: np.ndarray, y_score: np.ndarray,
             "f1": float(skm.f1_score(y_true, y_pred, zero_division=0)),
             "precision": float(skm.precision_score(y_true, y_pred, zero_division=0)),
             "recall": float(skm.recall_score(y_true, y_pred, zero_division=0)),
-            "log_loss": float(skm.log_loss(y_true, np.clip(y_score, 1e-15, 1 - 1e-15),
-                                           labels=[0, 1])),
+            "log_loss": float(
+                skm.log_loss(y_true, np.clip(y_score, 1e-15, 1 - 1e-15), labels=[0, 1])
+            ),
             "accuracy": float(skm.accuracy_score(y_true, y_pred)),
         }
     return {

@@ -37,9 +37,17 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     import sys
 
     completed = subprocess.run(
-        [sys.executable, "-c", "from kubricks.cli import main; main()", "ingest",
-         "--source", str(tmp_path / "nope.csv")],
-        capture_output=True, text=True, env={"KUBRICKS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        [
+            sys.executable,
+            "-c",
+            "from kubricks.cli import main; main()",
+            "ingest",
+            "--source",
+            str(tmp_path / "nope.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        env={"KUBRICKS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
         check=False,
     )
     assert completed.returncode == 2
