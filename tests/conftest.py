@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
 from kubricks import services
 from kubricks.settings import KubricksSettings
+from kubricks.spark import get_spark
 
 REPO = Path(__file__).resolve().parent.parent
 CHURN_CSV = REPO.parent / "shared" / "data" / "churn.csv"
@@ -49,3 +51,11 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.environ.pop("KUBRICKS_TRACKING_URI", None)
         else:
             os.environ["KUBRICKS_TRACKING_URI"] = previous
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """One Spark session per test module: starting one takes about 6 s."""
+    session = get_spark(KubricksSettings(home=tmp_path_factory.mktemp("spark-home")))
+    yield session
+    session.stop()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
 
 from kubricks.lakehouse.ingest import ingest
 from kubricks.settings import KubricksSettings
@@ -35,13 +33,6 @@ features:
   - {name: region, kind: categorical}
 metric: {primary: rmse, greater_is_better: false}
 """
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    session = get_spark(KubricksSettings(home=tmp_path_factory.mktemp("spark-home")))
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -29,21 +28,16 @@ from kubricks.registry.errors import RegistryError
 from kubricks.registry.store import open_registry
 from kubricks.registry.webhooks import ALIAS_EVENTS, WEBHOOK_NAME, ensure_webhook
 from kubricks.settings import KubricksSettings, get_settings
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def webhook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A second real MLflow server whose webhooks may target localhost over http."""
     settings = KubricksSettings(
-        home=tmp_path_factory.mktemp("mlflow-hooks"), mlflow_port=_free_port()
+        home=tmp_path_factory.mktemp("mlflow-hooks"), mlflow_port=free_port()
     )
     previous = mlflow.get_tracking_uri()
     with pytest.MonkeyPatch.context() as env:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -23,7 +20,6 @@ from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import ingest, layer_tables
 from kubricks.scoring import batch
 from kubricks.settings import KubricksSettings
-from kubricks.spark import get_spark
 from kubricks.spec import UseCaseSpec, load_spec
 
 
@@ -37,20 +33,6 @@ def test_output_kind_tells_labels_scores_and_class_columns() -> None:
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory, mlflow_server: str) -> KubricksSettings:
     return KubricksSettings(home=tmp_path_factory.mktemp("scoring"), tracking_uri=mlflow_server)
-
-
-@pytest.fixture(scope="module")
-def spark(settings: KubricksSettings) -> Iterator[SparkSession]:
-    # Python UDF workers must run this interpreter (the runner sets the same for its steps).
-    previous = os.environ.get("PYSPARK_PYTHON")
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    session = get_spark(settings)
-    yield session
-    session.stop()
-    if previous is None:
-        os.environ.pop("PYSPARK_PYTHON", None)
-    else:
-        os.environ["PYSPARK_PYTHON"] = previous
 
 
 @pytest.fixture(scope="module")

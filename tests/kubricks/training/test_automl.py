@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -22,7 +21,6 @@ from kubricks.errors import KubricksError, ServiceUnavailable
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import ingest, layer_tables, resolve_source
 from kubricks.settings import KubricksSettings
-from kubricks.spark import get_spark
 from kubricks.spec import UseCaseSpec, load_spec
 from kubricks.training.automl import train
 from kubricks.training.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
@@ -33,13 +31,6 @@ from tests.kubricks.training.specs import regression_spec
 pytestmark = pytest.mark.slow
 
 TRIAL_METRICS = ("roc_auc", "f1", "precision", "recall", "log_loss")
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    session = get_spark(KubricksSettings(home=tmp_path_factory.mktemp("spark-home")))
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")
