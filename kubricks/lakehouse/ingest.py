@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from kubricks.errors import SourceError
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.medallion import build_layers, timed
-from kubricks.lakehouse.sources import content_hash, read_source
+from kubricks.lakehouse.sources import check_file, content_hash, read_source
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.synthetic import write_synthetic
@@ -94,7 +94,7 @@ def ingest(
     root = settings.lakehouse_uri
     options = settings.storage_options()
     layers = layer_tables(spec, root)
-    raw = read_source(spark, source_path, spec)
+    check_file(source_path, spec.source.format)
     batch = batch_id or content_hash(source_path)
     result = IngestResult(spec.name, batch, str(source_path), skipped=False)
     pending = {k: v for k, v in layers.items() if not tables.has_batch(v[1], batch, options)}
@@ -106,6 +106,7 @@ def ingest(
         }
         return result
 
+    raw = read_source(spark, source_path, spec)  # only now: a batch already in place needs no Spark
     staged: dict[str, tables.StagedFiles] = {}
 
     def stage(df: DataFrame, table: str) -> DataFrame:
