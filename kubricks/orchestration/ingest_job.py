@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kubricks.errors import KubricksError
@@ -27,13 +27,8 @@ class GoldRef:
     skipped: bool
 
     def metadata(self) -> dict[str, object]:
-        return {
-            "table": self.table,
-            "uri": self.uri,
-            "version": self.version,
-            "batch_id": self.batch_id,
-            "skipped": self.skipped,
-        }
+        """Every field, for KFP artifact metadata and step outputs."""
+        return asdict(self)
 
 
 def run(

@@ -8,7 +8,7 @@ Delta application transaction, so scoring a batch twice leaves a single copy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -41,17 +41,8 @@ class ScoreResult:
     skipped: bool
 
     def metadata(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "uri": self.uri,
-            "version": self.version,
-            "batch_id": self.batch_id,
-            "rows": self.rows,
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "gold_version": self.gold_version,
-            "skipped": self.skipped,
-        }
+        """Every field, for KFP artifact metadata and step outputs."""
+        return asdict(self)
 
 
 def predictions_table(spec: UseCaseSpec, root: str) -> tuple[str, str]:
