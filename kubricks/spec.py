@@ -61,8 +61,11 @@ class Expectation(_Strict):
 
 
 class Feature(_Strict):
+    """A model input. ``datetime`` features (date/timestamp columns) become calendar features
+    inside the model pipeline, so a served model takes the raw date (as Databricks AutoML does)."""
+
     name: str
-    kind: Literal["numeric", "categorical"] = "numeric"
+    kind: Literal["numeric", "categorical", "datetime"] = "numeric"
     encoding: Literal["one_hot", "passthrough"] = "passthrough"
     categories: list[str] | None = None
 
@@ -146,6 +149,12 @@ class UseCaseSpec(_Strict):
     event_timestamp: str | None = None
     label: str
     problem_type: ProblemType
+    # Binary classification: the label value that counts as positive (metrics, plots, the gate
+    # and the predicted probability refer to it). Optional only for 0/1 labels.
+    positive_class: str | int | bool | None = None
+    # How the holdout is chosen: a hash of the entity key, or the latest period by event time
+    # (Databricks AutoML's ``time_col``); ``time`` needs ``event_timestamp``.
+    split: Literal["random", "time"] = "random"
     features: list[Feature]
     expectations: list[Expectation] = Field(default_factory=list)
     metric: Metric
@@ -170,6 +179,10 @@ class UseCaseSpec(_Strict):
                 raise ValueError(f"features: {feature.name!r} is not one of the declared columns")
             if feature.name in (self.entity_key, self.label):
                 raise ValueError(f"features: {feature.name!r} is the key or the label")
+        if self.split == "time" and not self.event_timestamp:
+            raise ValueError("split: 'time' needs an event_timestamp column")
+        if self.positive_class is not None and self.problem_type != ProblemType.CLASSIFICATION:
+            raise ValueError("positive_class: applies to classification only")
         for column in self.synthetic:
             if column not in known:
                 raise ValueError(f"synthetic: {column!r} is not one of the declared columns")
