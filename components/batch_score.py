@@ -8,10 +8,10 @@ def batch_score(
     usecase: str, batch_id: str, parent_run_id: str, predictions: Output[Dataset]
 ) -> str:
     """Score once per batch id (a re-run is a no-op); return the model version used."""
-    from kubricks.orchestration.artifacts import write_json
-    from kubricks.orchestration.step import step
     from kubricks.scoring.batch import score_gold
     from kubricks.spark import get_spark
+    from kubricks.steps.artifacts import write_json
+    from kubricks.steps.step import step
 
     with step("batch-score", usecase, parent_run_id) as ctx:
         result = score_gold(get_spark(ctx.settings), ctx.spec, ctx.settings, batch_id or None)
@@ -30,6 +30,6 @@ def batch_score(
 
 
 def component(image: str) -> PythonComponent:
-    from kubricks.orchestration.tasks import lightweight
+    from components.tasks import lightweight
 
     return lightweight(batch_score, image)

@@ -6,8 +6,8 @@ from kfp.dsl.python_component import PythonComponent
 
 def deploy(usecase: str, registered: Input[Model], parent_run_id: str) -> str:
     """Resolve ``champion`` to a concrete version, record the hand-off, return the version."""
-    from kubricks.orchestration.handoff import plan
-    from kubricks.orchestration.step import step
+    from kubricks.steps.handoff import plan
+    from kubricks.steps.step import step
 
     with step("deploy", usecase, parent_run_id) as ctx:
         handoff = plan(ctx.client(), ctx.spec, registered.metadata.get("version"))
@@ -18,6 +18,6 @@ def deploy(usecase: str, registered: Input[Model], parent_run_id: str) -> str:
 
 
 def component(image: str) -> PythonComponent:
-    from kubricks.orchestration.tasks import lightweight
+    from components.tasks import lightweight
 
     return lightweight(deploy, image)

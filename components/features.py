@@ -7,7 +7,7 @@ from kfp.dsl.python_component import PythonComponent
 def build_features(usecase: str, gold: Input[Dataset], parent_run_id: str) -> int:
     """Materialize the use case's feature view from gold; return the rows written online."""
     from kubricks.features.online import materialize
-    from kubricks.orchestration.step import step
+    from kubricks.steps.step import step
 
     with step("build-features", usecase, parent_run_id) as ctx:
         rows = materialize(ctx.spec, ctx.settings)
@@ -20,6 +20,6 @@ def build_features(usecase: str, gold: Input[Dataset], parent_run_id: str) -> in
 
 
 def component(image: str) -> PythonComponent:
-    from kubricks.orchestration.tasks import lightweight
+    from components.tasks import lightweight
 
     return lightweight(build_features, image)

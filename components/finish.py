@@ -6,13 +6,13 @@ from kfp.dsl.python_component import PythonComponent
 
 def close_parent_run(parent_run_id: str, status: PipelineTaskFinalStatus):
     """Runs after every other task, failed or not; a no-op without a parent run."""
-    from kubricks.orchestration.correlation import close_parent
+    from kubricks.runs.correlation import close_parent
     from kubricks.settings import get_settings
 
     print(close_parent(get_settings(), parent_run_id, status.state, status.error_message))
 
 
 def component(image: str) -> PythonComponent:
-    from kubricks.orchestration.tasks import lightweight
+    from components.tasks import lightweight
 
     return lightweight(close_parent_run, image)

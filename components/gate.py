@@ -16,10 +16,10 @@ def validate_and_promote(
 
     The single boolean output is what the pipeline's ``dsl.If`` tests.
     """
-    from kubricks.orchestration import artifacts
-    from kubricks.orchestration.gating import decision_metadata, with_thresholds
-    from kubricks.orchestration.step import step
     from kubricks.registry.gate import register_and_gate
+    from kubricks.steps import artifacts
+    from kubricks.steps.gating import decision_metadata, with_thresholds
+    from kubricks.steps.step import step
 
     with step("validate-and-promote", usecase, parent_run_id) as ctx:
         spec = with_thresholds(ctx.spec, thresholds)
@@ -39,6 +39,6 @@ def validate_and_promote(
 
 
 def component(image: str) -> PythonComponent:
-    from kubricks.orchestration.tasks import lightweight
+    from components.tasks import lightweight
 
     return lightweight(validate_and_promote, image)

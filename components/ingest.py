@@ -13,9 +13,9 @@ def ingest(
     gold: Output[Dataset],
 ) -> str:
     """Ingest one batch; the gold Dataset carries the table URI and its Delta version."""
-    from kubricks.orchestration import ingest_job
-    from kubricks.orchestration.artifacts import write_json
-    from kubricks.orchestration.step import step
+    from kubricks.spark_k8s import ingest_job
+    from kubricks.steps.artifacts import write_json
+    from kubricks.steps.step import step
 
     with step("ingest", usecase, parent_run_id) as ctx:
         ref = ingest_job.execute(
@@ -42,6 +42,6 @@ def ingest(
 
 
 def component(image: str) -> PythonComponent:
-    from kubricks.orchestration.tasks import lightweight
+    from components.tasks import lightweight
 
     return lightweight(ingest, image)

@@ -19,7 +19,7 @@ def monitor(
     from pathlib import Path
 
     from kubricks.monitoring.check import check_drift
-    from kubricks.orchestration.step import step
+    from kubricks.steps.step import step
 
     with step("monitor", usecase, parent_run_id) as ctx:
         result = check_drift(ctx.spec, ctx.settings, p_value=p_value, drift_share=drift_share)
@@ -38,6 +38,6 @@ def monitor(
 
 
 def component(image: str) -> PythonComponent:
-    from kubricks.orchestration.tasks import lightweight
+    from components.tasks import lightweight
 
     return lightweight(monitor, image)

@@ -18,9 +18,9 @@ def train(
     """Run the search under this step's MLflow run; publish the best model's holdout view."""
     import mlflow
 
-    from kubricks.orchestration import artifacts
-    from kubricks.orchestration.step import step
     from kubricks.registry.scoring import load_holdout, positive_scores
+    from kubricks.steps import artifacts
+    from kubricks.steps.step import step
     from kubricks.training.automl import train as search
 
     with step("train", usecase, parent_run_id) as ctx:
@@ -62,6 +62,6 @@ def train(
 
 
 def component(image: str) -> PythonComponent:
-    from kubricks.orchestration.tasks import lightweight
+    from components.tasks import lightweight
 
     return lightweight(train, image)

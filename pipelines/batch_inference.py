@@ -11,7 +11,7 @@ DESCRIPTION = "Score the gold table with the champion model (Spark), once per ba
 
 def build(settings: KubricksSettings) -> GraphComponent:
     from components import batch_score
-    from kubricks.orchestration.tasks import SPARK, closing_parent, configure
+    from components.tasks import SPARK, closing_parent, configure
 
     @dsl.pipeline(name=NAME.replace("_", "-"), description=DESCRIPTION)
     def batch_inference(usecase: str = "churn", batch_id: str = "", parent_run_id: str = ""):

@@ -11,7 +11,7 @@ DESCRIPTION = "Compare gold with the champion's training data; retrain when feat
 
 def build(settings: KubricksSettings) -> GraphComponent:
     from components import monitor
-    from kubricks.orchestration.tasks import SMALL, closing_parent, configure
+    from components.tasks import SMALL, closing_parent, configure
     from pipelines import training
 
     retrain = training.build(settings, close_parent=False)

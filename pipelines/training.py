@@ -15,7 +15,7 @@ def build(settings: KubricksSettings, close_parent: bool = True) -> GraphCompone
     ``close_parent=False`` builds it for nesting: the outer pipeline closes the MLflow run.
     """
     from components import deploy, features, gate, ingest, train
-    from kubricks.orchestration.tasks import SMALL, SPARK, TRAINING, closing_parent, configure
+    from components.tasks import SMALL, SPARK, TRAINING, closing_parent, configure
 
     image = settings.image
 

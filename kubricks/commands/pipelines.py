@@ -52,7 +52,7 @@ def run(
     ] = None,
 ) -> None:
     """Run a pipeline locally with kfp.local, or submit it to Kubeflow Pipelines."""
-    from kubricks.orchestration import catalog, local
+    from pipelines import catalog, local
 
     settings = get_settings()
     key = catalog.canonical(pipeline)
@@ -84,7 +84,8 @@ def run(
 
 def _submit(key: str, arguments: dict[str, Any], settings: Any, host: str) -> None:
     from kubricks.errors import KubricksError
-    from kubricks.orchestration import catalog, correlation, kfp_client, records
+    from kubricks.runs import correlation, records
+    from pipelines import catalog, kfp_client
 
     built = catalog.build(key, settings)
     params = catalog.with_defaults(built, arguments)
@@ -120,7 +121,8 @@ def runs(
 ) -> None:
     """List recorded pipeline runs, newest first (or one run in detail)."""
     from kubricks.errors import KubricksError
-    from kubricks.orchestration import catalog, records
+    from kubricks.runs import records
+    from pipelines import catalog
 
     settings = get_settings()
     key = catalog.canonical(pipeline) if pipeline else None
@@ -182,7 +184,7 @@ def compile_pipelines(
     out_dir: Annotated[Path | None, typer.Option(help="Default: pipelines/compiled.")] = None,
 ) -> None:
     """Write the KFP IR YAML of every pipeline."""
-    from kubricks.orchestration.compile import COMPILED_DIR, compile_all
+    from pipelines.compile import COMPILED_DIR, compile_all
 
     for path in compile_all(get_settings(), out_dir or COMPILED_DIR):
         console.print(f"wrote {path}")
@@ -196,7 +198,7 @@ def schedule(
 ) -> None:
     """Create a recurring run of a pipeline on Kubeflow Pipelines."""
     from kubricks.errors import KubricksError
-    from kubricks.orchestration import catalog, kfp_client
+    from pipelines import catalog, kfp_client
 
     settings = get_settings()
     host = kfp_host or settings.kfp_host

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from kfp import dsl, local
 
-from kubricks.orchestration.environment import exported, settings_env
 from kubricks.settings import KubricksSettings
+from kubricks.steps.environment import exported, settings_env
 
 MODULES = ["ingest", "features", "train", "gate", "deploy", "batch_score", "monitor", "finish"]
 IMAGE = "registry.test/kubricks:9"

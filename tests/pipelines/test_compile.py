@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
-from kubricks.orchestration import catalog
-from kubricks.orchestration.compile import compile_all
-from kubricks.orchestration.environment import secret_fields
 from kubricks.settings import KubricksSettings
+from kubricks.steps.environment import secret_fields
+from pipelines import catalog
+from pipelines.compile import compile_all
 
 NETWORK_STEPS = {
     "ingest",

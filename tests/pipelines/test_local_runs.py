@@ -14,10 +14,11 @@ import yaml
 from mlflow import MlflowClient
 
 from kubricks.lakehouse import tables
-from kubricks.orchestration import local, records
+from kubricks.runs import records
 from kubricks.scoring.batch import predictions_table
 from kubricks.settings import KubricksSettings
 from kubricks.spec import BUNDLED_USECASES, load_spec
+from pipelines import local
 
 USECASE = "churn_e2e"
 STEPS = ["ingest", "build-features", "train", "validate-and-promote", "deploy"]

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 from mlflow import MlflowClient
 
-from kubricks.orchestration.step import PIPELINE_TAG
 from kubricks.settings import KubricksSettings
+from kubricks.steps.step import PIPELINE_TAG
 
 RUN_ID_TAG = "kubricks.pipeline_run_id"
 MODE_TAG = "kubricks.mode"

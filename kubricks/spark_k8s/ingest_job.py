@@ -1,4 +1,4 @@
-"""The ingest PySpark job: ``python -m kubricks.orchestration.ingest_job --usecase churn``.
+"""The ingest PySpark job: ``python -m kubricks.spark_k8s.ingest_job --usecase churn``.
 
 The pipeline's ingest step runs it in-process (local mode) or as a SparkApplication
 whose driver executes this very file, so both paths share one code path.
@@ -83,7 +83,7 @@ def arguments(usecase: str, source: str | None, rows: int, batch_id: str | None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kubricks.orchestration.ingest_job")
+    parser = argparse.ArgumentParser(prog="python -m kubricks.spark_k8s.ingest_job")
     parser.add_argument("--usecase", required=True)
     parser.add_argument("--source")
     parser.add_argument("--rows", type=int, default=10_000)
@@ -127,7 +127,7 @@ def run_on_kubernetes(
     """Run this job as a SparkApplication in the same image, then read the gold version."""
     import pyspark
 
-    from kubricks.orchestration import sparkapp
+    from kubricks.spark_k8s import sparkapp
 
     manifest = sparkapp.render_spark_application(
         sparkapp.application_name(f"ingest-{spec.name}", run_id),

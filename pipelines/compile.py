@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubricks.orchestration import catalog
 from kubricks.settings import KubricksSettings
+from pipelines import catalog
 
-COMPILED_DIR = Path(__file__).resolve().parents[2] / "pipelines" / "compiled"
+COMPILED_DIR = Path(__file__).resolve().parent / "compiled"
 
 
 def compile_pipeline(name: str, settings: KubricksSettings, out_dir: Path = COMPILED_DIR) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kubricks.errors import SourceError
-from kubricks.orchestration.step import one_line, step
+from kubricks.steps.step import one_line, step
 
 
 @pytest.fixture(autouse=True)

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kubricks.errors import KubricksError
-from kubricks.orchestration import catalog, correlation, records
-from kubricks.orchestration.environment import exported, settings_env
-from kubricks.orchestration.step import events_dir
+from kubricks.runs import correlation, records
 from kubricks.settings import KubricksSettings
 from kubricks.spec import load_spec
+from kubricks.steps.environment import exported, settings_env
+from kubricks.steps.step import events_dir
+from pipelines import catalog
 
 StepCallback = Callable[[dict[str, Any]], None]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

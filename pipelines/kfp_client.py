@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from kubricks.errors import KubricksError, ServiceUnavailable
-from kubricks.orchestration import catalog
-from kubricks.orchestration.compile import compile_pipeline
 from kubricks.settings import KubricksSettings
+from pipelines import catalog
+from pipelines.compile import compile_pipeline
 
 EXPERIMENT = "kubricks"
 

@@ -9,8 +9,8 @@ import kubernetes_validate
 import pyspark
 import pytest
 
-from kubricks.orchestration import ingest_job, sparkapp
 from kubricks.settings import KubricksSettings
+from kubricks.spark_k8s import ingest_job, sparkapp
 
 K8S_VERSION = "1.30"
 
@@ -30,7 +30,7 @@ def manifest(settings: KubricksSettings) -> dict[str, Any]:
     return sparkapp.render_spark_application(
         sparkapp.application_name("ingest-churn", "ab12cd34ef"),
         settings,
-        main_file="local:///app/kubricks/orchestration/ingest_job.py",
+        main_file="local:///app/kubricks/spark_k8s/ingest_job.py",
         arguments=ingest_job.arguments("churn", "s3://raw/churn.csv", 2000, "b1"),
         spark_version=pyspark.__version__,
         labels={"kubricks/usecase": "churn"},

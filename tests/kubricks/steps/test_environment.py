@@ -8,8 +8,8 @@ from pathlib import Path
 import kubernetes_validate
 from pydantic import SecretStr
 
-from kubricks.orchestration import environment
 from kubricks.settings import KubricksSettings
+from kubricks.steps import environment
 
 
 def test_round_trip_through_the_environment(tmp_path: Path, monkeypatch) -> None:

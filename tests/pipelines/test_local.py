@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from kubricks.orchestration import catalog, local, records
+from kubricks.runs import records
 from kubricks.settings import KubricksSettings
+from pipelines import catalog, local
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from kubricks.errors import KubricksError
-from kubricks.orchestration import kfp_client
 from kubricks.settings import KubricksSettings
+from pipelines import kfp_client
 
 
 class FakeKfp:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kubricks.orchestration import catalog
 from kubricks.settings import KubricksSettings
+from pipelines import catalog
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kubricks.errors import KubricksError
-from kubricks.orchestration.environment import env_name
 from kubricks.settings import KubricksSettings
+from kubricks.steps.environment import env_name
 
 GROUP = "sparkoperator.k8s.io"
 VERSION = "v1beta2"

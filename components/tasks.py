@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
-from kubricks.orchestration.environment import env_name, plain_fields, secret_fields
 from kubricks.settings import KubricksSettings
+from kubricks.steps.environment import env_name, plain_fields, secret_fields
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -1,1 +1,0 @@
-"""Pipelines: local runner, run records, compile, KFP submit, SparkApplications."""
