@@ -20,8 +20,13 @@ CHURN_CSV = REPO.parent / "shared" / "data" / "churn.csv"
 
 @pytest.fixture(scope="session")
 def churn_csv() -> Path:
-    if not CHURN_CSV.exists():
-        pytest.skip(f"{CHURN_CSV} is absent (the shared data folder sits beside the repo in CI)")
+    """The bundled data set; a test that needs it fails without it (a skip would pass CI)."""
+    if not CHURN_CSV.is_file():
+        pytest.fail(
+            f"{CHURN_CSV} is missing: the shared data folder must sit beside the repo"
+            " (tests that need it fail rather than skip)",
+            pytrace=False,
+        )
     return CHURN_CSV
 
 
