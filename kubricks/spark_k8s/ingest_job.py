@@ -8,27 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kubricks.errors import KubricksError
+from kubricks.lakehouse.gold import GoldRef, gold_location, gold_version, ingested
 from kubricks.settings import KubricksSettings, get_settings
 from kubricks.spec import UseCaseSpec, load_spec
-
-
-@dataclass(frozen=True)
-class GoldRef:
-    """Where the gold table of a batch is: what the next steps and a person need."""
-
-    table: str
-    uri: str
-    version: int
-    batch_id: str
-    skipped: bool
-
-    def metadata(self) -> dict[str, object]:
-        """Every field, for KFP artifact metadata and step outputs."""
-        return asdict(self)
 
 
 def run(
@@ -39,37 +24,49 @@ def run(
     batch_id: str | None,
 ) -> GoldRef:
     """Ingest one batch with a Spark session in this process; return the gold version."""
-    from kubricks.lakehouse.ingest import ingest, layer_tables, resolve_source
+    from kubricks.lakehouse.ingest import ingest, resolve_source
     from kubricks.lakehouse.sources import check_file
     from kubricks.spark import get_spark
 
     path = resolve_source(spec, source or None, settings, rows)
     check_file(path, spec.source.format)  # fail in a second, before Spark starts
     result = ingest(get_spark(settings), spec, path, settings, batch_id or None)
-    table, uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
+    table, uri = gold_location(spec, settings)
     version = result.tables["gold"].version
     if version is None:
         raise KubricksError(f"{table}: no gold table after ingesting {path}")
     return GoldRef(table, uri, version, result.batch_id, result.skipped)
 
 
-def latest(spec: UseCaseSpec, settings: KubricksSettings) -> GoldRef:
-    """The gold table as the last ingest left it (after a SparkApplication ran the job)."""
-    import json
+def batch_of(spec: UseCaseSpec, settings: KubricksSettings, source: str | None, rows: int) -> str:
+    """The batch id the job will use: known before it starts, so its result can be found."""
+    from kubricks.lakehouse.ingest import resolve_source
+    from kubricks.lakehouse.sources import check_file, content_hash
 
-    from kubricks.lakehouse.ingest import ingest_runs, layer_tables
+    path = resolve_source(spec, source or None, settings, rows)
+    check_file(path, spec.source.format)
+    return content_hash(path)
 
-    table, uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
-    runs = [
-        r
-        for r in ingest_runs(settings.lakehouse_uri, settings.storage_options())
-        if r["usecase"] == spec.name
-    ]
-    if not runs:
-        raise KubricksError(f"{table}: the ingest job recorded no run for {spec.name!r}")
-    last = max(runs, key=lambda r: r["finished_at"])
-    version = json.loads(last["versions"])["gold"]
-    return GoldRef(table, uri, int(version), last["batch_id"], skipped=False)
+
+def result_of(
+    spec: UseCaseSpec, settings: KubricksSettings, batch_id: str, runs_before: int
+) -> GoldRef:
+    """What the job did with ``batch_id``: the version it committed, or ``skipped``.
+
+    A run that found the batch already in place records nothing, so no new run row
+    for the batch means the job skipped it; the gold table is then read as it stands.
+    """
+    if _runs_of(spec, settings, batch_id) > runs_before:
+        return ingested(spec, settings, batch_id)
+    table, uri = gold_location(spec, settings)
+    return GoldRef(table, uri, gold_version(spec, settings), batch_id, skipped=True)
+
+
+def _runs_of(spec: UseCaseSpec, settings: KubricksSettings, batch_id: str) -> int:
+    from kubricks.lakehouse.ingest import ingest_runs
+
+    runs = ingest_runs(settings.lakehouse_uri, settings.storage_options())
+    return sum(1 for r in runs if r["usecase"] == spec.name and r["batch_id"] == batch_id)
 
 
 def arguments(usecase: str, source: str | None, rows: int, batch_id: str | None) -> list[str]:
@@ -124,10 +121,13 @@ def run_on_kubernetes(
     run_id: str | None = None,
     api: object | None = None,
 ) -> GoldRef:
-    """Run this job as a SparkApplication in the same image, then read the gold version."""
+    """Run this job as a SparkApplication in the same image; its result is found by batch id."""
     import pyspark
 
     from kubricks.spark_k8s import sparkapp
+
+    batch_id = batch_id or batch_of(spec, settings, source, rows)
+    runs_before = _runs_of(spec, settings, batch_id)
 
     manifest = sparkapp.render_spark_application(
         sparkapp.application_name(f"ingest-{spec.name}", run_id),
@@ -144,7 +144,7 @@ def run_on_kubernetes(
         timeout_seconds=settings.spark_timeout_seconds,
         read_log=_log_reader(settings.k8s_namespace) if api is None else None,
     )
-    return latest(spec, settings)
+    return result_of(spec, settings, batch_id, runs_before)
 
 
 def _log_reader(namespace: str):

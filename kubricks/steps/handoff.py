@@ -10,20 +10,14 @@ from typing import Any
 
 from mlflow import MlflowClient
 
-from kubricks.errors import KubricksError
+from kubricks.registry.champion import champion_version
+from kubricks.registry.store import CHAMPION
 from kubricks.spec import UseCaseSpec
-
-CHAMPION = "champion"
 
 
 def plan(client: MlflowClient, spec: UseCaseSpec, gated_version: str | None) -> dict[str, Any]:
     """The champion version to serve; fails if the alias is missing."""
-    try:
-        version = client.get_model_version_by_alias(spec.name, CHAMPION).version
-    except Exception as exc:
-        raise KubricksError(
-            f"registered model {spec.name!r} has no {CHAMPION!r} alias: nothing to deploy"
-        ) from exc
+    version = champion_version(client, spec.name, "nothing to deploy")
     uri = f"models:/{spec.name}@{CHAMPION}"
     note = (
         f"would deploy {uri} (version {version}) to serving; the serving hand-off is"
