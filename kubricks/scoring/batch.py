@@ -24,7 +24,6 @@ from kubricks.lakehouse import tables
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
 
-CHAMPION = "champion"
 OutputKind = Literal["labels", "scores", "matrix"]
 
 
@@ -48,17 +47,6 @@ class ScoreResult:
 def predictions_table(spec: UseCaseSpec, root: str) -> tuple[str, str]:
     name = f"{spec.name}_predictions"
     return f"gold/{name}", tables.table_uri(root, "gold", name)
-
-
-def resolve_champion(client: MlflowClient, model_name: str) -> str:
-    """The concrete version behind ``models:/<name>@champion``."""
-    try:
-        return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
-    except Exception as exc:
-        raise KubricksError(
-            f"registered model {model_name!r} has no {CHAMPION!r} alias:"
-            " run the training pipeline (or `kubricks models promote`) first"
-        ) from exc
 
 
 def output_kind(sample: object) -> OutputKind:
@@ -157,18 +145,17 @@ def score_gold(
     client: MlflowClient | None = None,
 ) -> ScoreResult:
     """Score the current gold table with the champion, once per batch id."""
-    from kubricks.lakehouse.ingest import layer_tables
+    from kubricks.lakehouse import gold as lakehouse_gold
+    from kubricks.registry.champion import champion_version
 
     if client is None:
         from kubricks.tracking import connect
 
         client = connect(settings)
     options = settings.storage_options()
-    gold_name, gold_uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
-    gold_version = tables.current_version(gold_uri, options)
-    if gold_version is None:
-        raise KubricksError(f"{gold_name}: no gold table at {gold_uri}: run `kubricks ingest`")
-    version = resolve_champion(client, spec.name)
+    _, gold_uri = lakehouse_gold.gold_table(spec, settings)
+    gold_version = lakehouse_gold.gold_version(spec, settings)
+    version = champion_version(client, spec.name)
     batch = batch_id or default_batch_id(gold_version, version)
     table, uri = predictions_table(spec, settings.lakehouse_uri)
     if tables.has_batch(uri, batch, options):
