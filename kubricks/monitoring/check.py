@@ -7,13 +7,10 @@ from dataclasses import dataclass
 import pandas as pd
 from mlflow import MlflowClient
 
-from kubricks.errors import KubricksError
-from kubricks.lakehouse import tables
 from kubricks.monitoring import drift, report
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 
-CHAMPION = "champion"
 TRAIN_RUN_TAG = "kubricks.run_id"  # set by the registry gate on each version
 
 
@@ -27,30 +24,21 @@ class MonitorResult:
 
 def baseline_frame(client: MlflowClient, spec: UseCaseSpec) -> tuple[pd.DataFrame, str]:
     """The champion's training-time holdout (gold-shaped features), and what it is."""
+    from kubricks.registry.champion import champion
     from kubricks.registry.scoring import load_holdout
 
-    try:
-        version = client.get_model_version_by_alias(spec.name, CHAMPION)
-    except Exception as exc:
-        raise KubricksError(
-            f"registered model {spec.name!r} has no {CHAMPION!r} alias: no training baseline"
-            " to compare with (run the training pipeline first)"
-        ) from exc
+    version = champion(client, spec.name, "no training baseline to compare with")
     run_id = (version.tags or {}).get(TRAIN_RUN_TAG) or version.run_id
     frame = load_holdout(client, run_id, spec)
     return frame, f"holdout of {spec.name} v{version.version} (run {run_id}), {len(frame)} rows"
 
 
 def current_frame(spec: UseCaseSpec, settings: KubricksSettings) -> tuple[pd.DataFrame, str]:
-    from kubricks.lakehouse.ingest import layer_tables
+    from kubricks.lakehouse.gold import gold_table, read_gold
 
-    name, uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
-    options = settings.storage_options()
-    version = tables.current_version(uri, options)
-    if version is None:
-        raise KubricksError(f"{name}: no gold table at {uri}: run `kubricks ingest`")
-    columns = [c for c in spec.gold_feature_columns()]
-    frame = tables.read_arrow(uri, version, options).select(columns).to_pandas()
+    name, _ = gold_table(spec, settings)
+    gold, version = read_gold(spec, settings, columns=spec.gold_feature_columns())
+    frame = gold.to_pandas()
     return frame, f"{name} version {version}, {len(frame)} rows"
 
 
