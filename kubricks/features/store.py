@@ -14,11 +14,10 @@ from pathlib import Path
 import pyarrow as pa
 from feast import FeatureStore, FeatureView
 
-from kubricks.errors import KubricksError
 from kubricks.features import config as feast_config
 from kubricks.features import definitions, delta_reader
 from kubricks.lakehouse import tables
-from kubricks.lakehouse.ingest import layer_tables
+from kubricks.lakehouse.gold import gold_table
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 
@@ -28,16 +27,6 @@ feature_refs = definitions.feature_refs
 
 def repo_path(spec: UseCaseSpec, settings: KubricksSettings) -> Path:
     return settings.home.expanduser().resolve() / "feature_repo" / spec.name
-
-
-def gold_table(spec: UseCaseSpec, settings: KubricksSettings) -> tuple[str, str]:
-    """(``gold/<name>``, uri) of the use case's gold table; raises if it was never ingested."""
-    name, uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
-    if not tables.exists(uri, settings.storage_options()):
-        raise KubricksError(
-            f"{name}: no gold Delta table at {uri}; run `kubricks ingest --usecase {spec.name}`"
-        )
-    return name, uri
 
 
 def gold_schema(uri: str, settings: KubricksSettings) -> pa.Schema:

@@ -13,8 +13,9 @@ import pyarrow as pa
 
 from kubricks.errors import KubricksError
 from kubricks.features import delta_reader
-from kubricks.features.store import feature_refs, feature_store, feature_view_name, gold_table
+from kubricks.features.store import feature_refs, feature_store, feature_view_name
 from kubricks.lakehouse import tables
+from kubricks.lakehouse.gold import gold_table, gold_version
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
 
@@ -97,8 +98,7 @@ def training_set(
     store = feature_store(spec, settings)
     name, uri = gold_table(spec, settings)
     options = settings.storage_options()
-    read_version = tables.current_version(uri, options) if version is None else version
-    assert read_version is not None  # gold_table() checked the table exists
+    read_version = gold_version(spec, settings, version)
     if entity_df is None:
         entity_df = label_rows(tables.read_arrow(uri, read_version, options), spec, name)
     else:
