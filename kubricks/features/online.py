@@ -10,8 +10,9 @@ import pyarrow.compute as pc
 
 from kubricks.errors import KubricksError
 from kubricks.features import delta_reader
-from kubricks.features.store import feature_refs, feature_store, feature_view_name, gold_table
+from kubricks.features.store import feature_refs, feature_store, feature_view_name
 from kubricks.lakehouse import tables
+from kubricks.lakehouse.gold import gold_table, gold_version
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
 
@@ -32,17 +33,22 @@ def earliest_event(gold: pa.Table) -> datetime | None:
     return pc.min(gold[EVENT_TIME_COLUMN]).as_py() if gold.num_rows else None
 
 
-def materialize(spec: UseCaseSpec, settings: KubricksSettings, end: datetime | None = None) -> int:
-    """Materialize up to ``end`` (default now); returns the number of keys written.
+def materialize(
+    spec: UseCaseSpec,
+    settings: KubricksSettings,
+    end: datetime | None = None,
+    version: int | None = None,
+) -> int:
+    """Materialize up to ``end`` (default now) from gold at ``version`` (default: latest).
 
-    The first run starts at the earliest gold row (Feast's own default would skip rows
-    older than a year); later runs continue incrementally from the last end time.
+    Returns the number of keys written. The first run starts at the earliest gold row
+    (Feast's own default would skip rows older than a year); later runs continue
+    incrementally from the last end time.
     """
     store = feature_store(spec, settings)
     _, uri = gold_table(spec, settings)
     options = settings.storage_options()
-    version = tables.current_version(uri, options)
-    assert version is not None
+    version = gold_version(spec, settings, version)
     end = (end or datetime.now(UTC)).astimezone(UTC)
     gold = tables.read_arrow(uri, version, options).select([spec.entity_key, EVENT_TIME_COLUMN])
     view = store.get_feature_view(feature_view_name(spec))
