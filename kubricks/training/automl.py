@@ -202,14 +202,16 @@ def train(
     seed: int = 42,
     parent_run_id: str | None = None,
     progress: bool = True,
+    gold_version: int | None = None,
 ) -> TrainResult:
     """Search, refit the best on the training part, evaluate it on the holdout, log it all.
 
     The budget bounds the search (Optuna ``timeout``); the refit and logging follow it.
+    ``gold_version`` pins the gold snapshot read (default: latest); lineage records it.
     """
     check_metric(spec)
     client = connect(settings)
-    training_set = data.load_training_set(spec, settings)
+    training_set = data.load_training_set(spec, settings, gold_version)
     lineage = lineage_strings(training_set.lineage)
     where = f"{lineage.get('gold_table', spec.name)}@v{lineage.get('gold_version', '?')}"
     frame = data.check_frame(training_set.frame, spec, where)

@@ -28,11 +28,13 @@ class TrainingDataError(KubricksError):
     """The training data cannot train this use case (missing column, single class)."""
 
 
-def load_training_set(spec: UseCaseSpec, settings: KubricksSettings) -> TrainingSet:
-    """Feast's training set of every gold row, its lineage marked with the source."""
+def load_training_set(
+    spec: UseCaseSpec, settings: KubricksSettings, gold_version: int | None = None
+) -> TrainingSet:
+    """Feast's training set of every gold row at ``gold_version`` (default: latest)."""
     from kubricks.features.training import TrainingSet, training_set  # Feast is slow to import
 
-    features = training_set(spec, settings)
+    features = training_set(spec, settings, version=gold_version)
     return TrainingSet(features.frame, {**features.lineage, "training_source": "feast"})
 
 
