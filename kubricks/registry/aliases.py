@@ -6,6 +6,7 @@ from mlflow import MlflowClient
 
 from kubricks.registry import audit
 from kubricks.registry.audit import AuditRecord
+from kubricks.registry.champion import current_champion
 from kubricks.registry.errors import RegistryError
 from kubricks.registry.store import (
     CHAMPION,
@@ -77,7 +78,7 @@ def rollback(
     """Give the champion alias back to the version that held it before, per the audit trail."""
     client = open_registry(settings, client)
     require_model(client, model)
-    current = alias_version(client, model, CHAMPION)
+    current = current_champion(client, model)
     target = audit.previous_version(audit.read(settings, model), CHAMPION, current)
     if target is None:
         raise RegistryError(

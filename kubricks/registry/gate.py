@@ -14,8 +14,9 @@ from mlflow.entities.model_registry import ModelVersion
 
 from kubricks.registry import audit
 from kubricks.registry.aliases import move_alias
+from kubricks.registry.champion import current_champion
 from kubricks.registry.scoring import load_holdout, score
-from kubricks.registry.store import CHALLENGER, CHAMPION, alias_version, open_registry
+from kubricks.registry.store import CHALLENGER, CHAMPION, open_registry
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.training.metrics import is_better, meets
@@ -141,9 +142,7 @@ def register_and_gate(
     version = _register(client, spec, settings, result, reason)
     if STATUS_TAG in version.tags:  # a retry: finish an interrupted promotion, decide nothing new
         decision = _decision_from_tags(version)
-        if decision.passed and alias_version(client, spec.name, CHAMPION) == (
-            decision.champion_version
-        ):
+        if decision.passed and current_champion(client, spec.name) == (decision.champion_version):
             _promote(client, settings, spec.name, decision, reason)
         return decision
 
@@ -164,7 +163,7 @@ def _judge(
     """Score the candidate and the champion on the candidate's holdout, then :func:`decide`."""
     holdout = load_holdout(client, run_id, spec)
     candidate = score(f"models:/{spec.name}/{version}", holdout, spec)
-    champion_version = alias_version(client, spec.name, CHAMPION)
+    champion_version = current_champion(client, spec.name)
     champion: dict[str, float] | None = None
     if champion_version is not None:
         try:
