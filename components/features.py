@@ -5,14 +5,14 @@ from kfp.dsl.python_component import PythonComponent
 
 
 def build_features(usecase: str, gold: Input[Dataset], parent_run_id: str) -> int:
-    """Materialize the use case's feature view from gold; return the rows written online."""
+    """Materialize the feature view from the gold version ingest wrote; return the keys written."""
     from kubricks.features.online import materialize
+    from kubricks.steps.artifacts import pinned_version
     from kubricks.steps.step import step
 
     with step("build-features", usecase, parent_run_id) as ctx:
-        rows = materialize(ctx.spec, ctx.settings)
-        version = gold.metadata.get("version")  # KFP metadata numbers arrive as floats
-        version = int(version) if version is not None else None
+        version = pinned_version(gold.metadata)
+        rows = materialize(ctx.spec, ctx.settings, version=version)
         ctx.outputs.update({"materialized_rows": rows, "gold_version": version})
         ctx.log_metrics({"materialized_rows": rows})
         print(f"materialized {rows} rows from gold version {version}")

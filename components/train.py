@@ -15,7 +15,8 @@ def train(
     metrics: Output[Metrics],
     classification: Output[ClassificationMetrics],
 ):
-    """Run the search under this step's MLflow run; publish the best model's holdout view."""
+    """Search on the gold version ingest wrote, under this step's MLflow run; publish the
+    best model's holdout view."""
     import mlflow
 
     from kubricks.registry.scoring import load_holdout, positive_scores
@@ -32,11 +33,13 @@ def train(
             seed=seed,
             parent_run_id=ctx.mlflow_run_id or parent_run_id or None,
             progress=False,
+            gold_version=artifacts.pinned_version(gold.metadata),
         )
+        read_version = int(result.lineage["gold_version"])
         artifacts.write_json(model.path, artifacts.result_to_json(result))
         model.metadata.update(artifacts.model_metadata(result))
         model.metadata["gold_table"] = gold.metadata.get("table")
-        model.metadata["gold_version"] = gold.metadata.get("version")
+        model.metadata["gold_version"] = read_version
         for name, value in result.metrics.items():
             metrics.log_metric(name, float(value))
         if ctx.spec.problem_type == "classification":
@@ -54,6 +57,8 @@ def train(
                 "model_uri": result.model_uri,
                 "family": result.family,
                 "trials": result.n_trials,
+                "gold_version": read_version,
+                "entity_rows": int(result.lineage.get("entity_rows", 0)),
                 **result.metrics,
             }
         )

@@ -1,30 +1,39 @@
 """Batch inference: score the gold table with the champion into gold/<name>_predictions."""
 
-from kfp import dsl
+from typing import Any
+
 from kfp.dsl.graph_component import GraphComponent
 
 from kubricks.settings import KubricksSettings
+from pipelines.builder import PARENT_RUN_ID, USECASE, Param, pipeline
 
 NAME = "batch_inference"
 DESCRIPTION = "Score the gold table with the champion model (Spark), once per batch id."
+PARAMETERS = (
+    Param("batch_id", str, "", "Scoring batch id; empty: one from the gold and model versions."),
+)
 
 
 def build(settings: KubricksSettings) -> GraphComponent:
+    return pipeline(
+        NAME,
+        DESCRIPTION,
+        [USECASE, *PARAMETERS, PARENT_RUN_ID],
+        lambda args: tasks(settings, args),
+    )
+
+
+def tasks(settings: KubricksSettings, args: dict[str, Any]) -> None:
     from components import batch_score
     from components.tasks import SPARK, closing_parent, configure
 
-    @dsl.pipeline(name=NAME.replace("_", "-"), description=DESCRIPTION)
-    def batch_inference(usecase: str = "churn", batch_id: str = "", parent_run_id: str = ""):
-        """``batch_id``: empty for one derived from the gold and model versions."""
-        with closing_parent(settings, parent_run_id):
-            configure(
-                batch_score.component(settings.image)(
-                    usecase=usecase,
-                    batch_id=batch_id,
-                    parent_run_id=parent_run_id,
-                ),
-                settings,
-                SPARK,
-            ).set_display_name("batch score")
-
-    return batch_inference
+    with closing_parent(settings, args["parent_run_id"]):
+        configure(
+            batch_score.component(settings.image)(
+                usecase=args["usecase"],
+                batch_id=args["batch_id"],
+                parent_run_id=args["parent_run_id"],
+            ),
+            settings,
+            SPARK,
+        ).set_display_name("batch score")

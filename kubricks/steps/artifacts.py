@@ -25,6 +25,12 @@ def write_json(path: str | Path, data: dict[str, Any]) -> None:
     target.write_text(json.dumps(data, indent=2, default=str))
 
 
+def pinned_version(metadata: dict[str, Any]) -> int | None:
+    """The Delta version a Dataset artifact names (KFP metadata numbers arrive as floats)."""
+    version = metadata.get("version")
+    return None if version is None else int(version)
+
+
 def result_to_json(result: TrainResult) -> dict[str, Any]:
     return asdict(result)
 
