@@ -80,7 +80,7 @@ def ingested(spec: UseCaseSpec, settings: KubricksSettings, batch_id: str | None
     With ``batch_id``, the last run that committed that batch; without, the last run of
     the use case. Only runs that wrote something are recorded, so ``skipped`` is False.
     """
-    name, uri = gold_location(spec, settings)
+    name, uri = gold_table(spec, settings)
     runs = [
         r
         for r in ingest_runs(settings.lakehouse_uri, settings.storage_options())
