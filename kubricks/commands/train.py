@@ -18,15 +18,27 @@ def train(
     ] = 5.0,
     max_trials: Annotated[int, typer.Option(min=1, help="Stop after this many trials.")] = 30,
     seed: Annotated[int, typer.Option(help="Seed of the splits, the sampler and the models.")] = 42,
+    gold_version: Annotated[
+        int | None,
+        typer.Option(min=0, help="Gold Delta version to train on; default: the latest ingest's."),
+    ] = None,
 ) -> None:
     """Search model families with Optuna, log every trial to MLflow, gate the best model."""
+    from kubricks.lakehouse.gold import ingested
     from kubricks.spec import load_spec
     from kubricks.training.automl import train as run_train
 
     settings = get_settings()
     spec = load_spec(usecase, settings.usecases_dir)
+    if gold_version is None:  # pinned before the search starts: a batch landing meanwhile waits
+        gold_version = ingested(spec, settings).version
     result = run_train(
-        spec, settings, budget_minutes=budget_minutes, max_trials=max_trials, seed=seed
+        spec,
+        settings,
+        budget_minutes=budget_minutes,
+        max_trials=max_trials,
+        seed=seed,
+        gold_version=gold_version,
     )
     console.print(
         f"Best of {result.n_trials} trials: [bold]{result.family}[/]"
