@@ -15,19 +15,21 @@ from kubricks.settings import KubricksSettings
 from kubricks.spark import get_spark
 
 REPO = Path(__file__).resolve().parent.parent
-CHURN_CSV = REPO.parent / "shared" / "data" / "churn.csv"
+SHARED_DATA = REPO.parent / "shared" / "data"
+DATA_DIR_ENV = "KUBRICKS_TEST_DATA_DIR"  # for a checkout that does not sit beside shared/
 
 
 @pytest.fixture(scope="session")
 def churn_csv() -> Path:
     """The bundled data set; a test that needs it fails without it (a skip would pass CI)."""
-    if not CHURN_CSV.is_file():
+    path = Path(os.environ.get(DATA_DIR_ENV) or SHARED_DATA) / "churn.csv"
+    if not path.is_file():
         pytest.fail(
-            f"{CHURN_CSV} is missing: the shared data folder must sit beside the repo"
-            " (tests that need it fail rather than skip)",
+            f"{path} is missing: the shared data folder must sit beside the repo, or"
+            f" {DATA_DIR_ENV} must name it (tests that need it fail rather than skip)",
             pytrace=False,
         )
-    return CHURN_CSV
+    return path
 
 
 def free_port() -> int:
