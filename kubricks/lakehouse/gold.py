@@ -91,5 +91,5 @@ def ingested(spec: UseCaseSpec, settings: KubricksSettings, batch_id: str | None
         hint = f"run `kubricks ingest --usecase {spec.name}`"
         raise KubricksError(f"{name}: no recorded ingest run for {which}; {hint}")
     last = max(runs, key=lambda r: r["finished_at"])
-    version = json.loads(last["versions"])["gold"]
+    version = json.loads(last["versions"])[name]  # keyed by table: gold/<name>
     return GoldRef(name, uri, int(version), last["batch_id"], skipped=False)
