@@ -10,10 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from kfp import dsl, local
-
-from kubricks.settings import KubricksSettings
-from kubricks.steps.environment import exported, settings_env
 
 MODULES = ["ingest", "features", "train", "gate", "deploy", "batch_score", "monitor", "finish"]
 IMAGE = "registry.test/kubricks:9"
@@ -47,32 +43,3 @@ def test_component_on_the_project_image_installs_nothing(name: str) -> None:
         assert param.annotation is not inspect.Parameter.empty, f"{name}.{param.name}"
     assert "parent_run_id" in inspect.signature(func).parameters
     assert module.component(IMAGE) is component  # built once per image
-
-
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:You may be attemping:RuntimeWarning")
-def test_ingest_component_runs_alone_in_kfp_local(tmp_path: Path, churn_csv: Path) -> None:
-    sample = tmp_path / "sample.csv"
-    with churn_csv.open() as src:
-        sample.write_text("".join(line for _, line in zip(range(301), src, strict=False)))
-    settings = KubricksSettings(home=tmp_path / "home")
-    from components import ingest
-
-    env = {**settings_env(settings), "PYSPARK_PYTHON": sys.executable}
-    with exported(env):
-        local.init(
-            runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "outputs")
-        )
-        first = ingest.component(IMAGE)(
-            usecase="churn", source=str(sample), rows=0, batch_id="", parent_run_id=""
-        )
-        again = ingest.component(IMAGE)(
-            usecase="churn", source=str(sample), rows=0, batch_id="", parent_run_id=""
-        )
-    gold: dsl.Dataset = first.outputs["gold"]
-    assert gold.metadata["table"] == "gold/churn"
-    assert gold.metadata["uri"] == f"{settings.lakehouse_uri}/gold/churn"
-    assert gold.metadata["skipped"] is False
-    assert first.outputs["Output"] == again.outputs["Output"] == gold.metadata["batch_id"]
-    assert again.outputs["gold"].metadata["skipped"] is True
-    assert again.outputs["gold"].metadata["version"] == gold.metadata["version"]
