@@ -1,0 +1,58 @@
+"""Pipelines from declared parameters: monitoring reuses training's instead of repeating them."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubricks.settings import KubricksSettings
+from pipelines import builder, catalog, monitoring, training
+
+
+@pytest.fixture(scope="module")
+def settings() -> KubricksSettings:
+    return KubricksSettings(image="registry.test/kubricks:1")
+
+
+def test_monitoring_declares_training_parameters_by_reference_only() -> None:
+    own = {p.name for p in monitoring.PARAMETERS}
+    assert own == {"p_value", "drift_share"}
+    assert not own & {p.name for p in training.PARAMETERS}
+
+
+def test_monitoring_takes_every_training_parameter_with_its_type_and_default(
+    settings: KubricksSettings,
+) -> None:
+    trains = catalog.parameters(catalog.build("training", settings))
+    monitors = catalog.parameters(catalog.build("monitoring", settings))
+    assert set(monitors) == set(trains) | {"p_value", "drift_share"}
+    for name, param in trains.items():
+        assert monitors[name] == param, name
+    assert trains["budget_minutes"].description == "Time budget of the AutoML search."
+
+
+def test_the_nested_training_pipeline_gets_each_parameter_of_the_same_name(
+    settings: KubricksSettings,
+) -> None:
+    spec = catalog.build("monitoring", settings).pipeline_spec
+    nested = [
+        task
+        for component in spec.components.values()
+        if component.WhichOneof("implementation") == "dag"
+        for task in component.dag.tasks.values()
+        if task.component_ref.name == "comp-training"
+    ]
+    assert len(nested) == 1
+    passed = {k: v.component_input_parameter for k, v in nested[0].inputs.parameters.items()}
+    expected = {p.name for p in (builder.USECASE, *training.PARAMETERS, builder.PARENT_RUN_ID)}
+    assert passed == {name: f"pipelinechannel--{name}" for name in expected}
+
+
+def test_a_parameter_declared_twice_is_refused() -> None:
+    twice = [builder.USECASE, builder.Param("usecase", str, "x", "again")]
+    with pytest.raises(ValueError, match="declared twice"):
+        builder.pipeline("twice", "a pipeline", twice, lambda args: None)
+
+
+def test_values_picks_the_named_parameters() -> None:
+    args = {"usecase": "u", "seed": 1, "p_value": 0.1}
+    assert builder.values(args, [builder.USECASE]) == {"usecase": "u"}
