@@ -47,7 +47,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """
     home = tmp_path_factory.mktemp("mlflow-home")
     settings = KubricksSettings(home=home, mlflow_port=free_port())
-    status = services.start_mlflow(settings)
+    status = services.start_mlflow(settings, timeout=300)  # a loaded CI machine is slow
     previous = os.environ.get("KUBRICKS_TRACKING_URI")
     os.environ["KUBRICKS_TRACKING_URI"] = status.url
     try:

@@ -1,18 +1,26 @@
 """End to end with kfp.local: training on 2,000 churn rows, then batch inference and monitoring.
 
-The use case is the churn spec under its own name, so the session's shared MLflow server
-holds no other model of that name.
+The training run is also the lineage test: a second batch lands right after its ingest
+step, before features and training start, and everything after ingest must still read
+the gold version that ingest wrote. The use case is the churn spec under its own name,
+so the session's shared MLflow server holds no other model of that name.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from mlflow import MlflowClient
+from typer.testing import CliRunner
 
+from kubricks.cli import app
 from kubricks.lakehouse import tables
 from kubricks.runs import records
 from kubricks.scoring.batch import predictions_table
@@ -50,7 +58,39 @@ def sample(churn_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(settings: KubricksSettings, sample: Path) -> records.RunRecord:
+def second_batch(churn_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """500 more customers: rows 2,001 to 2,500 of the data set."""
+    path = tmp_path_factory.mktemp("data") / "churn-next-500.csv"
+    with churn_csv.open() as src:
+        lines = list(zip(range(2501), src, strict=False))
+    path.write_text(lines[0][1] + "".join(line for _, line in lines[2001:]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def landed() -> dict[str, Any]:
+    """What the concurrent ingest did, filled in while the training pipeline runs."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def trained(
+    settings: KubricksSettings, sample: Path, second_batch: Path, landed: dict[str, Any]
+) -> records.RunRecord:
+    def land_second_batch(event: dict[str, Any]) -> None:
+        """Once ingest has committed, another batch lands (the runner waits for it)."""
+        if event["step"] != "ingest" or event["status"] != "succeeded" or landed:
+            return
+        job = [sys.executable, "-m", "kubricks.spark_k8s.ingest_job", "--usecase", USECASE]
+        done = subprocess.run(
+            [*job, "--source", str(second_batch)],
+            env=dict(os.environ),  # the runner exported the settings for its steps
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        landed.update(returncode=done.returncode, output=done.stdout + done.stderr)
+
     return local.run_local(
         "training",
         {
@@ -61,6 +101,7 @@ def trained(settings: KubricksSettings, sample: Path) -> records.RunRecord:
             "thresholds": {"roc_auc": 0.6},
         },
         settings,
+        on_step=land_second_batch,
     )
 
 
@@ -82,6 +123,50 @@ def test_training_registers_and_promotes_the_champion(
     champion = client.get_model_version_by_alias(USECASE, "champion")
     assert champion.version == gate["version"] == by_step["deploy"]["outputs"]["version"]
     assert by_step["deploy"]["outputs"]["status"] == "recorded"
+
+
+def test_every_step_after_ingest_reads_the_gold_version_ingest_wrote(
+    trained: records.RunRecord,
+    settings: KubricksSettings,
+    landed: dict[str, Any],
+    mlflow_server: str,
+) -> None:
+    assert trained.status == "succeeded", trained.error
+    assert landed.get("returncode") == 0, landed
+    by_step = steps(trained)
+    pinned = by_step["ingest"]["outputs"]["version"]
+    assert by_step["ingest"]["outputs"]["skipped"] is False
+    uri = tables.table_uri(settings.lakehouse_uri, "gold", USECASE)
+    assert tables.current_version(uri) == pinned + 1  # the second batch landed meanwhile
+    spec = load_spec(USECASE, settings.usecases_dir)
+    first = tables.read_arrow(uri, pinned).to_pandas()
+    latest = tables.read_arrow(uri).to_pandas()
+    assert len(latest) == len(first) + 500
+
+    features = by_step["build-features"]["outputs"]
+    assert features["gold_version"] == pinned
+    assert features["materialized_rows"] == first[spec.entity_key].nunique()
+
+    train = by_step["train"]["outputs"]
+    assert train["gold_version"] == pinned
+    assert train["entity_rows"] == len(first)  # the training set: the first batch's rows only
+
+    client = MlflowClient(mlflow_server)
+    (search,) = client.search_runs(
+        [client.get_run(trained.mlflow_run_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{train_run_id(trained)}'",
+    )
+    assert search.data.tags["kubricks.gold_version"] == str(pinned)
+    labelled = int(first[spec.label].notna().sum())
+    params = search.data.params
+    assert int(params["rows_train"]) + int(params["rows_holdout"]) == labelled
+    version = by_step["validate-and-promote"]["outputs"]["version"]
+    registered = client.get_model_version(USECASE, version)
+    assert registered.tags["lineage.gold_version"] == str(pinned)
+
+
+def train_run_id(record: records.RunRecord) -> str:
+    return steps(record)["train"]["mlflow_run_id"]
 
 
 def test_one_mlflow_parent_run_with_every_step_nested(
@@ -197,3 +282,27 @@ def test_monitoring_retrains_through_the_nested_training_pipeline_on_drift(
         filter_string=f"tags.mlflow.parentRunId = '{run.mlflow_run_id}'",
     )
     assert {"monitor", "train"} <= {c.info.run_name for c in children}
+
+
+def test_cli_train_pins_the_latest_ingest_and_rejects_an_unknown_version(
+    trained: records.RunRecord,
+    settings: KubricksSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    mlflow_server: str,
+) -> None:
+    """`kubricks train` without --gold-version pins what the latest ingest wrote."""
+    assert trained.status == "succeeded", trained.error
+    monkeypatch.setenv("KUBRICKS_HOME", str(settings.home))
+    monkeypatch.setenv("KUBRICKS_USECASES_DIR", str(settings.usecases_dir))
+    uri = tables.table_uri(settings.lakehouse_uri, "gold", USECASE)
+    latest = tables.current_version(uri)
+    runner = CliRunner()
+    bad = runner.invoke(app, ["train", "--usecase", USECASE, "--gold-version", str(latest + 5)])
+    assert bad.exit_code != 0
+    assert f"no version {latest + 5} (versions 0 to {latest})" in str(bad.exception or bad.output)
+
+    result = runner.invoke(
+        app, ["train", "--usecase", USECASE, "--max-trials", "1", "--budget-minutes", "0.1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"gold version {latest})" in result.output
