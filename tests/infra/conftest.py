@@ -119,7 +119,7 @@ def unwrap(value: Any) -> Any:
     return value
 
 
-def _run_program(recorded: Recorded) -> None:
+def _run_program(recorded: Recorded, **config: Any) -> None:
     import pulumi
     from pulumi.runtime import mocks
 
@@ -175,7 +175,7 @@ def _run_program(recorded: Recorded) -> None:
 
     @pulumi.runtime.test
     def build() -> pulumi.Output:
-        platform = Platform("kubricks", PlatformConfig())
+        platform = Platform("kubricks", PlatformConfig(**config))
         recorded.platform = platform
         keys = list(platform.outputs)
 
@@ -196,8 +196,14 @@ def _run_program(recorded: Recorded) -> None:
     build()
 
 
+def run_program(**config: Any) -> Recorded:
+    """Build the platform under mocks with ``PlatformConfig(**config)``; return the record."""
+    recorded = Recorded()
+    _run_program(recorded, **config)
+    return recorded
+
+
 @pytest.fixture(scope="session")
 def program() -> Iterator[Recorded]:
-    recorded = Recorded()
-    _run_program(recorded)
-    yield recorded
+    """The default stack: the laptop profile with SeaweedFS on kind."""
+    yield run_program()
