@@ -28,7 +28,6 @@ def cluster_settings(
         artifacts_destination="s3://mlflow/artifacts",
         feast_online_store="redis",
         image=image,
-        pipeline_root="s3://pipelines",
         spark_mode="kubernetes",
         k8s_namespace=cfg.namespace,
         spark_service_account="spark",
