@@ -51,6 +51,16 @@ class Serving(pulumi.ComponentResource):
             secret=secret,
             service_type="NodePort",
             node_port=cfg.ports.serving,
+            args=[
+                "kubricks",
+                "serve",
+                "--usecase",
+                cfg.usecase,
+                "--host",
+                "0.0.0.0",
+                "--port",
+                str(PORT),
+            ],
         )
         for manifest in manifests:
             if manifest["kind"] == "Deployment":

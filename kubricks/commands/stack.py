@@ -39,6 +39,25 @@ REQUIRED = (
 )
 
 
+# Every key settings_from_outputs writes (the workflow and the README rely on them).
+OUTPUTS_TO_ENV_KEYS = (
+    "KUBRICKS_KFP_HOST",
+    "KUBRICKS_TRACKING_URI",
+    "KUBRICKS_LAKEHOUSE_ROOT",
+    "KUBRICKS_S3_ENDPOINT_URL",
+    "KUBRICKS_S3_ALLOW_HTTP",
+    "KUBRICKS_S3_ACCESS_KEY_ID",
+    "KUBRICKS_S3_SECRET_ACCESS_KEY",
+    "KUBRICKS_IMAGE",
+    "KUBRICKS_K8S_NAMESPACE",
+    "KUBRICKS_SETTINGS_CONFIGMAP",
+    "KUBRICKS_SECRETS_NAME",
+    "KUBRICKS_SERVING_URL",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+)
+
+
 def settings_from_outputs(outputs: Mapping[str, Any]) -> dict[str, str]:
     """The environment for using the cluster from this machine, from ``pulumi stack output``."""
     missing = [k for k in REQUIRED if outputs.get(k) in (None, "")]

@@ -63,6 +63,7 @@ def test_env_file_configures_kubricks_for_the_cluster(tmp_path: Path) -> None:
     assert settings.image == OUTPUTS["image"]
     assert env["MLFLOW_TRACKING_USERNAME"] == "admin"
     assert env["MLFLOW_TRACKING_PASSWORD"] == "s3cr3t-admin"
+    assert tuple(env) == stack.OUTPUTS_TO_ENV_KEYS
 
 
 def test_env_file_is_readable_by_a_shell(tmp_path: Path) -> None:
