@@ -257,11 +257,17 @@ def apply(
     parent: pulumi.Resource,
     provider: pulumi.ProviderResource,
     depends_on: Sequence[pulumi.Resource] = (),
+    ignore_changes: Sequence[str] = (),
 ) -> pulumi.CustomResource:
     """Register one manifest as its typed resource, child of ``parent``, via ``provider``."""
     cls = _KINDS[(manifest["apiVersion"], manifest["kind"])]
     meta = manifest["metadata"]
     logical = f"{manifest['kind'].lower()}-{meta.get('namespace', 'cluster')}-{meta['name']}"
     kwargs = {_snake(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
-    opts = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on))
+    opts = pulumi.ResourceOptions(
+        parent=parent,
+        provider=provider,
+        depends_on=list(depends_on),
+        ignore_changes=list(ignore_changes) or None,
+    )
     return cls(logical, opts=opts, **kwargs)

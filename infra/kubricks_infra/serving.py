@@ -68,5 +68,10 @@ class Serving(pulumi.ComponentResource):
             # No champion exists on a fresh platform, so the Bento only becomes ready after
             # the first training run: do not hold `pulumi up` on its readiness.
             manifest["metadata"].setdefault("annotations", {})["pulumi.com/skipAwait"] = "true"
-            m.apply(manifest, self, provider, depends_on)
+            # Pulumi creates the Bento's objects; afterwards the pipeline's deploy step owns
+            # the rollout (image, settings, replicas), so Pulumi does not undo it.
+            owned_by_deploy = (
+                ["spec.template", "spec.replicas"] if manifest["kind"] == "Deployment" else []
+            )
+            m.apply(manifest, self, provider, depends_on, ignore_changes=owned_by_deploy)
         self.register_outputs({"url": self.url, "name": self.name})
