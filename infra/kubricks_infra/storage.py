@@ -127,7 +127,7 @@ class ObjectStore(pulumi.ComponentResource):
                 IMAGES["minio"],
                 res,
                 S3_UID,
-                args=["server", "/data", "--address", f":{self.port}"],
+                args=["server", "/data", "--address", f":{self.port}", "--certs-dir", "/tmp/certs"],
                 ports={"s3": self.port},
                 env=[
                     m.secret_env("MINIO_ROOT_USER", CREDENTIALS_SECRET, "AWS_ACCESS_KEY_ID"),

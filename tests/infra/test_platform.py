@@ -373,3 +373,52 @@ def test_other_profiles_keep_kfp_as_shipped(profile: str) -> None:
     from kubricks_infra.config import PlatformConfig
 
     assert PlatformConfig(profile=profile).kfp_resources() == {}
+
+
+RESTRICTED_VOLUMES = {"configMap", "secret", "emptyDir", "persistentVolumeClaim", "projected"}
+
+
+def _restricted_violations(pod: dict[str, Any]) -> list[str]:
+    """The checks of the 'restricted' Pod Security Standard that a pod spec can fail."""
+    out = []
+    pod_ctx = pod.get("securityContext", {})
+    if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):
+        out.append("host namespaces")
+    for v in pod.get("volumes", []):
+        if not set(v) - {"name"} <= RESTRICTED_VOLUMES:
+            out.append(f"volume {v['name']}")
+    for c in pod["containers"]:
+        ctx = c.get("securityContext", {})
+        if not (ctx.get("runAsNonRoot") or pod_ctx.get("runAsNonRoot")):
+            out.append(f"{c['name']}: runAsNonRoot")
+        if ctx.get("allowPrivilegeEscalation") is not False:
+            out.append(f"{c['name']}: allowPrivilegeEscalation")
+        if ctx.get("capabilities", {}).get("drop") != ["ALL"]:
+            out.append(f"{c['name']}: capabilities")
+        seccomp = (ctx.get("seccompProfile") or pod_ctx.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            out.append(f"{c['name']}: seccomp")
+        if ctx.get("privileged"):
+            out.append(f"{c['name']}: privileged")
+    return out
+
+
+def test_every_pod_in_the_namespace_passes_the_restricted_standard(program: Recorded) -> None:
+    import pyspark
+
+    from kubricks.orchestration import sparkapp
+    from kubricks.settings import KubricksSettings
+
+    pods = {o["metadata"]["name"]: pod_spec(o) for k in WORKLOAD_KINDS for o in objects(program, k)}
+    app = sparkapp.render_spark_application(
+        "kubricks-x",
+        KubricksSettings(k8s_namespace="kubricks"),
+        "local:///j.py",
+        [],
+        pyspark.__version__,
+    )
+    pods |= {f"spark-{r}": p["spec"] for r, p in sparkapp.pod_views(app).items()}
+    assert {name: _restricted_violations(pod) for name, pod in pods.items()} == {
+        name: [] for name in pods
+    }
+    assert _restricted_violations({"containers": [{"name": "root"}]})  # the check can fail
