@@ -9,6 +9,7 @@ on them for real.
 
 from __future__ import annotations
 
+import runpy
 import secrets
 import sys
 from collections.abc import Iterator
@@ -119,7 +120,9 @@ def unwrap(value: Any) -> Any:
     return value
 
 
-def _run_program(recorded: Recorded, **config: Any) -> None:
+def _run_program(
+    recorded: Recorded, stack_config: dict[str, str] | None = None, **config: Any
+) -> None:
     import pulumi
     from pulumi.runtime import mocks
 
@@ -175,7 +178,12 @@ def _run_program(recorded: Recorded, **config: Any) -> None:
 
     @pulumi.runtime.test
     def build() -> pulumi.Output:
-        platform = Platform("kubricks", PlatformConfig(**config))
+        if stack_config is not None:
+            # the real entry point, reading the stack's kubricks:* settings
+            pulumi.runtime.set_all_config(stack_config)
+            platform = runpy.run_path(str(REPO / "infra" / "__main__.py"))["platform"]
+        else:
+            platform = Platform("kubricks", PlatformConfig(**config))
         recorded.platform = platform
         keys = list(platform.outputs)
 
@@ -196,10 +204,11 @@ def _run_program(recorded: Recorded, **config: Any) -> None:
     build()
 
 
-def run_program(**config: Any) -> Recorded:
-    """Build the platform under mocks with ``PlatformConfig(**config)``; return the record."""
+def run_program(stack_config: dict[str, str] | None = None, **config: Any) -> Recorded:
+    """Build the platform under mocks and return the record: from ``PlatformConfig(**config)``,
+    or through ``infra/__main__.py`` with ``stack_config`` as the stack's settings."""
     recorded = Recorded()
-    _run_program(recorded, **config)
+    _run_program(recorded, stack_config, **config)
     return recorded
 
 

@@ -353,8 +353,9 @@ def test_settings_reach_steps_in_both_namespaces(program: Recorded) -> None:
         assert env["MLFLOW_TRACKING_USERNAME"] == "admin"
 
 
-def test_minio_is_selectable() -> None:
-    minio = run_program(object_store="minio")
+def test_minio_is_selectable_through_the_stack_settings() -> None:
+    """Runs infra/__main__.py itself, with ``kubricks:objectStore: minio`` in the stack config."""
+    minio = run_program(stack_config={"kubricks:objectStore": "minio", "kubricks:usecase": "iris"})
     names = {o["metadata"]["name"] for o in objects(minio, "StatefulSet")}
     assert "minio" in names and "seaweedfs" not in names
     (sts,) = [o for o in objects(minio, "StatefulSet") if o["metadata"]["name"] == "minio"]
@@ -366,6 +367,24 @@ def test_minio_is_selectable() -> None:
             "kubernetes:helm.sh/v3:Release"
         ) else None
     assert minio.outputs["object_store"] == "minio"
+    assert minio.outputs["serving_name"] == "bento-iris"
+    assert minio.outputs["s3_url"] == "http://localhost:9000"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [("profile", "huge", "kubricks:profile='huge'"), ("objectStore", "ceph", "seaweedfs or minio")],
+)
+def test_bad_stack_settings_fail_with_the_key(key: str, value: str, message: str) -> None:
+    import pulumi
+    from kubricks_infra.config import from_pulumi_config
+
+    pulumi.runtime.set_all_config({f"kubricks:{key}": value})
+    try:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            from_pulumi_config()
+    finally:
+        pulumi.runtime.set_all_config({})
 
 
 @pytest.mark.parametrize("profile", ["standard"])
