@@ -84,10 +84,12 @@ class Platform(pulumi.ComponentResource):
             self.image.image,
             s3_endpoint=self.store.endpoint,
             tracking_uri=self.mlflow.url,
+            tracking_username=self.mlflow.admin_username,
             secrets={
                 "s3_access_key_id": self.store.access_key,
                 "s3_secret_access_key": self.store.secret_key,
                 "feast_online_connection": self.online.connection,
+                "tracking_password": self.mlflow.admin_password,
                 "MLFLOW_TRACKING_USERNAME": self.mlflow.admin_username,
                 "MLFLOW_TRACKING_PASSWORD": self.mlflow.admin_password,
             },

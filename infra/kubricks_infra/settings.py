@@ -16,7 +16,11 @@ from kubricks_infra.config import PlatformConfig
 
 
 def cluster_settings(
-    cfg: PlatformConfig, image: str, s3_endpoint: str, tracking_uri: str
+    cfg: PlatformConfig,
+    image: str,
+    s3_endpoint: str,
+    tracking_uri: str,
+    tracking_username: str | None = None,
 ) -> KubricksSettings:
     """The settings as the steps in the cluster see them (no credentials: those are secret)."""
     return KubricksSettings(
@@ -31,6 +35,7 @@ def cluster_settings(
         spark_mode="kubernetes",
         k8s_namespace=cfg.namespace,
         spark_service_account="spark",
+        tracking_username=tracking_username,
     )
 
 
@@ -47,18 +52,21 @@ class ClusterSettings(pulumi.ComponentResource):
         image: pulumi.Output[str],
         s3_endpoint: str,
         tracking_uri: str,
+        tracking_username: str,
         secrets: dict[str, pulumi.Input[str]],
         provider: k8s.Provider,
         depends_on: dict[str, list[pulumi.Resource]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kubricks:platform:ClusterSettings", name, None, opts)
-        defaults = KubricksSettings()
-        self.configmap = defaults.settings_configmap
-        self.secret = defaults.secrets_name
+        # the names the steps look for by default (not this machine's environment)
+        fields = KubricksSettings.model_fields
+        self.configmap = str(fields["settings_configmap"].default)
+        self.secret = str(fields["secrets_name"].default)
         data = image.apply(
             lambda tag: settings_env(
-                cluster_settings(cfg, tag, s3_endpoint, tracking_uri), secrets=False
+                cluster_settings(cfg, tag, s3_endpoint, tracking_uri, tracking_username),
+                secrets=False,
             )
         )
         secret_data = {

@@ -53,6 +53,8 @@ OUTPUTS_TO_ENV_KEYS = (
     "KUBRICKS_SETTINGS_CONFIGMAP",
     "KUBRICKS_SECRETS_NAME",
     "KUBRICKS_SERVING_URL",
+    "KUBRICKS_TRACKING_USERNAME",
+    "KUBRICKS_TRACKING_PASSWORD",
     "MLFLOW_TRACKING_USERNAME",
     "MLFLOW_TRACKING_PASSWORD",
 )
@@ -81,6 +83,8 @@ def settings_from_outputs(outputs: Mapping[str, Any]) -> dict[str, str]:
         "KUBRICKS_SETTINGS_CONFIGMAP": str(outputs["settings_configmap"]),
         "KUBRICKS_SECRETS_NAME": str(outputs["settings_secret"]),
         "KUBRICKS_SERVING_URL": str(outputs["serving_url"]),
+        "KUBRICKS_TRACKING_USERNAME": str(outputs["mlflow_admin_username"]),
+        "KUBRICKS_TRACKING_PASSWORD": str(outputs["mlflow_admin_password"]),
         "MLFLOW_TRACKING_USERNAME": str(outputs["mlflow_admin_username"]),
         "MLFLOW_TRACKING_PASSWORD": str(outputs["mlflow_admin_password"]),
     }

@@ -350,7 +350,12 @@ def test_settings_reach_steps_in_both_namespaces(program: Recorded) -> None:
         assert options["AWS_ENDPOINT_URL"] == "http://seaweedfs.kubricks.svc.cluster.local:8333"
         assert options["AWS_ACCESS_KEY_ID"] == program.outputs["s3_access_key_id"]
         assert set(secret_fields()) - {"database_url", "registry_webhook_secret"} <= set(fields)
-        assert env["MLFLOW_TRACKING_USERNAME"] == "admin"
+        assert env["MLFLOW_TRACKING_USERNAME"] == "admin" == settings.tracking_username
+        assert (
+            settings.tracking_password.get_secret_value()
+            == program.outputs["mlflow_admin_password"]
+        )
+        assert "KUBRICKS_TRACKING_USERNAME" in cm["data"]  # plain, in the ConfigMap
 
 
 def test_minio_is_selectable_through_the_stack_settings() -> None:
