@@ -446,3 +446,35 @@ def test_every_pod_in_the_namespace_passes_the_restricted_standard(program: Reco
         name: [] for name in pods
     }
     assert _restricted_violations({"containers": [{"name": "root"}]})  # the check can fail
+
+
+def test_spark_applications_fit_the_platform(program: Recorded) -> None:
+    """A SparkApplication rendered with the cluster's settings passes the operator's schema,
+    runs as the service account the program creates, in the namespace the operator watches."""
+    import pyspark
+
+    from kubricks.orchestration import sparkapp
+    from kubricks.settings import KubricksSettings
+
+    (cm,) = [
+        c for c in objects(program, "ConfigMap") if c["metadata"]["name"] == "kubricks-settings"
+    ]
+    fields = {k.removeprefix("KUBRICKS_").lower(): v for k, v in cm["data"].items()}
+    settings = KubricksSettings(**fields)
+    app = sparkapp.render_spark_application(
+        "kubricks-ingest-abc",
+        settings,
+        "local:///app/job.py",
+        ["--usecase", "churn"],
+        pyspark.__version__,
+    )
+    sparkapp.validate_spark_application(app)
+    for pod in sparkapp.pod_views(app).values():
+        kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+    accounts = {a["metadata"]["name"] for a in objects(program, "ServiceAccount")}
+    assert app["spec"]["driver"]["serviceAccount"] in accounts
+    (release,) = program.of_type("kubernetes:helm.sh/v3:Release")
+    assert (
+        app["metadata"]["namespace"] in unwrap(release.inputs)["values"]["spark"]["jobNamespaces"]
+    )
+    assert app["spec"]["image"] == program.outputs["image"]
