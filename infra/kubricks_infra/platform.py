@@ -69,7 +69,9 @@ class Platform(pulumi.ComponentResource):
             ),
         )
         ns = m.apply(namespace(cfg.namespace), self, provider)
-        base = [ns, self.image]
+        # Parts that run the project image wait for it through its output (the tag); the
+        # others start pulling their images while it builds.
+        base = [ns]
         self.store = ObjectStore("objectstore", cfg, self.image.image, provider, base, opts=child)
         self.postgres = Postgres("postgres", cfg, provider, base, opts=child)
         self.mlflow = Mlflow(

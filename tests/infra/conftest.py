@@ -91,6 +91,7 @@ class Registration:
     provider: str
     custom: bool
     inputs: dict[str, Any]
+    dependencies: set[str] = field(default_factory=set)  # URNs it waits for
 
 
 @dataclass
@@ -166,6 +167,8 @@ def _run_program(
                     provider=request.provider,
                     custom=bool(request.custom),
                     inputs=rpc.deserialize_properties(request.object),
+                    dependencies=set(request.dependencies)
+                    | {u for deps in request.propertyDependencies.values() for u in deps.urns},
                 )
             )
             return response

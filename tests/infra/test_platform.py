@@ -478,3 +478,19 @@ def test_spark_applications_fit_the_platform(program: Recorded) -> None:
         app["metadata"]["namespace"] in unwrap(release.inputs)["values"]["spark"]["jobNamespaces"]
     )
     assert app["spec"]["image"] == program.outputs["image"]
+
+
+def test_only_parts_that_run_the_project_image_wait_for_its_build(program: Recorded) -> None:
+    (build,) = [r for r in program.of_type("command:local:Command") if r.name == "build"]
+    (kind,) = [r for r in program.of_type("command:local:Command") if r.name == "kind"]
+    waits = {
+        manifest(r)["metadata"]["name"]
+        for r in program.k8s_objects()
+        if r.type.endswith((":Deployment", ":StatefulSet", ":Job"))
+        and manifest(r)["metadata"].get("namespace") == "kubricks"
+        and build.urn in r.dependencies
+    }
+    assert waits == {"mlflow", "bento-churn", "create-buckets"}
+    assert kind.urn in build.dependencies or any(
+        kind.urn in r.dependencies for r in program.registrations if r.name == "image"
+    )  # the image is loaded into the cluster, so it comes after it
