@@ -38,6 +38,7 @@ def flows(store: str, store_port: int, serving: str, serving_port: int) -> list[
         Flow("mlflow", "postgres", 5432),
         Flow("mlflow", store, store_port),
         Flow("create-buckets", store, store_port),
+        Flow("mlflow-users", "mlflow", 5000),
         # pipeline steps, Spark jobs and the Bento use the settings' endpoints
         *(Flow(c, "mlflow", 5000) for c in (STEPS, SPARK, serving)),
         *(Flow(c, store, store_port) for c in (STEPS, SPARK, serving)),

@@ -22,6 +22,25 @@ PORT = 5000
 SECRET = "mlflow-credentials"
 AUTH_CONFIG_SECRET = "mlflow-auth-config"
 ADMIN_USER = "admin"
+PIPELINES_USER = "kubricks-pipelines"
+
+# Creates (or re-keys) the non-admin user the pipelines, Spark jobs and the Bento log in as.
+# MLflow's default permission (READ) lets it read everything; it manages what it creates.
+USERS_SCRIPT = """
+import os
+from mlflow.exceptions import MlflowException
+from mlflow.server.auth.client import AuthServiceClient
+client = AuthServiceClient(os.environ["MLFLOW_TRACKING_URI"])
+user, password = os.environ["PIPELINES_USER"], os.environ["PIPELINES_PASSWORD"]
+try:
+    client.create_user(user, password)
+    print("created MLflow user", user)
+except MlflowException as exc:
+    if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+        raise
+    client.update_user_password(user, password)
+    print("updated MLflow user", user)
+"""
 
 
 class Mlflow(pulumi.ComponentResource):
@@ -31,6 +50,8 @@ class Mlflow(pulumi.ComponentResource):
     external_url: str
     admin_username: str
     admin_password: pulumi.Output[str]
+    pipelines_username: str
+    pipelines_password: pulumi.Output[str]
     secret_name: str
 
     def __init__(
@@ -50,6 +71,10 @@ class Mlflow(pulumi.ComponentResource):
         self.admin_username = ADMIN_USER
         self.admin_password = pulumi.Output.secret(
             random.RandomPassword("admin-password", length=24, special=False, opts=child).result
+        )
+        self.pipelines_username = PIPELINES_USER
+        self.pipelines_password = pulumi.Output.secret(
+            random.RandomPassword("pipelines-password", length=24, special=False, opts=child).result
         )
         webhook_key = random.RandomId("webhook-key", byte_length=32, opts=child)
         self.url = f"http://{m.fqdn('mlflow', ns)}:{PORT}"
@@ -72,6 +97,7 @@ class Mlflow(pulumi.ComponentResource):
                     {
                         "MLFLOW_BACKEND_STORE_URI": postgres.url("mlflow"),
                         "MLFLOW_AUTH_ADMIN_PASSWORD": self.admin_password,
+                        "PIPELINES_PASSWORD": self.pipelines_password,
                         # Fernet wants 32 url-safe base64 bytes with padding
                         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": pulumi.Output.secret(
                             webhook_key.b64_url
@@ -152,4 +178,50 @@ class Mlflow(pulumi.ComponentResource):
             provider,
             depends_on,
         )
+        users = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": "mlflow-users",
+                "namespace": ns,
+                "labels": m.labels("mlflow-users"),
+            },
+            "spec": {
+                "backoffLimit": 10,
+                "template": {
+                    "metadata": {"labels": m.labels("mlflow-users")},
+                    "spec": {
+                        "restartPolicy": "OnFailure",
+                        "automountServiceAccountToken": False,
+                        "securityContext": m.pod_security(MLFLOW_UID),
+                        "containers": [
+                            m.container(
+                                "mlflow-users",
+                                cfg.mlflow_image or image,
+                                cfg.resources("job"),
+                                MLFLOW_UID,
+                                command=["python", "-c", USERS_SCRIPT],
+                                env=[
+                                    {"name": "HOME", "value": "/tmp"},
+                                    {"name": "MLFLOW_TRACKING_URI", "value": self.url},
+                                    {"name": "MLFLOW_TRACKING_USERNAME", "value": ADMIN_USER},
+                                    m.secret_env(
+                                        "MLFLOW_TRACKING_PASSWORD",
+                                        SECRET,
+                                        "MLFLOW_AUTH_ADMIN_PASSWORD",
+                                    ),
+                                    {"name": "PIPELINES_USER", "value": PIPELINES_USER},
+                                    m.secret_env(
+                                        "PIPELINES_PASSWORD", SECRET, "PIPELINES_PASSWORD"
+                                    ),
+                                ],
+                                mounts=[{"name": "tmp", "mountPath": "/tmp"}],
+                            )
+                        ],
+                        "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    },
+                },
+            },
+        }
+        self.users_ready = m.apply(users, self, provider, [self.ready])
         self.register_outputs({"url": self.url, "external_url": self.external_url})

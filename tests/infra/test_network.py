@@ -54,8 +54,9 @@ def _config_text(pod: dict[str, Any], namespace: str, objs: list[dict]) -> str:
         ]
         for e in c.get("env", []):
             ref = e.get("valueFrom", {}).get("secretKeyRef")
-            if ref:
-                refs.append(("Secret", ref["name"]))
+            if ref:  # only that one key reaches the pod
+                secret = _find(objs, "Secret", ref["name"], namespace) or {}
+                parts.append(str(secret.get("stringData", {}).get(ref["key"], "")))
         for kind, name in refs:
             parts.append(str(_find(objs, kind, name, namespace) or ""))
     for v in pod.get("volumes", []):
@@ -180,6 +181,7 @@ def test_needed_flows_are_the_platform_we_expect(network) -> None:
         ("mlflow", "postgres", 5432),
         ("mlflow", "seaweedfs", 8333),
         ("create-buckets", "seaweedfs", 8333),
+        ("mlflow-users", "mlflow", 5000),
         *(
             (c, s, p)
             for c in ("step", "spark-driver", "spark-executor", "bento-churn")

@@ -118,7 +118,7 @@ def test_no_secret_value_is_sent_in_plain_text(program: Recorded) -> None:
 
 
 def test_every_password_comes_from_a_secret(program: Recorded) -> None:
-    credential = re.compile(r"PASSWORD|SECRET|ACCESS_KEY|TOKEN|_URI$|CONNECTION")
+    credential = re.compile(r"PASSWORD|SECRET|ACCESS_KEY|TOKEN|BACKEND_STORE_URI|CONNECTION")
     checked = 0
     for kind in WORKLOAD_KINDS:
         for obj in objects(program, kind):
@@ -175,7 +175,15 @@ def test_workloads_are_non_root_with_requests_limits_probes_and_pinned_images(
                 if kind != "Job":
                     assert "readinessProbe" in c and "livenessProbe" in c, name
     assert sorted(seen) == sorted(
-        ["seaweedfs", "postgres", "mlflow", "valkey", "bento-churn", "create-buckets"]
+        [
+            "seaweedfs",
+            "postgres",
+            "mlflow",
+            "valkey",
+            "bento-churn",
+            "create-buckets",
+            "mlflow-users",
+        ]
     )
     # the namespace enforces the restricted Pod Security Standard on everything in it
     (ns,) = [n for n in objects(program, "Namespace", None) if n["metadata"]["name"] == "kubricks"]
@@ -350,10 +358,11 @@ def test_settings_reach_steps_in_both_namespaces(program: Recorded) -> None:
         assert options["AWS_ENDPOINT_URL"] == "http://seaweedfs.kubricks.svc.cluster.local:8333"
         assert options["AWS_ACCESS_KEY_ID"] == program.outputs["s3_access_key_id"]
         assert set(secret_fields()) - {"database_url", "registry_webhook_secret"} <= set(fields)
-        assert env["MLFLOW_TRACKING_USERNAME"] == "admin" == settings.tracking_username
+        # steps log in as the pipelines' own MLflow user, not as the admin
+        assert env["MLFLOW_TRACKING_USERNAME"] == "kubricks-pipelines" == settings.tracking_username
+        password = settings.tracking_password.get_secret_value()
         assert (
-            settings.tracking_password.get_secret_value()
-            == program.outputs["mlflow_admin_password"]
+            password == env["MLFLOW_TRACKING_PASSWORD"] != program.outputs["mlflow_admin_password"]
         )
         assert "KUBRICKS_TRACKING_USERNAME" in cm["data"]  # plain, in the ConfigMap
 
@@ -490,7 +499,7 @@ def test_only_parts_that_run_the_project_image_wait_for_its_build(program: Recor
         and manifest(r)["metadata"].get("namespace") == "kubricks"
         and build.urn in r.dependencies
     }
-    assert waits == {"mlflow", "bento-churn", "create-buckets"}
+    assert waits == {"mlflow", "bento-churn", "create-buckets", "mlflow-users"}
     assert kind.urn in build.dependencies or any(
         kind.urn in r.dependencies for r in program.registrations if r.name == "image"
     )  # the image is loaded into the cluster, so it comes after it
