@@ -503,3 +503,40 @@ def test_only_parts_that_run_the_project_image_wait_for_its_build(program: Recor
     assert kind.urn in build.dependencies or any(
         kind.urn in r.dependencies for r in program.registrations if r.name == "image"
     )  # the image is loaded into the cluster, so it comes after it
+
+
+def test_stack_config_example_is_what_the_program_reads() -> None:
+    """Every key in Pulumi.example.yaml is read by the program, with the example's value."""
+    from pathlib import Path
+
+    import pulumi
+    import yaml
+    from kubricks_infra.config import from_pulumi_config
+
+    infra = Path(__file__).resolve().parents[2] / "infra"
+    project = yaml.safe_load((infra / "Pulumi.yaml").read_text())
+    assert project["name"] == "kubricks" and project["runtime"]["name"] == "python"
+    assert project["runtime"]["options"]["virtualenv"] == "../.venv"
+    example = yaml.safe_load((infra / "Pulumi.example.yaml").read_text())["config"]
+    commented = re.findall(
+        r"#\s*(kubricks:\w+):\s*(\S+)", (infra / "Pulumi.example.yaml").read_text()
+    )
+    settings = {k: str(v) for k, v in example.items()} | dict(commented)
+    pulumi.runtime.set_all_config(settings)
+    try:
+        cfg = from_pulumi_config()
+    finally:
+        pulumi.runtime.set_all_config({})
+    read = {
+        "kubricks:profile": cfg.profile,
+        "kubricks:objectStore": cfg.object_store,
+        "kubricks:clusterName": cfg.cluster_name,
+        "kubricks:kubeconfigContext": cfg.kubeconfig_context,
+        "kubricks:namespace": cfg.namespace,
+        "kubricks:kfpVersion": cfg.kfp_version,
+        "kubricks:sparkOperatorChart": cfg.spark_operator_chart,
+        "kubricks:usecase": cfg.usecase,
+        "kubricks:mlflowImage": cfg.mlflow_image,
+    }
+    assert read == settings
+    assert cfg.create_cluster is False  # a kubeconfig context means an existing cluster
