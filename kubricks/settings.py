@@ -102,6 +102,11 @@ class KubricksSettings(BaseSettings):
         2, description="MLflow HTTP retries during training, so a stopped server fails in seconds."
     )
 
+    # MLflow basic auth: the cluster's MLflow server requires it (infra/). The MLflow client
+    # reads MLFLOW_TRACKING_USERNAME/PASSWORD; these carry them through the ConfigMap/Secret.
+    tracking_username: str | None = None
+    tracking_password: SecretStr | None = None
+
     @property
     def lakehouse_uri(self) -> str:
         """The lakehouse root as an absolute local path or an object-store URI."""

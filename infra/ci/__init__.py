@@ -1,0 +1,1 @@
+"""Helpers the cluster acceptance workflow (.github/workflows) runs against the platform."""

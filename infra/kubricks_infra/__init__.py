@@ -1,0 +1,1 @@
+"""The Kubricks cluster platform as small Pulumi components (one per platform part)."""

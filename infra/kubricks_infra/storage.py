@@ -1,0 +1,201 @@
+"""S3-compatible object storage (SeaweedFS by default, MinIO selectable) and its buckets.
+
+SeaweedFS is the default: MinIO's community edition stopped publishing images in October
+2025 and its repository is archived, and Kubeflow Pipelines itself moved to SeaweedFS in
+2.15. Clients only ever see the S3 API, so switching is one stack setting.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from kubricks_infra import k8s as m
+from kubricks_infra.config import IMAGES, PlatformConfig
+
+S3_UID = 1000
+CREDENTIALS_SECRET = "objectstore-credentials"
+S3_CONFIG_SECRET = "seaweedfs-s3-config"
+
+BUCKETS_SCRIPT = """
+import os, boto3, botocore
+s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"],
+                  aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+                  aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+                  region_name="us-east-1")
+for bucket in os.environ["BUCKETS"].split(","):
+    try:
+        s3.head_bucket(Bucket=bucket)
+        print("exists:", bucket)
+    except botocore.exceptions.ClientError:
+        s3.create_bucket(Bucket=bucket)
+        print("created:", bucket)
+"""
+
+
+class ObjectStore(pulumi.ComponentResource):
+    """The store, its credentials (Pulumi secrets and a Kubernetes Secret) and buckets."""
+
+    endpoint: str  # in-cluster S3 URL
+    external_url: str
+    access_key: pulumi.Output[str]
+    secret_key: pulumi.Output[str]
+    credentials_secret: str
+    service: str
+    port: int
+    buckets: list[str]
+
+    def __init__(
+        self,
+        name: str,
+        cfg: PlatformConfig,
+        image: pulumi.Input[str],
+        provider: k8s.Provider,
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("kubricks:platform:ObjectStore", name, None, opts)
+        ns = cfg.namespace
+        child = pulumi.ResourceOptions(parent=self)
+        self.access_key = pulumi.Output.secret(
+            random.RandomPassword("access-key", length=20, special=False, opts=child).result
+        )
+        self.secret_key = pulumi.Output.secret(
+            random.RandomPassword("secret-key", length=40, special=False, opts=child).result
+        )
+        kind = cfg.object_store
+        self.service = kind
+        self.port = 8333 if kind == "seaweedfs" else 9000
+        self.endpoint = f"http://{m.fqdn(kind, ns)}:{self.port}"
+        self.external_url = f"http://localhost:{cfg.localhost_ports['objectstore']}"
+        self.credentials_secret = CREDENTIALS_SECRET
+        self.buckets = list(cfg.buckets)
+
+        secret_data: dict[str, pulumi.Input[str]] = {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+        }
+        res = cfg.resources("objectstore")
+        mounts = [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}]
+        volumes: list[dict] = [{"name": "tmp", "emptyDir": {}}]
+        if kind == "seaweedfs":
+            s3_json = pulumi.Output.all(self.access_key, self.secret_key).apply(
+                lambda keys: json.dumps(
+                    {
+                        "identities": [
+                            {
+                                "name": "kubricks",
+                                "credentials": [{"accessKey": keys[0], "secretKey": keys[1]}],
+                                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                            }
+                        ]
+                    }
+                )
+            )
+            mounts.append({"name": "s3-config", "mountPath": "/etc/seaweedfs", "readOnly": True})
+            volumes.append(
+                {
+                    "name": "s3-config",
+                    "secret": {"secretName": S3_CONFIG_SECRET},
+                }
+            )
+            main = m.container(
+                "seaweedfs",
+                IMAGES["seaweedfs"],
+                res,
+                S3_UID,
+                args=[
+                    "server",
+                    "-dir=/data",
+                    "-ip.bind=0.0.0.0",
+                    "-master.volumeSizeLimitMB=256",
+                    "-s3",
+                    f"-s3.port={self.port}",
+                    "-s3.config=/etc/seaweedfs/s3.json",
+                ],
+                ports={"s3": self.port},
+                readiness=m.tcp_probe(self.port, period=5, failures=6),
+                liveness=m.tcp_probe(self.port, period=20, failures=3, delay=30),
+                mounts=mounts,
+            )
+        else:
+            main = m.container(
+                "minio",
+                IMAGES["minio"],
+                res,
+                S3_UID,
+                args=["server", "/data", "--address", f":{self.port}", "--certs-dir", "/tmp/certs"],
+                ports={"s3": self.port},
+                env=[
+                    m.secret_env("MINIO_ROOT_USER", CREDENTIALS_SECRET, "AWS_ACCESS_KEY_ID"),
+                    m.secret_env(
+                        "MINIO_ROOT_PASSWORD", CREDENTIALS_SECRET, "AWS_SECRET_ACCESS_KEY"
+                    ),
+                ],
+                readiness=m.http_probe("/minio/health/ready", self.port, period=5),
+                liveness=m.http_probe("/minio/health/live", self.port, period=20),
+                mounts=mounts,
+            )
+        secret = m.apply(m.secret(CREDENTIALS_SECRET, ns, secret_data), self, provider, depends_on)
+        secrets = [secret]
+        if kind == "seaweedfs":
+            config = m.secret(S3_CONFIG_SECRET, ns, {"s3.json": s3_json})
+            secrets.append(m.apply(config, self, provider, depends_on))
+        store = m.workload(
+            "StatefulSet",
+            kind,
+            ns,
+            [main],
+            S3_UID,
+            fs_group=S3_UID,
+            volumes=volumes,
+            volume_claims=[m.claim("data", "10Gi")],
+        )
+        sts = m.apply(store, self, provider, secrets)
+        svc = m.apply(
+            m.service(kind, ns, {"s3": self.port}, node_ports={"s3": cfg.ports.objectstore}),
+            self,
+            provider,
+            depends_on,
+        )
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": "create-buckets",
+                "namespace": ns,
+                "labels": m.labels("create-buckets"),
+            },
+            "spec": {
+                "backoffLimit": 10,
+                "template": {
+                    "metadata": {"labels": m.labels("create-buckets")},
+                    "spec": {
+                        "restartPolicy": "OnFailure",
+                        "automountServiceAccountToken": False,
+                        "securityContext": m.pod_security(1000),
+                        "containers": [
+                            m.container(
+                                "create-buckets",
+                                image,
+                                cfg.resources("job"),
+                                1000,
+                                command=["python", "-c", BUCKETS_SCRIPT],
+                                env=[
+                                    {"name": "S3_ENDPOINT", "value": self.endpoint},
+                                    {"name": "BUCKETS", "value": ",".join(self.buckets)},
+                                ],
+                                env_from=[{"secretRef": {"name": CREDENTIALS_SECRET}}],
+                            )
+                        ],
+                    },
+                },
+            },
+        }
+        self.ready = m.apply(job, self, provider, [sts, svc])
+        self.register_outputs(
+            {"endpoint": self.endpoint, "external_url": self.external_url, "buckets": self.buckets}
+        )
