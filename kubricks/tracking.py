@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import mlflow
 from mlflow import MlflowClient
 
@@ -21,9 +23,21 @@ def require_server(settings: KubricksSettings) -> str:
     return uri
 
 
+def export_credentials(settings: KubricksSettings) -> None:
+    """Hand basic-auth credentials to the MLflow client, which reads only its own env names.
+
+    The cluster's MLflow server has auth on; settings carry the credentials from the Secret.
+    """
+    if settings.tracking_username:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = settings.tracking_username
+    if settings.tracking_password:
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = settings.tracking_password.get_secret_value()
+
+
 def connect(settings: KubricksSettings) -> MlflowClient:
     """Point mlflow at the configured server and return a client for it."""
     uri = require_server(settings)
+    export_credentials(settings)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
