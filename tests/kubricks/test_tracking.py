@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from kubricks.settings import KubricksSettings
@@ -13,8 +15,6 @@ def test_basic_auth_credentials_are_exported(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
     settings = KubricksSettings(tracking_username="pipelines", tracking_password="s3cret")
     export_credentials(settings)
-    import os
-
     assert os.environ["MLFLOW_TRACKING_USERNAME"] == "pipelines"
     assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "s3cret"
 
@@ -22,6 +22,4 @@ def test_basic_auth_credentials_are_exported(monkeypatch: pytest.MonkeyPatch) ->
 def test_no_credentials_leave_the_environment_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
     export_credentials(KubricksSettings())
-    import os
-
     assert "MLFLOW_TRACKING_USERNAME" not in os.environ
