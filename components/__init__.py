@@ -1,6 +1,8 @@
-"""One KFP lightweight component per lifecycle step.
+"""One KFP lightweight component per lifecycle step, and how a task is dressed.
 
-Each module holds the step function (its body imports Kubricks and calls tested
+Each step module holds the step function (its body imports Kubricks and calls tested
 functions) and ``component(image)``, which wraps it as a component on the project
-image. Importing a module has no side effect: components are built on demand.
+image. ``tasks`` holds the build-time helpers every pipeline uses on those components
+(resources, retries, settings wiring, the exit handler). Importing a module has no
+side effect: components are built on demand.
 """
