@@ -31,7 +31,7 @@ ACCESS_KEY = "AWS_ACCESS_KEY_ID"
 SECRET_KEY = "AWS_SECRET_ACCESS_KEY"
 REGION = "AWS_REGION"
 TIMEOUT = "timeout"
-_reachable: set[tuple[str, str, str]] = set()  # (endpoint, bucket, key id) checked this process
+_reachable: set[tuple[str, str, str]] = set()  # (endpoint, bucket, credentials digest) checked
 
 
 class StorageUnavailable(ServiceUnavailable):
@@ -144,7 +144,8 @@ def check(uri: str, options: dict[str, str] | None) -> None:
 
     bucket, _ = split(uri)
     url = endpoint(options)
-    key = (url, bucket, (options or {}).get(ACCESS_KEY, ""))
+    secret = f"{(options or {}).get(ACCESS_KEY, '')}:{(options or {}).get(SECRET_KEY, '')}"
+    key = (url, bucket, hashlib.sha256(secret.encode()).hexdigest())
     if key in _reachable:
         return
     try:
