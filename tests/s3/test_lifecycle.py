@@ -7,7 +7,9 @@ bucket with boto3 and the local disk is checked to hold no table and no artifact
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -50,13 +52,19 @@ def settings(moto_server: S3Server, home: Path) -> KubricksSettings:
 
 
 @pytest.fixture(scope="module")
-def mlflow_on_s3(settings: KubricksSettings) -> Iterator[str]:
-    """A server of its own whose artifact store is the bucket (the session one uses disk)."""
-    status = services.start_mlflow(settings)
-    try:
-        yield status.url
-    finally:
-        services.stop_mlflow(settings)
+def mlflow_on_s3(settings: KubricksSettings) -> Iterator[Future[services.ServiceStatus]]:
+    """A server of its own whose artifact store is the bucket (the session one uses disk).
+
+    It starts in the background while Spark ingests: nothing before training needs it.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = pool.submit(services.start_mlflow, settings, 300.0)
+        try:
+            yield started
+        finally:
+            with contextlib.suppress(Exception):
+                started.result()
+            services.stop_mlflow(settings)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +76,7 @@ def test_lifecycle_keeps_tables_and_artifacts_in_the_bucket(
     spark: SparkSession,
     moto_server: S3Server,
     settings: KubricksSettings,
-    mlflow_on_s3: str,
+    mlflow_on_s3: Future[services.ServiceStatus],
     spec: UseCaseSpec,
     home: Path,
 ) -> None:
@@ -92,6 +100,7 @@ def test_lifecycle_keeps_tables_and_artifacts_in_the_bucket(
     for column in spec.gold_feature_columns():
         assert online[column] == pytest.approx(expected[column])
 
+    server = mlflow_on_s3.result(timeout=330).url
     result = train(spec, settings, budget_minutes=0.5, max_trials=2, seed=1, progress=False)
     assert result.lineage["gold_table"] == gold_uri
     decision = register_and_gate(spec, settings, result)
@@ -124,7 +133,7 @@ def test_lifecycle_keeps_tables_and_artifacts_in_the_bucket(
     artifacts = [k for k in keys if k.startswith("lifecycle/_mlflow/")]
     assert any(k.endswith("/MLmodel") for k in artifacts), "the model is not in the bucket"
     assert any(k.endswith("holdout.parquet") for k in artifacts)
-    client = MlflowClient(mlflow_on_s3)
+    client = MlflowClient(server)
     run = client.get_run(result.run_id)
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied: clients hold no key
 
