@@ -9,8 +9,10 @@ import pyarrow.parquet as pq
 from pydantic import SecretStr
 
 from kubricks import services, storage
+from kubricks.lakehouse import tables
 from kubricks.settings import KubricksSettings
 from tests.s3.conftest import S3Server
+from tests.s3.test_concurrency import stage_rows
 
 
 def s3_settings(tmp_path: Path, **extra: object) -> KubricksSettings:
@@ -87,3 +89,21 @@ def test_downloaded_snapshot_files_are_reused(moto_server: S3Server, tmp_path: P
     [again] = storage.download([uri], tmp_path / "copies", options)
     assert again == first and Path(again).stat().st_mtime_ns == stamp
     assert pq.read_table(first)["x"].to_pylist() == [1, 2]
+
+
+def test_tables_in_the_bucket_are_listed(moto_server: S3Server, tmp_path: Path) -> None:
+    settings = moto_server.settings(tmp_path)
+    options = settings.storage_options()
+    for layer, name in (("gold", "wine"), ("_meta", "ingest_runs"), ("silver", "wine")):
+        uri = tables.table_uri(settings.lakehouse_uri, layer, name)
+        tables.commit(
+            stage_rows(uri, "part-0", pa.table({"x": [1]}), options), "append", "b", None, options
+        )
+    stray = f"{storage.fs_path(settings.lakehouse_uri)}/gold/not_a_table/file.txt"
+    with storage.filesystem(options).open_output_stream(stray) as out:
+        out.write(b"not delta")
+    assert tables.list_tables(settings.lakehouse_uri, options) == [
+        "_meta/ingest_runs",
+        "gold/wine",
+        "silver/wine",
+    ]
