@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from pydantic import SecretStr
 
-from kubricks import storage
+from kubricks import services, storage
 from kubricks.lakehouse import tables
 from kubricks.orchestration import records
 from kubricks.registry import audit
@@ -129,3 +129,19 @@ def test_a_missing_bucket_is_named(moto_server: S3Server, tmp_path: Path) -> Non
     with pytest.raises(storage.StorageUnavailable) as failure:
         tables.exists(f"{settings.lakehouse_uri}/gold/x", settings.storage_options())
     one_line(failure.value, moto_server.endpoint, "'no-such-bucket' does not exist")
+
+
+def test_mlflow_server_with_artifacts_on_a_down_endpoint_is_not_started(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = KubricksSettings(
+        home=tmp_path,
+        mlflow_port=free_port(),
+        artifacts_destination="s3://mlflow-artifacts/runs",
+        s3_endpoint_url=dead,
+        s3_access_key_id=SecretStr("k"),
+        s3_secret_access_key=SecretStr("s"),
+    )
+    with pytest.raises(storage.StorageUnavailable) as failure:
+        services.start_mlflow(settings)
+    one_line(failure.value, dead, "not reachable")
+    assert not services.mlflow_status(settings).running

@@ -101,7 +101,7 @@ def test_lifecycle_keeps_tables_and_artifacts_in_the_bucket(
         assert online[column] == pytest.approx(expected[column])
 
     server = mlflow_on_s3.result(timeout=330).url
-    result = train(spec, settings, budget_minutes=0.5, max_trials=2, seed=1, progress=False)
+    result = train(spec, settings, budget_minutes=0.5, max_trials=1, seed=1, progress=False)
     assert result.lineage["gold_table"] == gold_uri
     decision = register_and_gate(spec, settings, result)
     assert decision.passed, decision
