@@ -199,7 +199,9 @@ def download(uris: list[str], folder: Path, options: dict[str, str] | None) -> l
     for uri in uris:
         name = hashlib.sha1(uri.encode()).hexdigest()[:16] + "-" + uri.rsplit("/", 1)[-1]
         target = folder / name
-        if not target.exists():
+        if target.exists():
+            target.touch()  # in use: keep it out of prune()'s reach
+        else:
             partial = target.with_suffix(".partial")
             pafs.copy_files(
                 fs_path(uri), str(partial), source_filesystem=fs, destination_filesystem=local
@@ -207,6 +209,29 @@ def download(uris: list[str], folder: Path, options: dict[str, str] | None) -> l
             partial.rename(target)
         paths.append(str(target))
     return paths
+
+
+def prune(folder: Path, older_than_seconds: float) -> list[Path]:
+    """Delete entries of a scratch folder untouched for a while; returns what was removed.
+
+    Staged copies of a failed run (or of a table a re-run skipped) and snapshot copies
+    no longer read would otherwise pile up; anything in use is fresh, so it stays.
+    """
+    import shutil
+    import time
+
+    if not folder.is_dir():
+        return []
+    cutoff = time.time() - older_than_seconds
+    removed = []
+    for entry in folder.iterdir():
+        if entry.stat().st_mtime < cutoff:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
 def list_keys(uri: str, options: dict[str, str] | None) -> list[str]:

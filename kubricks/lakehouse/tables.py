@@ -17,7 +17,7 @@ import json
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -35,6 +35,7 @@ from kubricks.errors import KubricksError
 LAYERS = ("bronze", "silver", "gold", "_meta")
 TRANSPORT = "spark.kubricks.s3.transport"
 SCRATCH = "spark.kubricks.s3.scratch"
+SCRATCH_MAX_AGE = 24 * 3600.0  # local copies (``copy`` transport) unused for a day are deleted
 
 
 class ConcurrentCommit(KubricksError):
@@ -51,6 +52,9 @@ class StagedFiles:
     schema: pa.Schema
     rows: int
     scratch: str | None = None  # local copy to delete once committed (``copy`` transport)
+    # The table version the writer saw when it staged: the commit is checked for conflicts
+    # against everything committed since, so a concurrent writer cannot be silently overwritten.
+    read_version: int | None = None
 
 
 def table_uri(root: str, layer: str, name: str) -> str:
@@ -121,7 +125,9 @@ def read_spark(
         if transport(spark) == "s3a":
             files = [storage.s3a(f) for f in files]
         else:
-            files = storage.download(files, scratch(spark) / "snapshots", storage_options)
+            copies = scratch(spark) / "snapshots"
+            storage.prune(copies, SCRATCH_MAX_AGE)
+            files = storage.download(files, copies, storage_options)
     return spark.read.parquet(*files)
 
 
@@ -148,21 +154,20 @@ def stage(df: DataFrame, uri: str, storage_options: dict[str, str] | None = None
     folder = f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     target = f"{uri.rstrip('/')}/{folder}"
     spark = df.sparkSession
+    seen = current_version(uri, storage_options)
     if not storage.is_s3(uri):
         df.write.mode("errorifexists").parquet(target)
-        return describe(uri, folder, target, _filesystem(target), df)
-    storage.check(uri, storage_options)
+        return describe(uri, folder, target, _filesystem(target), df, read_version=seen)
     if transport(spark) == "s3a":
         df.write.mode("errorifexists").parquet(storage.s3a(target))
-        staged = describe(uri, folder, target, _filesystem(target, storage_options), df)
-        return StagedFiles(uri, storage.s3a(target), staged.actions, staged.schema, staged.rows)
+        staged = describe(uri, folder, target, _filesystem(target, storage_options), df, seen)
+        return replace(staged, folder=storage.s3a(target))
+    storage.prune(scratch(spark) / "staging", SCRATCH_MAX_AGE)  # copies a crashed run left
     local = scratch(spark) / "staging" / uuid.uuid4().hex[:8] / folder
     df.write.mode("errorifexists").parquet(str(local))
-    staged = describe(uri, folder, str(local), _filesystem(str(local)), df)
+    staged = describe(uri, folder, str(local), _filesystem(str(local)), df, seen)
     storage.upload(sorted(local.glob("*.parquet")), target, storage_options)
-    return StagedFiles(
-        uri, str(local), staged.actions, staged.schema, staged.rows, scratch=str(local.parent)
-    )
+    return replace(staged, scratch=str(local.parent))
 
 
 def describe(
@@ -171,6 +176,7 @@ def describe(
     location: str,
     filesystem: tuple[pafs.FileSystem, str],
     df: DataFrame | None = None,
+    read_version: int | None = None,
 ) -> StagedFiles:
     """Add actions for the Parquet files at ``location``, which hold ``<table>/<folder>``."""
     fs, base = filesystem
@@ -200,7 +206,7 @@ def describe(
         if df is None:
             raise KubricksError(f"{location}: no Parquet files to stage")
         schema = pa.schema(_arrow_fields(df))
-    return StagedFiles(uri=uri, folder=location, actions=actions, schema=schema, rows=rows)
+    return StagedFiles(uri, location, actions, schema, rows, read_version=read_version)
 
 
 def _arrow_fields(df: DataFrame) -> list[pa.Field]:
@@ -247,7 +253,7 @@ def commit(
                 commit_properties=properties,
             )
         else:
-            open_table(staged.uri, storage_options=storage_options).create_write_transaction(
+            open_table(staged.uri, staged.read_version, storage_options).create_write_transaction(
                 staged.actions, mode, schema, commit_properties=properties
             )
     except CommitFailedError as exc:

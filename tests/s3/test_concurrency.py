@@ -22,11 +22,12 @@ from tests.s3.conftest import S3Server
 def stage_rows(
     uri: str, folder: str, rows: pa.Table, options: dict[str, str]
 ) -> tables.StagedFiles:
-    """What a writer does before committing: upload its files under the table, uncommitted."""
+    """What a writer does before committing: note the version it saw, upload its files."""
+    seen = tables.current_version(uri, options)
     fs = storage.filesystem(options)
     location = f"{storage.fs_path(uri)}/{folder}"
     pq.write_table(rows, f"{location}/part-0.parquet", filesystem=fs)
-    return tables.describe(uri, folder, f"{uri}/{folder}", (fs, location))
+    return tables.describe(uri, folder, f"{uri}/{folder}", (fs, location), read_version=seen)
 
 
 def race(commits: dict[str, callable]) -> dict[str, object]:
