@@ -19,6 +19,7 @@ import httpx
 
 from kubricks.errors import ServiceUnavailable
 from kubricks.settings import KubricksSettings
+from kubricks.storage import check, is_s3, mlflow_server_environment
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def mlflow_command(settings: KubricksSettings) -> list[str]:
         if settings.database_url
         else f"sqlite:///{home / 'mlflow.db'}"
     )
-    artifacts = settings.artifacts_destination or str(home / "mlartifacts")
+    artifacts = artifacts_destination(settings)
     return [
         sys.executable,
         "-m",
@@ -92,6 +93,19 @@ def mlflow_command(settings: KubricksSettings) -> list[str]:
         "--workers",
         "2",
     ]
+
+
+def artifacts_destination(settings: KubricksSettings) -> str:
+    """Where the server keeps artifacts: the setting, else beside an s3:// lakehouse, else home.
+
+    With an object-store lakehouse the artifacts go to the same bucket (``<root>/_mlflow``
+    is outside every table folder), so nothing of a run stays on the machine's disk.
+    """
+    if settings.artifacts_destination:
+        return settings.artifacts_destination
+    if is_s3(settings.lakehouse_uri):
+        return f"{settings.lakehouse_uri}/_mlflow"
+    return str(settings.home.expanduser().resolve() / "mlartifacts")
 
 
 def webhook_key(settings: KubricksSettings) -> str:
@@ -116,7 +130,15 @@ def _mlflow_environment(settings: KubricksSettings) -> dict[str, str]:
     if settings.mlflow_webhook_allow_local:
         env["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] = "http,https"
         env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] = "true"
+    env.update(mlflow_server_environment(settings, artifacts_destination(settings)))
     return env
+
+
+def _artifact_options(settings: KubricksSettings) -> dict[str, str]:
+    """S3 options for an s3:// artifact store when the lakehouse itself is a local folder."""
+    from kubricks.storage import delta_options
+
+    return delta_options(settings.model_copy(update={"lakehouse_root": "s3://artifacts"})) or {}
 
 
 def mlflow_url(settings: KubricksSettings) -> str:
@@ -142,6 +164,9 @@ def start_mlflow(settings: KubricksSettings, timeout: float = 90.0) -> ServiceSt
             " stop it or set KUBRICKS_MLFLOW_PORT"
         )
     _pid_file(settings, "mlflow").unlink(missing_ok=True)  # stale or absent
+    destination = artifacts_destination(settings)
+    if is_s3(destination):  # fail in one line now, not on the first artifact upload
+        check(destination, settings.storage_options() or _artifact_options(settings))
     env = {**os.environ, **_mlflow_environment(settings)}
     log = (run_dir(settings) / "mlflow.log").open("ab")
     process = subprocess.Popen(

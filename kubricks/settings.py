@@ -32,6 +32,20 @@ class KubricksSettings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_region: str = "us-east-1"
     s3_allow_http: bool = True
+    s3_conditional_put: str = Field(
+        "etag",
+        description="delta-rs conditional put mode for Delta commits on S3 (If-None-Match):"
+        " two writers of the same version cannot both win. Never unsafe renames.",
+    )
+    s3_timeout_seconds: int = Field(
+        10, description="Timeout against the object store, so a dead one fails fast."
+    )
+    spark_s3_transport: Literal["copy", "s3a"] = Field(
+        "copy",
+        description="How Spark's files reach an s3:// lakehouse: 'copy' stages them in a local"
+        " scratch folder and uploads them (no hadoop-aws jars needed); 's3a' writes and reads"
+        " s3a:// directly (the cluster image carries the jars). delta-rs commits either way.",
+    )
 
     # Spark in local mode.
     spark_master: str = "local[2]"
@@ -121,18 +135,10 @@ class KubricksSettings(BaseSettings):
         return self.tracking_uri or f"http://{self.mlflow_host}:{self.mlflow_port}"
 
     def storage_options(self) -> dict[str, str] | None:
-        """delta-rs storage options for S3/MinIO, or None for local folders."""
-        if not self.lakehouse_uri.startswith("s3://"):
-            return None
-        options = {"AWS_REGION": self.s3_region, "AWS_S3_ALLOW_UNSAFE_RENAME": "true"}
-        if self.s3_endpoint_url:
-            options["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
-            options["AWS_ALLOW_HTTP"] = str(self.s3_allow_http).lower()
-        if self.s3_access_key_id:
-            options["AWS_ACCESS_KEY_ID"] = self.s3_access_key_id.get_secret_value()
-        if self.s3_secret_access_key:
-            options["AWS_SECRET_ACCESS_KEY"] = self.s3_secret_access_key.get_secret_value()
-        return options
+        """delta-rs storage options for an s3:// lakehouse, or None for local folders."""
+        from kubricks.storage import delta_options
+
+        return delta_options(self)
 
 
 def get_settings(**overrides: object) -> KubricksSettings:

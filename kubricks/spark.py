@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 
 from kubricks.errors import KubricksError
 from kubricks.settings import KubricksSettings
+from kubricks.storage import spark_conf
 
 JAVA_HINT = (
     "Spark needs Java 17 or newer: install it (Debian/Ubuntu: apt-get install"
@@ -33,8 +34,11 @@ def get_spark(settings: KubricksSettings, app_name: str = "kubricks") -> SparkSe
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     scratch = settings.home.expanduser().resolve() / "spark"
     scratch.mkdir(parents=True, exist_ok=True)
+    builder = SparkSession.builder
+    for key, value in spark_conf(settings).items():  # how Spark's files reach object storage
+        builder = builder.config(key, value)
     session = (
-        SparkSession.builder.master(settings.spark_master)
+        builder.master(settings.spark_master)
         .appName(app_name)
         .config("spark.driver.memory", settings.spark_driver_memory)
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))

@@ -8,6 +8,10 @@ materialization. Only the duckdb/ibis store reads Delta properly, and it needs e
 packages. This module swaps the Dask store's source reader for one that reads a Delta
 snapshot through delta-rs and leaves every other format to Feast. Callers can pin the
 snapshot version (time travel) for the duration of a ``with pinned(...)`` block.
+
+An ``s3://`` gold table works the same way: delta-rs reads it with the lakehouse's
+storage options (registered by the feature store), so Feast's own S3 settings
+(``s3_endpoint_override``, fsspec credentials) are never needed for Delta sources.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from deltalake import DeltaTable
 from feast.data_format import DeltaFormat
 from feast.infra.offline_stores import dask as dask_store
 from feast.infra.offline_stores.file_source import FileSource
+
+from kubricks.storage import check
 
 _pins: ContextVar[dict[str, int]] = ContextVar("kubricks_delta_pins", default={})  # noqa: B039
 _storage_options: dict[str, dict[str, str] | None] = {}
@@ -49,7 +55,9 @@ def pinned(uri: str, version: int) -> Iterator[None]:
 def snapshot(uri: str) -> DeltaTable:
     """The Delta snapshot Feast will read for ``uri`` now: pinned version or latest."""
     key = _norm(uri)
-    return DeltaTable(key, version=_pins.get().get(key), storage_options=_storage_options.get(key))
+    options = _storage_options.get(key)
+    check(key, options)  # an s3:// source whose store is down fails in one line, naming it
+    return DeltaTable(key, version=_pins.get().get(key), storage_options=options)
 
 
 def _read_datasource(data_source: FileSource, repo_path: object) -> dd.DataFrame:

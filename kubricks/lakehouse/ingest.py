@@ -110,7 +110,7 @@ def ingest(
     staged: dict[str, tables.StagedFiles] = {}
 
     def stage(df: DataFrame, table: str) -> DataFrame:
-        staged[table] = tables.stage(df, layers[table][1])
+        staged[table] = tables.stage(df, layers[table][1], options)
         return spark.read.parquet(staged[table].folder)
 
     silver_uri = layers["silver"][1]

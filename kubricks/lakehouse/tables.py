@@ -3,24 +3,43 @@
 Files staged by Spark are invisible until :func:`commit` adds them to the log, so a
 failed run leaves only orphan files (``vacuum`` removes them) and never a
 half-written table version. Idempotency uses Delta application transaction ids.
+
+On an ``s3://`` lakehouse Spark's files travel by the transport the Spark session was
+configured with (:func:`kubricks.storage.spark_conf`): ``copy`` writes them to a local
+scratch folder and uploads them into the table folder (reads download a snapshot's
+files), ``s3a`` lets Spark write and read the table folder itself. Either way the
+commit is the same delta-rs conditional put, so there is one code path.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Transaction
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction, create_table_with_add_actions
 from pyspark.sql import DataFrame, SparkSession
 
+from kubricks import storage
+from kubricks.errors import KubricksError
+
 LAYERS = ("bronze", "silver", "gold", "_meta")
+TRANSPORT = "spark.kubricks.s3.transport"
+SCRATCH = "spark.kubricks.s3.scratch"
+SCRATCH_MAX_AGE = 24 * 3600.0  # local copies (``copy`` transport) unused for a day are deleted
+
+
+class ConcurrentCommit(KubricksError):
+    """Another writer committed a conflicting version first; this commit changed nothing."""
 
 
 @dataclass(frozen=True)
@@ -28,28 +47,51 @@ class StagedFiles:
     """Parquet files written under a table's folder but not yet in its Delta log."""
 
     uri: str
-    folder: str
+    folder: str  # where Spark reads the staged rows back: the table's sub-folder or a local copy
     actions: list[AddAction]
     schema: pa.Schema
     rows: int
+    scratch: str | None = None  # local copy to delete once committed (``copy`` transport)
+    # The table version the writer saw when it staged: the commit is checked for conflicts
+    # against everything committed since, so a concurrent writer cannot be silently overwritten.
+    read_version: int | None = None
 
 
 def table_uri(root: str, layer: str, name: str) -> str:
     return f"{root.rstrip('/')}/{layer}/{name}"
 
 
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+def _filesystem(
+    uri: str, storage_options: dict[str, str] | None = None
+) -> tuple[pafs.FileSystem, str]:
+    if storage.is_s3(uri):
+        return storage.filesystem(storage_options), storage.fs_path(uri)
     return pafs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
 
 
 def exists(uri: str, storage_options: dict[str, str] | None = None) -> bool:
+    storage.check(uri, storage_options)
     return DeltaTable.is_deltatable(uri, storage_options=storage_options)
 
 
 def open_table(
     uri: str, version: int | None = None, storage_options: dict[str, str] | None = None
 ) -> DeltaTable:
+    storage.check(uri, storage_options)
     return DeltaTable(uri, version=version, storage_options=storage_options)
+
+
+def append_rows(
+    uri: str,
+    rows: pa.Table,
+    storage_options: dict[str, str] | None = None,
+    properties: CommitProperties | None = None,
+) -> None:
+    """Append a small Arrow table as one commit (audit trail, run records)."""
+    storage.check(uri, storage_options)
+    write_deltalake(
+        uri, rows, mode="append", storage_options=storage_options, commit_properties=properties
+    )
 
 
 def current_version(uri: str, storage_options: dict[str, str] | None = None) -> int | None:
@@ -79,7 +121,26 @@ def read_spark(
         schema = table.schema().to_arrow()
         empty = pa.Table.from_batches([], schema=pa.schema(schema))
         return spark.createDataFrame(empty.to_pandas(), schema=_spark_schema(spark, empty))
+    if storage.is_s3(uri):
+        if transport(spark) == "s3a":
+            files = [storage.s3a(f) for f in files]
+        else:
+            copies = scratch(spark) / "snapshots"
+            storage.prune(copies, SCRATCH_MAX_AGE)
+            files = storage.download(files, copies, storage_options)
     return spark.read.parquet(*files)
+
+
+def transport(spark: SparkSession) -> str:
+    """How this Spark session reaches S3 (set from settings by :func:`kubricks.spark.get_spark`)."""
+    return spark.conf.get(TRANSPORT, "copy") or "copy"
+
+
+def scratch(spark: SparkSession) -> Path:
+    import tempfile
+
+    default = str(Path(tempfile.gettempdir()) / "kubricks-objectstore")
+    return Path(spark.conf.get(SCRATCH, default) or default)
 
 
 def _spark_schema(spark: SparkSession, table: pa.Table):
@@ -88,12 +149,37 @@ def _spark_schema(spark: SparkSession, table: pa.Table):
     return from_arrow_schema(table.schema)
 
 
-def stage(df: DataFrame, uri: str) -> StagedFiles:
+def stage(df: DataFrame, uri: str, storage_options: dict[str, str] | None = None) -> StagedFiles:
     """Write ``df`` as Parquet files in a fresh sub-folder of the table, uncommitted."""
     folder = f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     target = f"{uri.rstrip('/')}/{folder}"
-    df.write.mode("errorifexists").parquet(target)
-    fs, base = _filesystem(target)
+    spark = df.sparkSession
+    seen = current_version(uri, storage_options)
+    if not storage.is_s3(uri):
+        df.write.mode("errorifexists").parquet(target)
+        return describe(uri, folder, target, _filesystem(target), df, read_version=seen)
+    if transport(spark) == "s3a":
+        df.write.mode("errorifexists").parquet(storage.s3a(target))
+        staged = describe(uri, folder, target, _filesystem(target, storage_options), df, seen)
+        return replace(staged, folder=storage.s3a(target))
+    storage.prune(scratch(spark) / "staging", SCRATCH_MAX_AGE)  # copies a crashed run left
+    local = scratch(spark) / "staging" / uuid.uuid4().hex[:8] / folder
+    df.write.mode("errorifexists").parquet(str(local))
+    staged = describe(uri, folder, str(local), _filesystem(str(local)), df, seen)
+    storage.upload(sorted(local.glob("*.parquet")), target, storage_options)
+    return replace(staged, scratch=str(local.parent))
+
+
+def describe(
+    uri: str,
+    folder: str,
+    location: str,
+    filesystem: tuple[pafs.FileSystem, str],
+    df: DataFrame | None = None,
+    read_version: int | None = None,
+) -> StagedFiles:
+    """Add actions for the Parquet files at ``location``, which hold ``<table>/<folder>``."""
+    fs, base = filesystem
     infos = [i for i in fs.get_file_info(pafs.FileSelector(base)) if i.path.endswith(".parquet")]
     actions: list[AddAction] = []
     schema: pa.Schema | None = None
@@ -109,14 +195,18 @@ def stage(df: DataFrame, uri: str) -> StagedFiles:
                 path=f"{folder}/{info.path.rsplit('/', 1)[-1]}",
                 size=info.size,
                 partition_values={},
-                modification_time=int(info.mtime_ns // 1_000_000) if info.mtime_ns else 0,
+                modification_time=int(info.mtime_ns // 1_000_000)
+                if info.mtime_ns
+                else int(time.time() * 1000),
                 data_change=True,
                 stats=json.dumps({"numRecords": meta.num_rows}),
             )
         )
     if schema is None:
+        if df is None:
+            raise KubricksError(f"{location}: no Parquet files to stage")
         schema = pa.schema(_arrow_fields(df))
-    return StagedFiles(uri=uri, folder=target, actions=actions, schema=schema, rows=rows)
+    return StagedFiles(uri, location, actions, schema, rows, read_version=read_version)
 
 
 def _arrow_fields(df: DataFrame) -> list[pa.Field]:
@@ -152,20 +242,33 @@ def commit(
         app_transactions=[Transaction(app_id(batch_id), 1, int(time.time() * 1000))],
     )
     schema = _delta_schema(staged.schema)
-    if not exists(staged.uri, storage_options):
-        create_table_with_add_actions(
-            staged.uri,
-            schema,
-            staged.actions,
-            mode="error",
-            storage_options=storage_options,
-            commit_properties=properties,
-        )
-    else:
-        open_table(staged.uri, storage_options=storage_options).create_write_transaction(
-            staged.actions, mode, schema, commit_properties=properties
-        )
+    try:
+        if not exists(staged.uri, storage_options):
+            create_table_with_add_actions(
+                staged.uri,
+                schema,
+                staged.actions,
+                mode="error",
+                storage_options=storage_options,
+                commit_properties=properties,
+            )
+        else:
+            open_table(staged.uri, staged.read_version, storage_options).create_write_transaction(
+                staged.actions, mode, schema, commit_properties=properties
+            )
+    except CommitFailedError as exc:
+        raise ConcurrentCommit(
+            f"{staged.uri}: another writer committed first ({_first_line(exc)}); batch"
+            f" {batch_id!r} changed nothing here: re-run it to retry"
+        ) from exc
+    finally:
+        if staged.scratch:
+            shutil.rmtree(staged.scratch, ignore_errors=True)
     return open_table(staged.uri, storage_options=storage_options).version()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _delta_schema(schema: pa.Schema):
@@ -180,7 +283,8 @@ def history(uri: str, storage_options: dict[str, str] | None = None) -> list[dic
 
 def list_tables(root: str, storage_options: dict[str, str] | None = None) -> list[str]:
     """``layer/name`` of every Delta table under the lakehouse root."""
-    fs, base = _filesystem(root)
+    fs, base = _filesystem(root, storage_options)
+    storage.check(root, storage_options)
     found: list[str] = []
     for layer in LAYERS:
         info = fs.get_file_info(f"{base}/{layer}")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, write_deltalake
+from deltalake import CommitProperties
 
 from kubricks.lakehouse import tables
 from kubricks.settings import KubricksSettings
@@ -68,14 +68,11 @@ def now() -> datetime:
 def append(settings: KubricksSettings, record: AuditRecord) -> None:
     """Commit one record as its own Delta version (append only, never rewritten)."""
     batch = pa.Table.from_pylist([asdict(record)], schema=SCHEMA)
-    write_deltalake(
+    tables.append_rows(
         audit_uri(settings),
         batch,
-        mode="append",
-        storage_options=settings.storage_options(),
-        commit_properties=CommitProperties(
-            custom_metadata={"kubricks.registry": f"{record.model}@{record.alias}"}
-        ),
+        settings.storage_options(),
+        CommitProperties(custom_metadata={"kubricks.registry": f"{record.model}@{record.alias}"}),
     )
 
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from deltalake import write_deltalake
 
 from kubricks.lakehouse import tables
 from kubricks.settings import KubricksSettings
@@ -72,11 +71,8 @@ def save(record: RunRecord, settings: KubricksSettings) -> None:
     row["parameters"] = json.dumps(record.parameters, default=str)
     row["steps"] = json.dumps(record.steps, default=str)
     row["recorded_at"] = datetime.now(UTC)
-    write_deltalake(
-        runs_uri(settings),
-        pa.Table.from_pylist([row], schema=SCHEMA),
-        mode="append",
-        storage_options=settings.storage_options(),
+    tables.append_rows(
+        runs_uri(settings), pa.Table.from_pylist([row], schema=SCHEMA), settings.storage_options()
     )
 
 

@@ -181,7 +181,7 @@ def score_gold(
         batch,
         datetime.now(UTC),
     )
-    staged = tables.stage(frame, uri)
+    staged = tables.stage(frame, uri, options)
     metadata = {
         "kubricks.usecase": spec.name,
         "kubricks.model_version": version,
