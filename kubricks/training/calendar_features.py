@@ -33,7 +33,16 @@ PARTS = (
 def as_utc(values: Any) -> pd.Series:
     """Dates, timestamps (naive or aware), datetime strings or epoch-free objects as UTC."""
     series = values if isinstance(values, pd.Series) else pd.Series(values)
-    return pd.to_datetime(series, utc=True, errors="coerce")
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return pd.to_datetime(series, utc=True)
+    # text or date objects, one format per value (JSON requests mix dates and timestamps)
+    return pd.to_datetime(series, utc=True, errors="coerce", format="mixed")
+
+
+def naive_utc(values: Any) -> pd.Series:
+    """UTC wall time without a zone: how MLflow signatures (and Spark's pandas UDFs) carry
+    datetimes, so training, the logged input example and serving all agree."""
+    return as_utc(values).dt.tz_localize(None)
 
 
 def calendar_parts(values: Any) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 from kubricks.errors import KubricksError
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
+from kubricks.training.calendar_features import naive_utc
 from kubricks.training.labels import check_labels, normalise
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ def check_frame(frame: pd.DataFrame, spec: UseCaseSpec, where: str) -> pd.DataFr
     if labelled.empty:
         raise TrainingDataError(f"{where} has no rows with a {spec.label!r} label")
     labelled[spec.label] = normalise(labelled[spec.label])
+    for column in spec.datetime_features():
+        labelled[column] = naive_utc(labelled[column])
     check_labels(labelled[spec.label], spec, where)  # LabelError: one line, values found
     return labelled
 
@@ -110,9 +113,9 @@ def holdout_split(
 
 def time_cutoff(times: pd.Series, fraction: float) -> pd.Timestamp:
     """The earliest event time of the latest ``fraction`` of rows: the holdout starts there."""
-    ordered = np.sort(pd.to_datetime(times, utc=True).to_numpy())
+    ordered = pd.to_datetime(times, utc=True).sort_values(kind="stable").reset_index(drop=True)
     position = min(len(ordered) - 1, int(np.floor(len(ordered) * (1.0 - fraction))))
-    return pd.Timestamp(ordered[position], tz="UTC")
+    return pd.Timestamp(ordered.iloc[position])
 
 
 def time_split(
