@@ -176,7 +176,7 @@ def test_gold_and_the_training_set_keep_the_raw_date(sales: tuple[Lifecycle, Pat
     field = tables.read_arrow(gold_uri).schema.field("sale_date")
     assert str(field.type).startswith("timestamp")
     pyfunc = mlflow.pyfunc.load_model(life.result.model_uri)
-    inputs = {c.name: str(c.type) for c in pyfunc.metadata.get_input_schema().inputs}
+    inputs = {c.name: c.type.name for c in pyfunc.metadata.get_input_schema().inputs}
     assert inputs["sale_date"] == "datetime"  # a served model takes the raw date
     raw_dates = pd.DataFrame({"sale_date": ["2024-06-01", "2024-06-03"], "promotion": [0, 0]})
     saturday, monday = np.asarray(pyfunc.predict(raw_dates))
