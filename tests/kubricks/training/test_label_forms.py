@@ -47,7 +47,7 @@ class Lifecycle:
 
 
 def lifecycle(
-    spark: SparkSession, spec: UseCaseSpec, source: Path, home: Path, trials: int = 4
+    spark: SparkSession, spec: UseCaseSpec, source: Path, home: Path, trials: int = 2
 ) -> Lifecycle:
     """Ingest, train, gate and batch-score one use case on the session's MLflow server."""
     settings = KubricksSettings(home=home)
@@ -167,7 +167,7 @@ def sales(
     folder = tmp_path_factory.mktemp("sales")
     source = folder / "sales-2023.csv"
     datasets.daily_sales("2023-01-02", 364, seed=1).to_csv(source, index=False)
-    return lifecycle(spark, datasets.sales_spec(), source, folder / "home"), folder
+    return lifecycle(spark, datasets.sales_spec(), source, folder / "home", trials=3), folder
 
 
 def test_gold_and_the_training_set_keep_the_raw_date(sales: tuple[Lifecycle, Path]) -> None:
@@ -178,7 +178,9 @@ def test_gold_and_the_training_set_keep_the_raw_date(sales: tuple[Lifecycle, Pat
     pyfunc = mlflow.pyfunc.load_model(life.result.model_uri)
     inputs = {c.name: c.type.name for c in pyfunc.metadata.get_input_schema().inputs}
     assert inputs["sale_date"] == "datetime"  # a served model takes the raw date
-    raw_dates = pd.DataFrame({"sale_date": ["2024-06-01", "2024-06-03"], "promotion": [0, 0]})
+    raw_dates = pd.DataFrame(  # as a JSON request would carry them: text dates
+        {"sale_date": ["2024-06-01", "2024-06-03"], "promotion": np.zeros(2, dtype="int32")}
+    )
     saturday, monday = np.asarray(pyfunc.predict(raw_dates))
     assert saturday - monday > 20  # the weekly pattern (Saturday +30, Monday 0) was learnt
 
@@ -232,7 +234,8 @@ def test_the_gate_compares_champion_and_candidate_on_the_new_latest_period(
     )
     client = MlflowClient(first.settings.resolved_tracking_uri)
     holdout = load_holdout(client, result.run_id, first.spec)
-    assert pd.to_datetime(holdout[EVENT_TIME_COLUMN]).min() > pd.Timestamp("2024-01-01")
+    latest = pd.to_datetime(holdout[EVENT_TIME_COLUMN], utc=True)
+    assert latest.min() > pd.Timestamp("2024-01-01", tz="UTC")  # the new latest period
 
     decision = register_and_gate(first.spec, first.settings, result, client)
     assert decision.champion_version == first.decision.version
