@@ -185,6 +185,16 @@ def test_gold_and_the_training_set_keep_the_raw_date(sales: tuple[Lifecycle, Pat
     assert saturday - monday > 20  # the weekly pattern (Saturday +30, Monday 0) was learnt
 
 
+def test_the_online_store_serves_the_raw_date_for_a_key(sales: tuple[Lifecycle, Path]) -> None:
+    from kubricks.features.online import materialize, online_features
+
+    life, _ = sales
+    assert materialize(life.spec, life.settings) == 364
+    (row,) = online_features(life.spec, life.settings, [str(1097)])  # 2023-01-02: a Monday
+    assert pd.Timestamp(row["sale_date"]).tz_localize(None) == pd.Timestamp("2023-01-02")
+    assert row["promotion"] in (0, 1)
+
+
 def test_the_date_model_beats_a_baseline_that_ignores_the_date(
     sales: tuple[Lifecycle, Path],
 ) -> None:
