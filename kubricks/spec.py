@@ -20,6 +20,7 @@ BUNDLED_USECASES = Path(__file__).resolve().parent.parent / "usecases"
 
 ColumnType = Literal["string", "int", "long", "double", "boolean", "date", "timestamp"]
 NUMERIC_TYPES = {"int", "long", "double", "boolean"}
+DATETIME_TYPES = {"date", "timestamp"}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -73,7 +74,7 @@ class Feature(_Strict):
     def _one_hot_needs_categories(self) -> Feature:
         if self.encoding == "one_hot" and not self.categories:
             raise ValueError(f"feature {self.name!r}: one_hot encoding needs 'categories'")
-        if self.kind == "numeric" and self.encoding == "one_hot":
+        if self.kind != "categorical" and self.encoding == "one_hot":
             raise ValueError(f"feature {self.name!r}: one_hot applies to categorical features")
         return self
 
@@ -160,6 +161,28 @@ class UseCaseSpec(_Strict):
     metric: Metric
     synthetic: dict[str, ColumnDist] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _date_features_default_to_datetime(cls, raw: Any) -> Any:
+        """A date/timestamp column listed as a feature without a ``kind`` is a datetime one."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("columns"), list):
+            return raw
+        dated = {
+            c.get("name")
+            for c in raw["columns"]
+            if isinstance(c, dict) and c.get("type") in DATETIME_TYPES
+        }
+        features = raw.get("features")
+        if not isinstance(features, list) or not dated:
+            return raw
+        filled = [
+            {**f, "kind": "datetime"}
+            if isinstance(f, dict) and f.get("name") in dated and "kind" not in f
+            else f
+            for f in features
+        ]
+        return {**raw, "features": filled}
+
     @model_validator(mode="after")
     def _names_are_consistent(self) -> UseCaseSpec:
         if not _IDENTIFIER.match(self.name):
@@ -179,10 +202,32 @@ class UseCaseSpec(_Strict):
                 raise ValueError(f"features: {feature.name!r} is not one of the declared columns")
             if feature.name in (self.entity_key, self.label):
                 raise ValueError(f"features: {feature.name!r} is the key or the label")
+            column_type = self.column(feature.name).type
+            if feature.kind == "datetime" and column_type not in DATETIME_TYPES:
+                raise ValueError(
+                    f"features: {feature.name!r} has kind datetime but column type {column_type}"
+                    " (declare the column as date or timestamp)"
+                )
+            if feature.kind == "numeric" and column_type in DATETIME_TYPES:
+                raise ValueError(
+                    f"features: {feature.name!r} is a {column_type} column: use kind datetime"
+                )
         if self.split == "time" and not self.event_timestamp:
             raise ValueError("split: 'time' needs an event_timestamp column")
         if self.positive_class is not None and self.problem_type != ProblemType.CLASSIFICATION:
             raise ValueError("positive_class: applies to classification only")
+        label_type = self.column(self.label).type
+        if label_type in DATETIME_TYPES:
+            raise ValueError(f"label: {self.label!r} is a {label_type} column")
+        if self.problem_type == ProblemType.REGRESSION and label_type in ("string", "boolean"):
+            raise ValueError(
+                f"label: regression needs a numeric label, {self.label!r} is {label_type}"
+            )
+        if not _fits_type(self.positive_class, label_type):
+            raise ValueError(
+                f"positive_class: {self.positive_class!r} cannot be a value of the"
+                f" {label_type} label {self.label!r}"
+            )
         for column in self.synthetic:
             if column not in known:
                 raise ValueError(f"synthetic: {column!r} is not one of the declared columns")
@@ -206,6 +251,10 @@ class UseCaseSpec(_Strict):
                 out.append(feature.name)
         return out
 
+    def datetime_features(self) -> list[str]:
+        """Gold columns holding raw dates/timestamps; the model derives calendar parts."""
+        return [f.name for f in self.features if f.kind == "datetime"]
+
     def categorical_passthrough(self) -> list[str]:
         """Gold columns that stay strings; models encode them."""
         return [
@@ -214,6 +263,18 @@ class UseCaseSpec(_Strict):
 
 
 EVENT_TIME_COLUMN = "event_timestamp"
+
+
+def _fits_type(value: str | int | bool | None, column_type: str) -> bool:
+    """Could ``value`` (the declared positive class) occur in a label column of this type?"""
+    if value is None or column_type == "string":
+        return True
+    text = str(value).strip().lower()
+    if column_type == "boolean":
+        return isinstance(value, bool) or text in ("true", "false", "1", "0", "yes", "no")
+    if column_type in ("int", "long"):
+        return not isinstance(value, bool) and re.fullmatch(r"[+-]?\d+", text) is not None
+    return True
 
 
 def one_hot_column(feature: str, category: str) -> str:

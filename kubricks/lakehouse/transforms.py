@@ -211,6 +211,8 @@ def to_gold(silver: DataFrame, spec: UseCaseSpec) -> DataFrame:
                 .alias(one_hot_column(feature.name, v))
                 for v in feature.categories or []
             )
+        elif feature.kind == "datetime":  # dates as UTC midnight: Feast and the log take timestamps
+            features.append(_c(feature.name).cast("timestamp").alias(feature.name))
         else:
             features.append(_c(feature.name))
     return silver.select(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -12,7 +13,8 @@ from mlflow import MlflowClient
 
 from kubricks.registry.errors import RegistryError
 from kubricks.spec import UseCaseSpec
-from kubricks.training.metrics import evaluate
+from kubricks.training.labels import class_index, normalise, plain, positive_class
+from kubricks.training.metrics import evaluate, spec_metrics
 from kubricks.training.result import HOLDOUT_ARTIFACT
 
 
@@ -34,19 +36,70 @@ def load_holdout(client: MlflowClient, run_id: str, spec: UseCaseSpec) -> pd.Dat
     return frame
 
 
-def positive_scores(predictions: object) -> np.ndarray:
-    """A classifier's positive-class probability (last column), or a 1-D prediction as is."""
+def positive_scores(predictions: object, column: int = -1) -> np.ndarray:
+    """One probability column of a classifier's output (the last one unless told), or a
+    1-D prediction as is. Prefer :func:`holdout_scores`, which finds the positive column."""
     values = np.asarray(predictions, dtype=float)
     if values.ndim == 2:
-        return values[:, -1] if values.shape[1] > 1 else values[:, 0]
+        return values[:, column] if values.shape[1] > 1 else values[:, 0]
     return values
+
+
+def model_classes(model: mlflow.pyfunc.PyFuncModel) -> list[Any] | None:
+    """The original class values a logged classifier's probability columns follow.
+
+    The sklearn object's ``classes_`` is the truth; the ``classes`` kubricks writes into the
+    model metadata is the fallback for flavours that hide the raw model.
+    """
+    try:
+        raw = model.get_raw_model()
+    except Exception:
+        raw = None
+    if raw is not None and hasattr(raw, "classes_"):
+        return [plain(c) for c in raw.classes_]
+    stored = (model.metadata.metadata or {}).get("classes")
+    return list(stored) if stored else None
+
+
+def class_probabilities(
+    model: mlflow.pyfunc.PyFuncModel, features: pd.DataFrame, spec: UseCaseSpec
+) -> tuple[np.ndarray, list[Any]]:
+    """(probability matrix, classes) of a classifier; a label-only model gives one-hot rows."""
+    outputs = np.asarray(model.predict(features))
+    classes = model_classes(model)
+    if classes is None:
+        if outputs.ndim == 2 and outputs.shape[1] == 2:
+            classes = [0, 1]  # an unlabelled two-column model: the 0/1 convention
+        else:
+            raise RegistryError(f"{spec.name}: the model does not say which classes it predicts")
+    if outputs.ndim == 1 or (outputs.ndim == 2 and outputs.shape[1] == 1):
+        predicted = [plain(v) for v in outputs.reshape(-1)]
+        matrix = np.array([[float(p == c) for c in classes] for p in predicted])
+        return matrix, classes
+    return outputs.astype(float), classes
+
+
+def holdout_scores(
+    model_uri: str, holdout: pd.DataFrame, spec: UseCaseSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """(1 where the label is the positive class, the positive-class probability) of a binary
+    classifier on the holdout: what ROC points and a confusion matrix at 0.5 need."""
+    model = mlflow.pyfunc.load_model(model_uri)
+    proba, classes = class_probabilities(model, holdout[spec.gold_feature_columns()], spec)
+    positive = positive_class(spec, classes)
+    if positive is None:
+        raise RegistryError(f"{spec.name}: {len(classes)} classes, no single positive class")
+    truth = np.array([plain(v) == positive for v in holdout[spec.label]], dtype=int)
+    return truth, proba[:, class_index(classes, positive)]
 
 
 def score(model_uri: str, holdout: pd.DataFrame, spec: UseCaseSpec) -> dict[str, float]:
     """The spec's metrics of one model on the holdout, computed the same way for every model."""
     model = mlflow.pyfunc.load_model(model_uri)
     features = holdout[spec.gold_feature_columns()]
-    predictions = model.predict(features)
-    return evaluate(
-        spec.problem_type.value, holdout[spec.label].to_numpy(), positive_scores(predictions)
-    )
+    truth = holdout[spec.label]
+    if spec.problem_type == "classification":
+        proba, classes = class_probabilities(model, features, spec)
+        return spec_metrics(spec, normalise(truth).to_numpy(), proba, classes)
+    outputs = np.asarray(model.predict(features), dtype=float)
+    return evaluate("regression", truth.to_numpy(), outputs.reshape(len(features), -1)[:, 0])

@@ -15,14 +15,17 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
+from kubricks.registry.scoring import model_classes
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
+from kubricks.training.labels import class_index, plain, positive_class, probability_columns
 
 OutputKind = Literal["labels", "scores", "matrix"]
 
@@ -51,15 +54,25 @@ def predictions_table(spec: UseCaseSpec, root: str) -> tuple[str, str]:
 
 def output_kind(sample: object) -> OutputKind:
     """How a model answers: class labels, one score per row, or one column per class."""
-    values = np.asarray(
-        sample.to_numpy() if isinstance(sample, pd.DataFrame | pd.Series) else sample, dtype=float
-    )
+    raw = np.asarray(sample.to_numpy() if isinstance(sample, pd.DataFrame | pd.Series) else sample)
+    try:
+        values = raw.astype(float)
+    except (TypeError, ValueError):  # strings: a label-only model with original labels
+        return "labels"
+    if raw.dtype == bool:
+        return "labels"
     if values.ndim == 2 and values.shape[1] > 1:
         return "matrix"
     flat = values.reshape(-1)
     if np.all(np.isclose(flat, np.round(flat))):
         return "labels"
     return "scores"
+
+
+def numeric(sample: object) -> bool:
+    """True when a model's answers are numbers (booleans and strings are labels)."""
+    framed = isinstance(sample, pd.DataFrame | pd.Series)
+    return np.asarray(sample.to_numpy() if framed else sample).dtype.kind in "iuf"
 
 
 def model_inputs(model_uri: str, spec: UseCaseSpec) -> list[str]:
@@ -91,7 +104,9 @@ def score_frame(
     batch_id: str,
     scored_at: datetime,
 ) -> DataFrame:
-    """The predictions of one model over gold: key, prediction, probability, model, time, batch."""
+    """The predictions of one model over gold: key, prediction (an original label value, typed
+    like gold's label), probability (binary: the positive class; multiclass: the predicted
+    class, then one ``probability_<class>`` column per class), model, time, batch."""
     import mlflow
 
     inputs = model_inputs(model_uri, spec)
@@ -102,27 +117,44 @@ def score_frame(
             f" that gold/{spec.name} lacks"
         )
     rows = latest_per_key(gold, spec.entity_key)
-    sample = mlflow.pyfunc.load_model(model_uri).predict(rows.select(*inputs).limit(5).toPandas())
+    model = mlflow.pyfunc.load_model(model_uri)
+    sample = model.predict(rows.select(*inputs).limit(5).toPandas())
     kind = output_kind(sample)
-    result_type = T.ArrayType(T.DoubleType()) if kind == "matrix" else T.DoubleType()
+    classification = spec.problem_type == "classification"
+    if kind == "matrix":
+        result_type: T.DataType = T.ArrayType(T.DoubleType())
+    elif kind == "labels" and classification and not numeric(sample):
+        result_type = T.StringType()
+    else:
+        result_type = T.DoubleType()
     udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=result_type, env_manager="local")
     raw = udf(*[F.col(c) for c in inputs])
-    classification = spec.problem_type == "classification"
+    label_type = gold.schema[spec.label].dataType if spec.label in gold.columns else None
     if classification and kind == "matrix":
-        probability = F.element_at(raw, -1)
-        prediction = (probability >= F.lit(0.5)).cast("int")
-    elif classification and kind == "scores":
-        probability = raw
-        prediction = (probability >= F.lit(0.5)).cast("int")
-    elif classification:
-        probability = F.lit(None).cast("double")
-        prediction = raw.cast("int")
+        classes = model_classes(model) or [0, 1]
+        if len(classes) != np.asarray(sample).shape[1]:
+            raise KubricksError(
+                f"{model_name} v{model_version} answers {np.asarray(sample).shape[1]} columns"
+                f" but names {len(classes)} classes"
+            )
+        columns = [F.col(spec.entity_key), *class_columns(raw, classes, spec, label_type)]
+    elif classification:  # one value per row: probabilities of 1, or labels without any
+        if kind == "scores":
+            probability = raw
+            prediction = (probability >= F.lit(0.5)).cast("int")
+        else:
+            probability = F.lit(None).cast("double")
+            prediction = raw
+        if label_type is not None:
+            prediction = prediction.cast(label_type)
+        columns = [
+            F.col(spec.entity_key),
+            prediction.alias("prediction"),
+            probability.alias("probability"),
+        ]
     else:
-        probability = None
         prediction = F.element_at(raw, 1) if kind == "matrix" else raw
-    columns = [F.col(spec.entity_key), prediction.alias("prediction")]
-    if probability is not None:
-        columns.append(probability.alias("probability"))
+        columns = [F.col(spec.entity_key), prediction.alias("prediction")]
     columns += [
         F.lit(model_name).alias("model_name"),
         F.lit(model_version).alias("model_version"),
@@ -130,6 +162,36 @@ def score_frame(
         F.lit(batch_id).alias("batch_id"),
     ]
     return rows.select(*columns)
+
+
+def class_columns(
+    raw: SparkColumn, classes: list[Any], spec: UseCaseSpec, label_type: T.DataType | None
+) -> list[SparkColumn]:
+    """prediction (an original label), probability, and for multiclass one column per class.
+
+    Binary: ``probability`` is the positive class's and the prediction is that class at 0.5 or
+    more (the threshold the metrics use). Multiclass: the most probable class and its
+    probability, then ``probability_<class slug>`` for every class in the model's order.
+    """
+    values = [plain(c) for c in classes]
+    positive = positive_class(spec, values)
+    if positive is not None:
+        index = class_index(values, positive)
+        probability = F.element_at(raw, index + 1)
+        other = values[1 - index]
+        prediction = F.when(probability >= F.lit(0.5), F.lit(positive)).otherwise(F.lit(other))
+        extra: list[SparkColumn] = []
+    else:
+        probability = F.array_max(raw)
+        choices = F.array(*[F.lit(v) for v in values])
+        prediction = F.element_at(choices, F.array_position(raw, probability).cast("int"))
+        extra = [
+            F.element_at(raw, i + 1).alias(name)
+            for i, name in enumerate(probability_columns(values))
+        ]
+    if label_type is not None:
+        prediction = prediction.cast(label_type)
+    return [prediction.alias("prediction"), probability.alias("probability"), *extra]
 
 
 def default_batch_id(gold_version: int, model_version: str) -> str:

@@ -9,6 +9,7 @@ registers: the registry gate registers once every artifact is in place.
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from dataclasses import dataclass
@@ -25,17 +26,16 @@ from sklearn.pipeline import Pipeline
 
 from kubricks.errors import KubricksError, SpecError
 from kubricks.settings import KubricksSettings
-from kubricks.spec import UseCaseSpec
+from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
 from kubricks.tracking import connect
 from kubricks.training import data, plots
 from kubricks.training import mlflow_logging as log
-from kubricks.training.metrics import direction, evaluate, metric_names
+from kubricks.training.labels import plain, positive_class
+from kubricks.training.metrics import direction, metric_names, spec_metrics
 from kubricks.training.profile import profile
 from kubricks.training.progress import SearchProgress
 from kubricks.training.result import TrainResult
 from kubricks.training.search_space import FAMILY_PARAM, families, suggest_pipeline
-
-IMPORTANCE_SCORING = {"classification": "roc_auc", "regression": "neg_root_mean_squared_error"}
 
 
 class TrialFailed(Exception):
@@ -56,11 +56,36 @@ def make_splits(frame: pd.DataFrame, spec: UseCaseSpec, seed: int) -> Splits:
     return Splits(train_part, fit, validation, holdout)
 
 
+def split_params(splits: Splits, spec: UseCaseSpec) -> dict[str, str]:
+    """How the holdout was chosen; for ``split: time``, the period it covers."""
+    params = {"split": spec.split}
+    if spec.split == "time":
+        times = pd.to_datetime(splits.holdout[EVENT_TIME_COLUMN], utc=True)
+        params["holdout_from"] = times.min().isoformat()
+        params["holdout_to"] = times.max().isoformat()
+    return params
+
+
 def predict_scores(pipeline: Pipeline, frame: pd.DataFrame, problem_type: str) -> np.ndarray:
-    """Positive-class probability, or the regression prediction."""
+    """Class probabilities (columns follow ``pipeline.classes_``), or the regression prediction."""
     if problem_type == "classification":
-        return pipeline.predict_proba(frame)[:, 1]
+        return pipeline.predict_proba(frame)
     return pipeline.predict(frame)
+
+
+def model_classes(pipeline: Pipeline, spec: UseCaseSpec) -> list[Any] | None:
+    """A fitted classifier's original class values (None for regression)."""
+    if spec.problem_type != "classification":
+        return None
+    return [plain(c) for c in pipeline.classes_]
+
+
+def pipeline_metrics(
+    pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray, spec: UseCaseSpec
+) -> dict[str, float]:
+    """The spec's metrics of a fitted pipeline on (x, y)."""
+    scores = predict_scores(pipeline, x, spec.problem_type)
+    return spec_metrics(spec, y, scores, model_classes(pipeline, spec))
 
 
 def check_metric(spec: UseCaseSpec) -> str:
@@ -104,8 +129,7 @@ class Objective:
             started = time.perf_counter()
             pipeline.fit(self.x_fit, self.y_fit)
             fit_seconds = time.perf_counter() - started
-            scores = predict_scores(pipeline, self.x_val, self.spec.problem_type)
-            metrics = evaluate(self.spec.problem_type, self.y_val, scores)
+            metrics = pipeline_metrics(pipeline, self.x_val, self.y_val, self.spec)
         except Exception as exc:
             trial.set_user_attr("error", repr(exc)[:500])
             log.log_values(
@@ -172,19 +196,44 @@ def best_trial(study: optuna.Study, spec: UseCaseSpec) -> optuna.trial.FrozenTri
 
 
 def importance(
-    pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray, problem_type: str, seed: int
+    pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray, spec: UseCaseSpec, seed: int
 ) -> pd.Series:
-    """Permutation importance of each raw gold column on the holdout."""
+    """Permutation importance of each raw gold column on the holdout: how much the spec's
+    primary metric worsens when the column is shuffled (any label form, any problem type)."""
+    primary = spec.metric.primary
+    sign = -1.0 if direction(primary) == "minimize" else 1.0
+
+    def scorer(model: Pipeline, features: pd.DataFrame, truth: np.ndarray) -> float:
+        return sign * pipeline_metrics(model, features, truth, spec)[primary]
+
     result = permutation_importance(
-        pipeline,
-        x,
-        y,
-        scoring=IMPORTANCE_SCORING[problem_type],
-        n_repeats=5,
-        random_state=seed,
-        n_jobs=1,
+        pipeline, x, y, scoring=scorer, n_repeats=5, random_state=seed, n_jobs=1
     )
     return pd.Series(result.importances_mean, index=x.columns)
+
+
+def holdout_columns(holdout: pd.DataFrame, spec: UseCaseSpec) -> list[str]:
+    """Key and event time (when present) for joins and the time split, features, label."""
+    head = [c for c in (spec.entity_key, EVENT_TIME_COLUMN) if c in holdout.columns]
+    return [*head, *spec.gold_feature_columns(), spec.label]
+
+
+def label_params(classes: list[Any] | None, positive: Any) -> dict[str, str]:
+    """What the model's classes are, as run params (empty for regression)."""
+    if classes is None:
+        return {}
+    params = {"classes": json.dumps(classes)[:6000]}
+    if positive is not None:
+        params["positive_class"] = str(positive)
+    return params
+
+
+def label_metadata(classes: list[Any] | None, positive: Any) -> dict[str, Any]:
+    """The classes and positive class in the MLflow model's metadata (``MLmodel``), so
+    serving and monitoring can name probability columns without loading the model."""
+    if classes is None:
+        return {}
+    return {"classes": classes, "positive_class": positive}
 
 
 def lineage_strings(lineage: dict[str, object]) -> dict[str, str]:
@@ -240,6 +289,7 @@ def train(
                     "rows_unlabelled": len(training_set.frame) - len(frame),
                     "rows_train": len(splits.train),
                     "rows_holdout": len(splits.holdout),
+                    **split_params(splits, spec),
                 },
             )
             objective = Objective(spec, splits, seed, client, experiment_id, run_id)
@@ -270,13 +320,17 @@ def _finish(
         warnings.simplefilter("ignore", ConvergenceWarning)
         pipeline.fit(x_train, y_train)
     scores = predict_scores(pipeline, x_holdout, spec.problem_type)
-    metrics = evaluate(spec.problem_type, y_holdout, scores)
-    ranked = importance(pipeline, x_holdout, y_holdout, spec.problem_type, seed)
-    figures = (
-        plots.classification_figures(y_holdout, scores, ranked, model_name=family.name)
-        if spec.problem_type == "classification"
-        else plots.regression_figures(y_holdout, scores, ranked)
-    )
+    classes = model_classes(pipeline, spec)
+    metrics = spec_metrics(spec, y_holdout, scores, classes)
+    ranked = importance(pipeline, x_holdout, y_holdout, spec, seed)
+    if classes is not None:
+        positive = positive_class(spec, classes)
+        figures = plots.classification_figures(
+            y_holdout, scores, classes, positive, ranked, model_name=family.name
+        )
+    else:
+        positive = None
+        figures = plots.regression_figures(y_holdout, scores, ranked)
     completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
     best_validation: dict[str, Any] = best.user_attrs.get("metrics", {})
     log.log_values(
@@ -291,17 +345,20 @@ def _finish(
         params={
             "best_family": family.name,
             **{f"best.{k}": v for k, v in best.params.items() if k != FAMILY_PARAM},
+            **label_params(classes, positive),
         },
         tags={
             "kubricks.best_family": family.name,
             "kubricks.best_trial_run_id": best.user_attrs.get("run_id", ""),
         },
     )
-    holdout = splits.holdout[[*spec.gold_feature_columns(), spec.label]]
+    holdout = splits.holdout[holdout_columns(splits.holdout, spec)]
     log.log_artifacts(client, run_id, spec, profile(splits.train, spec), holdout, figures, ranked)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*integer column")
-        model = log.log_model(run_id, pipeline, x_train, spec.problem_type)
+        model = log.log_model(
+            run_id, pipeline, x_train, spec.problem_type, label_metadata(classes, positive)
+        )
     client.set_terminated(run_id, "FINISHED")
     return TrainResult(
         usecase=spec.name,

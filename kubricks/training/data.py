@@ -15,7 +15,9 @@ from sklearn.model_selection import train_test_split
 
 from kubricks.errors import KubricksError
 from kubricks.settings import KubricksSettings
-from kubricks.spec import UseCaseSpec
+from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
+from kubricks.training.calendar_features import naive_utc
+from kubricks.training.labels import check_labels, normalise
 
 if TYPE_CHECKING:
     from kubricks.features.training import TrainingSet
@@ -51,17 +53,10 @@ def check_frame(frame: pd.DataFrame, spec: UseCaseSpec, where: str) -> pd.DataFr
     labelled = frame[frame[spec.label].notna()].reset_index(drop=True)
     if labelled.empty:
         raise TrainingDataError(f"{where} has no rows with a {spec.label!r} label")
-    if spec.problem_type == "classification":
-        classes = sorted(pd.unique(labelled[spec.label]).tolist())
-        if len(classes) < 2:
-            raise TrainingDataError(
-                f"label {spec.label!r} in {where} has a single class ({classes[0]!r}) across"
-                f" {len(labelled)} rows; classification needs both classes"
-            )
-        if set(classes) - {0, 1}:
-            raise TrainingDataError(
-                f"label {spec.label!r} in {where} must be binary 0/1, found {classes[:10]}"
-            )
+    labelled[spec.label] = normalise(labelled[spec.label])
+    for column in spec.datetime_features():
+        labelled[column] = naive_utc(labelled[column])
+    check_labels(labelled[spec.label], spec, where)  # LabelError: one line, values found
     return labelled
 
 
@@ -71,14 +66,18 @@ def features(frame: pd.DataFrame, spec: UseCaseSpec) -> pd.DataFrame:
 
 
 def labels(frame: pd.DataFrame, spec: UseCaseSpec) -> np.ndarray:
-    values = frame[spec.label].to_numpy()
-    return values.astype(int) if spec.problem_type == "classification" else values.astype(float)
+    """The ORIGINAL label values (classification) or floats: models learn the real classes."""
+    if spec.problem_type == "classification":
+        return normalise(frame[spec.label]).to_numpy()
+    return frame[spec.label].to_numpy().astype(float)
 
 
 def split(
     frame: pd.DataFrame, spec: UseCaseSpec, seed: int, fraction: float = HOLDOUT_FRACTION
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded split, stratified on the label for classification."""
+    """A seeded split, stratified on the label for classification; by time for ``split: time``."""
+    if spec.split == "time":
+        return time_split(frame, spec, fraction)
     stratify = frame[spec.label] if spec.problem_type == "classification" else None
     try:
         first, second = train_test_split(
@@ -92,13 +91,16 @@ def split(
 def holdout_split(
     frame: pd.DataFrame, spec: UseCaseSpec, fraction: float = HOLDOUT_FRACTION
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train, holdout) by a hash of the entity key, independent of the seed and the data version.
+    """(train, holdout) by a hash of the entity key, independent of the seed and the data version
+    (or the latest period for ``split: time``, see :func:`time_split`).
 
     The gate scores the candidate and the champion on the candidate's holdout; keying the
     split on the entity means no champion trained on a row the candidate holds out, however
     the seed or the data changed. Hashing ignores the label, so classes are balanced in
     expectation (checked in the tests); a single class in the holdout is refused.
     """
+    if spec.split == "time":
+        return time_split(frame, spec, fraction)
     buckets = pd.util.hash_pandas_object(frame[spec.entity_key], index=False) % 10_000
     held = (buckets < int(fraction * 10_000)).to_numpy()
     train, holdout = frame[~held], frame[held]
@@ -109,3 +111,49 @@ def holdout_split(
     if spec.problem_type == "classification" and holdout[spec.label].nunique() < 2:
         raise TrainingDataError(f"the holdout of {spec.name!r} has a single class: add rows")
     return train.reset_index(drop=True), holdout.reset_index(drop=True)
+
+
+def time_cutoff(times: pd.Series, fraction: float) -> pd.Timestamp:
+    """The earliest event time of the latest ``fraction`` of rows: the holdout starts there."""
+    ordered = pd.to_datetime(times, utc=True).sort_values(kind="stable").reset_index(drop=True)
+    position = min(len(ordered) - 1, int(np.floor(len(ordered) * (1.0 - fraction))))
+    return pd.Timestamp(ordered.iloc[position])
+
+
+def time_split(
+    frame: pd.DataFrame, spec: UseCaseSpec, fraction: float = HOLDOUT_FRACTION
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(earlier, latest period) by event time, as Databricks AutoML's ``time_col`` does.
+
+    The later part holds every row at or after the cutoff, so rows sharing a timestamp
+    (one day of a daily series) stay together; the earlier part never sees the future.
+    """
+    if EVENT_TIME_COLUMN not in frame.columns:
+        raise TrainingDataError(
+            f"split: time for {spec.name!r} needs the {EVENT_TIME_COLUMN!r} column in the"
+            " training set"
+        )
+    times = pd.to_datetime(frame[EVENT_TIME_COLUMN], utc=True)
+    if times.isna().any():
+        raise TrainingDataError(
+            f"split: time for {spec.name!r}: {int(times.isna().sum())} rows have no"
+            f" {EVENT_TIME_COLUMN}"
+        )
+    cutoff = time_cutoff(times, fraction)
+    later = (times >= cutoff).to_numpy()
+    earlier, latest = frame[~later], frame[later]
+    if earlier.empty or latest.empty:
+        raise TrainingDataError(
+            f"split: time for {spec.name!r}: cannot hold out the latest {fraction:.0%} of"
+            f" {len(frame)} rows, they share one {EVENT_TIME_COLUMN} ({cutoff.isoformat()})"
+        )
+    if spec.problem_type == "classification" and latest[spec.label].nunique() < 2:
+        raise TrainingDataError(
+            f"the latest period of {spec.name!r} (from {cutoff.isoformat()}) has a single"
+            f" class of {spec.label!r}: add rows or use split: random"
+        )
+    order = np.argsort(times[~later].to_numpy(), kind="stable")
+    return (
+        earlier.iloc[order].reset_index(drop=True),
+        latest.sort_values(EVENT_TIME_COLUMN, kind="stable").reset_index(drop=True),
+    )

@@ -1,9 +1,22 @@
-"""Holdout metrics, pure functions of arrays: shared by training, the gate and monitoring."""
+"""Holdout metrics, pure functions of arrays: shared by training, the gate and monitoring.
+
+Classification metrics take the ORIGINAL label values and the model's ``predict_proba``
+matrix with its ``classes_``: binary metrics refer to the positive class (whatever its
+position in ``classes_``), multiclass ones are macro averages (F1, precision, recall,
+one-vs-rest ROC AUC) plus accuracy and log loss, under the same names so a spec's
+primary metric and thresholds read the same for both.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 from sklearn import metrics as skm
+
+from kubricks.spec import UseCaseSpec
+from kubricks.training.labels import class_index, plain, positive_class
 
 CLASSIFICATION_METRICS = ("roc_auc", "f1", "precision", "recall", "log_loss", "accuracy")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
@@ -32,6 +45,75 @@ def evaluate(
         "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_score))),
         "mae": float(skm.mean_absolute_error(y_true, y_score)),
         "r2": float(skm.r2_score(y_true, y_score)),
+    }
+
+
+def classification_metrics(
+    y_true: Any,
+    probabilities: Any,
+    classes: Sequence[Any],
+    positive: Any = None,
+    threshold: float = 0.5,
+) -> dict[str, float]:
+    """Metrics of a classifier's probability matrix (columns follow ``classes``).
+
+    Binary (two classes, ``positive`` one of them): :func:`evaluate` on "is positive" and
+    the positive column. Multiclass: the prediction is the most probable class.
+    """
+    truth = np.asarray([plain(v) for v in np.asarray(y_true, dtype=object)], dtype=object)
+    proba = np.asarray(probabilities, dtype=float)
+    values = [plain(c) for c in classes]
+    if proba.ndim != 2 or proba.shape[1] != len(values):
+        raise ValueError(f"expected {len(values)} probability columns, got shape {proba.shape}")
+    unknown = sorted({str(v) for v in truth if v not in values})
+    if unknown:
+        raise ValueError(f"label values {', '.join(unknown[:10])} are not classes of the model")
+    if len(values) == 2 and positive is not None:
+        index = class_index(values, positive)
+        is_positive = np.array([v == values[index] for v in truth], dtype=int)
+        return evaluate("classification", is_positive, proba[:, index], threshold)
+    return multiclass_metrics(truth, proba, values)
+
+
+def spec_metrics(
+    spec: UseCaseSpec, y_true: Any, outputs: Any, classes: Sequence[Any] | None = None
+) -> dict[str, float]:
+    """The spec's metrics of a model's outputs: ``predict_proba`` with the model's
+    ``classes_`` for classification (positive class from the spec), predictions otherwise."""
+    if spec.problem_type == "classification":
+        if classes is None:
+            raise ValueError("classification metrics need the model's classes")
+        values = [plain(c) for c in classes]
+        return classification_metrics(y_true, outputs, values, positive_class(spec, values))
+    return evaluate("regression", y_true, outputs)
+
+
+def multiclass_metrics(
+    truth: np.ndarray, proba: np.ndarray, classes: list[Any]
+) -> dict[str, float]:
+    """Macro F1/precision/recall, accuracy, log loss and macro one-vs-rest ROC AUC.
+
+    ROC AUC averages over the classes present in ``truth`` with at least one other class
+    beside them, so a holdout missing a rare class still gets a score.
+    """
+    codes = np.array([classes.index(v) for v in truth])
+    predicted = proba.argmax(axis=1)
+    labels = list(range(len(classes)))
+    aucs = [
+        skm.roc_auc_score(codes == k, proba[:, k])
+        for k in labels
+        if 0 < np.sum(codes == k) < len(codes)
+    ]
+    clipped = np.clip(proba, 1e-15, 1.0)
+    clipped = clipped / clipped.sum(axis=1, keepdims=True)
+    average = {"average": "macro", "labels": labels, "zero_division": 0}
+    return {
+        "roc_auc": float(np.mean(aucs)) if aucs else float("nan"),
+        "f1": float(skm.f1_score(codes, predicted, **average)),
+        "precision": float(skm.precision_score(codes, predicted, **average)),
+        "recall": float(skm.recall_score(codes, predicted, **average)),
+        "log_loss": float(skm.log_loss(codes, clipped, labels=labels)),
+        "accuracy": float(skm.accuracy_score(codes, predicted)),
     }
 
 

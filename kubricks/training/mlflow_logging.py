@@ -170,9 +170,16 @@ def signature(pipeline: Pipeline, sample: pd.DataFrame, problem_type: str) -> Mo
 
 
 def log_model(
-    run_id: str, pipeline: Pipeline, sample: pd.DataFrame, problem_type: str
+    run_id: str,
+    pipeline: Pipeline,
+    sample: pd.DataFrame,
+    problem_type: str,
+    metadata: Mapping[str, Any] | None = None,
 ) -> ModelInfo:
-    """Log the fitted pipeline with skops (no pickle); pyfunc returns probabilities."""
+    """Log the fitted pipeline with skops (no pickle); pyfunc returns probabilities.
+
+    ``metadata`` (the classes and the positive class) lands in the model's ``MLmodel``.
+    """
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))  # types we just wrote
     return mlflow.sklearn.log_model(
         pipeline,
@@ -184,6 +191,7 @@ def log_model(
         pyfunc_predict_fn="predict_proba" if problem_type == "classification" else "predict",
         serialization_format="skops",
         skops_trusted_types=trusted,
+        metadata=dict(metadata) if metadata else None,
     )
 
 

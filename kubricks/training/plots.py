@@ -6,6 +6,9 @@ touches global state or needs a display; saving renders them with the Agg canvas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -15,6 +18,8 @@ from sklearn.metrics import (
     PredictionErrorDisplay,
     RocCurveDisplay,
 )
+
+from kubricks.training.labels import class_index, plain
 
 
 def _figure(width: float = 5.5, height: float = 4.5) -> tuple[Figure, object]:
@@ -34,25 +39,55 @@ def importance_figure(importance: pd.Series, title: str) -> Figure:
 
 def classification_figures(
     y_true: np.ndarray,
-    y_score: np.ndarray,
+    probabilities: np.ndarray,
+    classes: Sequence[Any],
+    positive: Any,
     importance: pd.Series,
     threshold: float = 0.5,
     model_name: str = "model",
 ) -> dict[str, Figure]:
-    """ROC and precision-recall curves, confusion matrix, permutation importance."""
+    """ROC and precision-recall curves, confusion matrix (original labels), importance.
+
+    Binary curves are drawn for the positive class; multiclass ones one-vs-rest per class.
+    """
+    truth = np.asarray([plain(v) for v in np.asarray(y_true, dtype=object)], dtype=object)
+    proba = np.asarray(probabilities, dtype=float)
+    values = [plain(c) for c in classes]
+    binary = len(values) == 2 and positive is not None
+    shown = [class_index(values, positive)] if binary else list(range(len(values)))
     roc, roc_ax = _figure()
-    RocCurveDisplay.from_predictions(
-        y_true, y_score, ax=roc_ax, name=model_name, plot_chance_level=True
-    )
-    roc_ax.set_title("ROC curve (holdout)")
     pr, pr_ax = _figure()
-    PrecisionRecallDisplay.from_predictions(
-        y_true, y_score, ax=pr_ax, name=model_name, plot_chance_level=True
-    )
-    pr_ax.set_title("Precision-recall curve (holdout)")
+    for k in shown:
+        hits = np.array([v == values[k] for v in truth])
+        if hits.all() or not hits.any():
+            continue  # a class absent from the holdout has no curve
+        name = model_name if binary else f"{values[k]} vs rest"
+        last = k == shown[-1]
+        RocCurveDisplay.from_predictions(
+            hits, proba[:, k], ax=roc_ax, name=name, plot_chance_level=last
+        )
+        PrecisionRecallDisplay.from_predictions(
+            hits, proba[:, k], ax=pr_ax, name=name, plot_chance_level=binary
+        )
+    suffix = f", positive class {positive!r}" if binary else ", one vs rest"
+    roc_ax.set_title(f"ROC curve (holdout{suffix})")
+    pr_ax.set_title(f"Precision-recall curve (holdout{suffix})")
+    if binary:
+        index = class_index(values, positive)
+        other = values[1 - index]
+        predicted = np.where(proba[:, index] >= threshold, values[index], other)
+        title = f"Confusion matrix at {threshold:g} (holdout)"
+    else:
+        predicted = np.asarray(values, dtype=object)[proba.argmax(axis=1)]
+        title = "Confusion matrix (holdout)"
     confusion, cm_ax = _figure()
-    ConfusionMatrixDisplay.from_predictions(y_true, (y_score >= threshold).astype(int), ax=cm_ax)
-    cm_ax.set_title(f"Confusion matrix at {threshold:g} (holdout)")
+    ConfusionMatrixDisplay.from_predictions(
+        [str(v) for v in truth],
+        [str(v) for v in predicted],
+        labels=[str(v) for v in values],
+        ax=cm_ax,
+    )
+    cm_ax.set_title(title)
     return {
         "roc_curve": roc,
         "precision_recall_curve": pr,

@@ -55,15 +55,31 @@ def categorical_summary(values: pd.Series) -> dict[str, Any]:
     }
 
 
+def datetime_summary(values: pd.Series) -> dict[str, Any]:
+    """Count, missing and the covered period (UTC, ISO 8601) of a date/timestamp column."""
+    present = pd.to_datetime(values, utc=True, errors="coerce").dropna()
+    summary: dict[str, Any] = {
+        "kind": "datetime",
+        "count": int(present.size),
+        "missing": int(values.size - present.size),
+    }
+    if not present.empty:
+        summary.update({"min": present.min().isoformat(), "max": present.max().isoformat()})
+    return summary
+
+
+def summary(frame: pd.DataFrame, name: str, spec: UseCaseSpec) -> dict[str, Any]:
+    """The summary of one gold feature column, by the feature's kind."""
+    if name in spec.categorical_passthrough():
+        return categorical_summary(frame[name])
+    if name in spec.datetime_features():
+        return datetime_summary(frame[name])
+    return numeric_summary(frame[name])
+
+
 def profile(frame: pd.DataFrame, spec: UseCaseSpec) -> dict[str, Any]:
     """The profile of ``frame`` (gold feature columns and label) as a JSON-ready dict."""
-    categorical = set(spec.categorical_passthrough())
-    columns = {
-        name: categorical_summary(frame[name])
-        if name in categorical
-        else numeric_summary(frame[name])
-        for name in spec.gold_feature_columns()
-    }
+    columns = {name: summary(frame, name, spec) for name in spec.gold_feature_columns()}
     label = frame[spec.label]
     label_summary = (
         categorical_summary(label)

@@ -1,8 +1,9 @@
 """Model families and their Optuna search spaces; the family is itself a hyperparameter.
 
 Every candidate is an sklearn Pipeline over the raw gold feature columns: numeric
-columns are imputed (and scaled for linear models), the spec's passthrough
-categorical columns are one-hot encoded, so the logged model needs no other code.
+columns are imputed (and scaled for linear models), date/timestamp columns become
+calendar parts, the spec's passthrough categorical columns are one-hot encoded, so
+the logged model takes raw gold rows.
 Optuna parameter names carry the family prefix (``lightgbm.num_leaves``) because a
 name must keep one distribution across a study.
 """
@@ -29,6 +30,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from kubricks.spec import UseCaseSpec
+from kubricks.training.calendar_features import CalendarFeatures
 
 FAMILY_PARAM = "family"
 N_JOBS = 1  # trials run one at a time on shared machines; threads would only contend
@@ -149,15 +151,24 @@ def family_named(problem_type: str, name: str) -> Family:
 def preprocessor(spec: UseCaseSpec, scale: bool) -> ColumnTransformer:
     """Raw gold feature columns in, a dense numeric matrix out."""
     categorical = spec.categorical_passthrough()
-    numeric = [c for c in spec.gold_feature_columns() if c not in categorical]
-    numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
-    if scale:
-        numeric_steps.append(("scale", StandardScaler()))
+    dated = spec.datetime_features()
+    numeric = [c for c in spec.gold_feature_columns() if c not in categorical and c not in dated]
+
+    def numeric_steps() -> list[tuple[str, Any]]:
+        steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
+        return [*steps, ("scale", StandardScaler())] if scale else steps
+
     categorical_steps = [
         ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
         ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
     ]
-    transformers = [("numeric", Pipeline(numeric_steps), numeric)]
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        transformers.append(("numeric", Pipeline(numeric_steps()), numeric))
+    if dated:  # calendar parts, then the same imputing (and scaling) as numeric columns
+        transformers.append(
+            ("datetime", Pipeline([("calendar", CalendarFeatures()), *numeric_steps()]), dated)
+        )
     if categorical:
         transformers.append(("categorical", Pipeline(categorical_steps), categorical))
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)

@@ -21,7 +21,7 @@ from kubricks.errors import KubricksError, ServiceUnavailable
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import ingest, layer_tables, resolve_source
 from kubricks.settings import KubricksSettings
-from kubricks.spec import UseCaseSpec, load_spec
+from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec, load_spec
 from kubricks.training.automl import train
 from kubricks.training.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from kubricks.training.result import HOLDOUT_ARTIFACT, PROFILE_ARTIFACT, TrainResult
@@ -128,7 +128,12 @@ def test_artifacts_model_profile_holdout_plots_and_spec(
     assert profile["label"]["name"] == spec.label
 
     holdout = pd.read_parquet(client.download_artifacts(run_id, HOLDOUT_ARTIFACT, str(tmp_path)))
-    assert list(holdout.columns) == [*spec.gold_feature_columns(), spec.label]
+    assert list(holdout.columns) == [
+        spec.entity_key,
+        EVENT_TIME_COLUMN,
+        *spec.gold_feature_columns(),
+        spec.label,
+    ]
     assert len(holdout) == int(client.get_run(run_id).data.params["rows_holdout"])
 
     model = mlflow.pyfunc.load_model(churn_result.model_uri)

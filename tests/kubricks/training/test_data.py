@@ -9,7 +9,9 @@ import pytest
 
 from kubricks.errors import KubricksError
 from kubricks.settings import KubricksSettings
+from kubricks.spec import EVENT_TIME_COLUMN
 from kubricks.training import data
+from kubricks.training.labels import LabelError
 from tests.kubricks.training.specs import classification_spec, gold_frame, regression_spec
 
 
@@ -49,16 +51,20 @@ def test_missing_feature_is_named(tmp_path: Path) -> None:
 def test_single_class_label_is_refused(tmp_path: Path) -> None:
     spec = classification_spec(tmp_path)
     frame = gold_frame(spec).assign(Sold=0)
-    with pytest.raises(data.TrainingDataError, match="single class"):
+    with pytest.raises(LabelError, match="single class"):
         data.check_frame(frame, spec, "gold/x@v0")
 
 
-def test_non_binary_label_is_refused(tmp_path: Path) -> None:
+def test_a_third_label_value_is_multiclass_unless_a_positive_class_is_declared(
+    tmp_path: Path,
+) -> None:
     spec = classification_spec(tmp_path)
     frame = gold_frame(spec)
     frame.loc[0, spec.label] = 2
-    with pytest.raises(data.TrainingDataError, match="binary 0/1"):
-        data.check_frame(frame, spec, "t")
+    assert sorted(data.check_frame(frame, spec, "t")[spec.label].unique()) == [0, 1, 2]
+    binary = spec.model_copy(update={"positive_class": 1})
+    with pytest.raises(LabelError, match=r"label 'Sold': positive_class 1 .* 3 values .*0, 1, 2"):
+        data.check_frame(frame, binary, "t")
 
 
 def test_unlabelled_rows_are_dropped_not_trained_on(tmp_path: Path) -> None:
@@ -96,3 +102,32 @@ def test_holdout_is_keyed_on_the_entity_and_stable_across_data_versions(tmp_path
     old_keys = set(frame[spec.entity_key])
     # a key held out once stays held out when the table grows, so no later champion trains on it
     assert set(later[spec.entity_key]) & old_keys == set(holdout[spec.entity_key])
+
+
+def _daily(spec, days: int = 100, per_day: int = 3) -> pd.DataFrame:
+    frame = gold_frame(spec, rows=days * per_day)
+    day = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(frame.index // per_day, "D")
+    return frame.assign(**{EVENT_TIME_COLUMN: day}).sample(frac=1.0, random_state=0)
+
+
+def test_time_split_holds_out_the_latest_period_whole_days_together(tmp_path: Path) -> None:
+    spec = classification_spec(tmp_path).model_copy(update={"split": "time"})
+    frame = _daily(spec)
+    train, holdout = data.holdout_split(frame, spec)
+    assert train[EVENT_TIME_COLUMN].max() < holdout[EVENT_TIME_COLUMN].min()
+    assert holdout[EVENT_TIME_COLUMN].min() == pd.Timestamp("2024-03-21", tz="UTC")  # day 80
+    assert len(holdout) == 60 and len(train) == 240  # the last 20 days, 3 rows each
+    assert train[EVENT_TIME_COLUMN].is_monotonic_increasing
+    fit, validation = data.split(train, spec, seed=1, fraction=0.25)  # trials: also by time
+    assert fit[EVENT_TIME_COLUMN].max() < validation[EVENT_TIME_COLUMN].min()
+    again, _ = data.split(train, spec, seed=2, fraction=0.25)
+    pd.testing.assert_frame_equal(fit, again)  # the seed plays no part
+
+
+def test_time_split_refuses_a_single_timestamp_and_a_missing_time(tmp_path: Path) -> None:
+    spec = classification_spec(tmp_path).model_copy(update={"split": "time"})
+    frame = gold_frame(spec).assign(**{EVENT_TIME_COLUMN: pd.Timestamp("2024-01-01", tz="UTC")})
+    with pytest.raises(data.TrainingDataError, match="share one event_timestamp"):
+        data.holdout_split(frame, spec)
+    with pytest.raises(data.TrainingDataError, match="needs the 'event_timestamp' column"):
+        data.holdout_split(gold_frame(spec), spec)

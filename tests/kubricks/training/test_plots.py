@@ -21,7 +21,9 @@ def test_classification_figures_render() -> None:
     y = rng.integers(0, 2, 200)
     score = np.clip(y * 0.6 + rng.uniform(0, 0.5, 200), 0, 1)
     importance = pd.Series({"a": 0.2, "b": 0.05})
-    figures = classification_figures(y, score, importance)
+    labels = np.where(y == 1, "bad", "good")  # the positive class sorts first
+    proba = np.column_stack([score, 1 - score])
+    figures = classification_figures(labels, proba, ["bad", "good"], "bad", importance)
     assert set(figures) == {
         "roc_curve",
         "precision_recall_curve",
@@ -29,8 +31,22 @@ def test_classification_figures_render() -> None:
         "feature_importance",
     }
     assert all(_png(f).startswith(b"\x89PNG") for f in figures.values())
-    labels = [t.get_text() for t in figures["feature_importance"].axes[0].get_yticklabels()]
-    assert labels == ["b", "a"]  # most important on top
+    ticks = [t.get_text() for t in figures["feature_importance"].axes[0].get_yticklabels()]
+    assert ticks == ["b", "a"]  # most important on top
+    matrix = figures["confusion_matrix"].axes[0]
+    assert [t.get_text() for t in matrix.get_xticklabels()] == ["bad", "good"]
+    assert "positive class 'bad'" in figures["roc_curve"].axes[0].get_title()
+
+
+def test_multiclass_figures_draw_one_curve_per_class() -> None:
+    rng = np.random.default_rng(2)
+    classes = ["setosa", "versicolor", "virginica"]
+    truth = np.asarray(classes)[rng.integers(0, 3, 150)]
+    proba = rng.dirichlet([1, 1, 1], 150)
+    figures = classification_figures(truth, proba, classes, None, pd.Series({"x": 1.0}))
+    assert all(_png(f).startswith(b"\x89PNG") for f in figures.values())
+    legend = [t.get_text() for t in figures["roc_curve"].axes[0].get_legend().get_texts()]
+    assert sum("vs rest" in t for t in legend) == 3
 
 
 def test_regression_figures_render() -> None:
