@@ -32,7 +32,9 @@ def size_bucket(size: int) -> int:
 MetricFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def metric_function(name: str, edges: np.ndarray | None, scale: float) -> tuple[MetricFn, bool]:
+def metric_function(
+    name: str, edges: np.ndarray | None, scale: float, discrete: bool = False
+) -> tuple[MetricFn, bool]:
     """The effect-size function and whether it reads fine bins (True) or coarse bins."""
     if name == "js_distance":
         return metrics.js_distance, False
@@ -51,7 +53,7 @@ def metric_function(name: str, edges: np.ndarray | None, scale: float) -> tuple[
     if name == "wasserstein":
         if edges is None:
             raise ValueError("wasserstein applies to numeric columns only")
-        return (lambda a, b: metrics.wasserstein(a, b, edges, scale)), True
+        return (lambda a, b: metrics.wasserstein(a, b, edges, scale, discrete=discrete)), True
     raise ValueError(f"unknown drift metric {name!r}")
 
 

@@ -70,6 +70,7 @@ class Analysis:
     drift: pd.DataFrame
     quality: pd.DataFrame
     windows: pd.DataFrame
+    latest_fine: dict[str, np.ndarray] = field(default_factory=dict)  # for the report's plots
 
     @property
     def alarm(self) -> bool:
@@ -119,17 +120,17 @@ def build_reference(
             frozen = numeric_bins(data)
             sketches[column.name] = numeric_sketch(data, frozen, bounds)
             metric = config.numeric_metric
-            edges, scale = frozen.edges, frozen.scale
+            edges, scale, discrete = frozen.edges, frozen.scale, frozen.discrete
         else:
             frozen = categorical_bins(data)
             sketches[column.name] = categorical_sketch(data, frozen, bounds)
             metric = config.categorical_metric
             if metric in ("ks", "wasserstein"):
                 metric = "js_distance"
-            edges, scale = None, 1.0
+            edges, scale, discrete = None, 1.0, False
         bins[column.name] = frozen
         chosen[column.name] = metric
-        function, fine = alarms.metric_function(metric, edges, scale)
+        function, fine = alarms.metric_function(metric, edges, scale, discrete)
         ref = sketches[column.name].fine[0]
         nulls[column.name] = alarms.NullModel(
             ref if fine else frozen.coarse(ref), function, samples, seed=seed + i
@@ -185,7 +186,7 @@ def _drift_metrics(
         ks_stat, ks_p = metrics.ks(ref_fine, cur_fine)
         out["ks_statistic"], out["ks_pvalue"] = ks_stat, ks_p
         out["wasserstein_distance"] = metrics.wasserstein(
-            ref_fine, cur_fine, frozen.edges, frozen.scale, ref_tails, cur_tails
+            ref_fine, cur_fine, frozen.edges, frozen.scale, ref_tails, cur_tails, frozen.discrete
         )
     else:
         out["ks_statistic"] = out["ks_pvalue"] = out["wasserstein_distance"] = np.full(n, np.nan)
@@ -437,6 +438,7 @@ def analyze(
     times = table.column(time_column).to_numpy()
     slicings: list[str | None] = [None, *config.slices]
     profiles, drifts, qualities = [], [], []
+    latest_fine: dict[str, np.ndarray] = {}
     all_keys = []
     for slice_key in slicings:
         values = (
@@ -445,6 +447,9 @@ def analyze(
         groups = group_rows(times, granularity, slice_key, values)
         keys = groups.keys
         sketches = _sketch_all(table, reference, groups)
+        if slice_key is None and len(keys):
+            latest = int(np.argmax(keys["window_start"].to_numpy()))
+            latest_fine = {name: sketch.fine[latest] for name, sketch in sketches.items()}
         profiles.append(_profile_frame(keys, sketches, reference, "INPUT"))
         drifts.append(_drift_frame(keys, sketches, reference))
         if quality_inputs is not None:
@@ -468,4 +473,4 @@ def analyze(
         if not frame.empty:
             frame.insert(2, "granularity", granularity)
     windows = _window_summary(keys, drift, quality_frame if qualities else None, config)
-    return Analysis(profile, drift, quality_frame, windows)
+    return Analysis(profile, drift, quality_frame, windows, latest_fine)

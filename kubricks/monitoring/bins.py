@@ -92,6 +92,7 @@ class NumericBins:
     coarse_of_fine: np.ndarray  # fine bin -> coarse bin (underflow, deciles, overflow, missing)
     coarse_labels: list[str]
     scale: float  # the baseline's standard deviation (Wasserstein normaliser)
+    discrete: bool = False  # the grid holds every distinct baseline value
     kind: str = "numeric"
 
     @property
@@ -162,7 +163,8 @@ def numeric_bins(column: Column) -> NumericBins:
     if present.size == 0:
         present = np.array([0.0])
     distinct = np.unique(present) if present.size <= 200_000 else None
-    if distinct is not None and distinct.size <= FINE_POINTS:
+    discrete = distinct is not None and distinct.size <= FINE_POINTS
+    if discrete:
         fine = distinct
     else:
         fine = np.unique(np.quantile(present, np.linspace(0.0, 1.0, FINE_POINTS + 1)))
@@ -179,7 +181,8 @@ def numeric_bins(column: Column) -> NumericBins:
     labels += [f"[{_fmt(bounds[i])}, {_fmt(bounds[i + 1])})" for i in range(len(bounds) - 1)]
     labels += ["> max", "(missing)"]
     std = float(np.std(present)) if present.size > 1 else 0.0
-    return NumericBins(edges, coarse_of_fine.astype(np.int64), labels, std if std > 0 else 1.0)
+    scale = std if std > 0 else 1.0
+    return NumericBins(edges, coarse_of_fine.astype(np.int64), labels, scale, bool(discrete))
 
 
 def categorical_bins(data: pa.Array) -> CategoricalBins:

@@ -99,6 +99,7 @@ def wasserstein(
     scale: float,
     ref_tails: np.ndarray | None = None,
     cur_tails: np.ndarray | None = None,
+    discrete: bool = False,
 ) -> np.ndarray:
     """Earth mover's distance divided by the baseline's standard deviation.
 
@@ -109,8 +110,12 @@ def wasserstein(
     fa, fb, na, nb = _cdfs(ref_fine, cur_fine)
     # fine bins: 0 underflow, 1..m grid, m+1 overflow; F after bin j (1..m-1) holds on
     # [e_j, e_{j+1})
+    # [e_j, e_{j+1}); on a quantile grid (continuous data) the CDF is interpolated linearly
+    # inside each interval, on a grid of every distinct value it is a step
     widths = np.diff(edges)
-    inner = (np.abs(fa[..., 1:-2] - fb[..., 1:-2]) * widths).sum(axis=-1)
+    diff = fa - fb
+    step = diff[..., 1:-2] if discrete else (diff[..., 0:-3] + diff[..., 1:-2]) / 2
+    inner = (np.abs(step) * widths).sum(axis=-1)
     if ref_tails is not None and cur_tails is not None:
         ta = np.divide(
             ref_tails, na[..., None], out=np.zeros(ref_tails.shape), where=na[..., None] > 0
