@@ -20,9 +20,9 @@ from kubricks.monitoring.bins import (
     CategoricalBins,
     NumericBins,
     categorical_bins,
+    encode,
     numeric_bins,
     numeric_column,
-    text_array,
 )
 from kubricks.monitoring.sketch import Sketch, categorical_sketch, numeric_sketch
 from kubricks.monitoring.windows import Groups, group_rows
@@ -85,15 +85,31 @@ class Analysis:
         return list(self.windows["drifted_features"].iloc[-1])
 
 
-def _table(data: pa.Table | pd.DataFrame) -> pa.Table:
-    if isinstance(data, pd.DataFrame):
-        return pa.Table.from_pandas(data, preserve_index=False)
-    return data
+def _names(table: pa.Table | pd.DataFrame) -> list[str]:
+    return list(table.columns) if isinstance(table, pd.DataFrame) else table.column_names
 
 
-def _column_data(table: pa.Table, column: MonitoredColumn):
-    data = table.column(column.name)
-    return numeric_column(data) if column.kind == "numeric" else text_array(data)
+def _raw(table: pa.Table | pd.DataFrame, name: str):
+    return table[name] if isinstance(table, pd.DataFrame) else table.column(name)
+
+
+def _rows(table: pa.Table | pd.DataFrame) -> int:
+    return len(table) if isinstance(table, pd.DataFrame) else table.num_rows
+
+
+def _numpy(table: pa.Table | pd.DataFrame, name: str) -> np.ndarray:
+    data = _raw(table, name)
+    return data.to_numpy() if isinstance(data, pd.Series) else data.to_numpy()
+
+
+def _column_data(table: pa.Table | pd.DataFrame, column: MonitoredColumn, order=None):
+    """A column ready to sketch (numeric floats or category codes), rows in ``order``."""
+    data = _raw(table, column.name)
+    if column.kind == "numeric":
+        out = numeric_column(data)
+        return out if order is None else out.take(order)
+    codes, dictionary = encode(data)
+    return (codes if order is None else codes[order]), dictionary
 
 
 def build_reference(
@@ -103,11 +119,11 @@ def build_reference(
     seed: int = 0,
 ) -> Reference:
     """Freeze bins and bootstrap nulls from the baseline rows."""
-    table = _table(baseline)
-    missing = [c.name for c in columns if c.name not in table.column_names]
+    table = baseline
+    missing = [c.name for c in columns if c.name not in _names(table)]
     if missing:
         raise KeyError(f"baseline has no column(s) {', '.join(missing)}")
-    bounds = np.array([0, table.num_rows])
+    bounds = np.array([0, _rows(table)])
     tests = max(1, sum(c.role == "feature" for c in columns))
     samples = max(config.bootstrap_samples, int(np.ceil(2 * tests / config.fdr)))
     bins: dict[str, NumericBins | CategoricalBins] = {}
@@ -135,15 +151,18 @@ def build_reference(
         nulls[column.name] = alarms.NullModel(
             ref if fine else frozen.coarse(ref), function, samples, seed=seed + i
         )
-    return Reference(columns, bins, sketches, nulls, chosen, table.num_rows, config)
+    return Reference(columns, bins, sketches, nulls, chosen, _rows(table), config)
 
 
-def _sketch_all(table: pa.Table, reference: Reference, groups: Groups) -> dict[str, Sketch]:
+def _sketch_all(
+    table: pa.Table | pd.DataFrame, reference: Reference, groups: Groups
+) -> dict[str, Sketch]:
     order = groups.order
-    taken = table.take(pa.array(order)) if len(order) else table
+    if len(order) == 0 or np.array_equal(order, np.arange(len(order))):
+        order = None  # already contiguous (one window, or rows in time order)
 
     def one(column: MonitoredColumn) -> tuple[str, Sketch]:
-        data = _column_data(taken, column)
+        data = _column_data(table, column, order)
         frozen = reference.bins[column.name]
         if column.kind == "numeric":
             return column.name, numeric_sketch(data, frozen, groups.bounds)
@@ -432,18 +451,16 @@ def analyze(
     quality_inputs: QualityInputs | None = None,
 ) -> Analysis:
     """Profile, drift, quality and alarms of every window (and slice) of ``monitored``."""
-    table = _table(monitored)
+    table = monitored
     config = reference.config
     granularity = granularity or config.granularity
-    times = table.column(time_column).to_numpy()
+    times = _numpy(table, time_column)
     slicings: list[str | None] = [None, *config.slices]
     profiles, drifts, qualities = [], [], []
     latest_fine: dict[str, np.ndarray] = {}
     all_keys = []
     for slice_key in slicings:
-        values = (
-            None if slice_key is None else table.column(slice_key).to_numpy(zero_copy_only=False)
-        )
+        values = None if slice_key is None else np.asarray(_numpy(table, slice_key), dtype=object)
         groups = group_rows(times, granularity, slice_key, values)
         keys = groups.keys
         sketches = _sketch_all(table, reference, groups)

@@ -40,9 +40,13 @@ class Column:
 
 def numeric_column(data: pa.ChunkedArray | pa.Array | pd.Series | np.ndarray) -> Column:
     """A column as float64; booleans and integers convert, dates become epoch seconds."""
-    if isinstance(data, pd.Series):
-        data = pa.array(data, from_pandas=True)
-    if isinstance(data, np.ndarray):
+    if isinstance(data, pd.Series) and data.dtype.kind in "fiub":
+        data = data.to_numpy()
+    if isinstance(data, np.ndarray) and data.dtype.kind in "fiub":
+        values = data.astype(np.float64, copy=False)
+        missing = np.isnan(values)
+        return Column(values, missing, int(missing.sum()), 0)
+    if isinstance(data, pd.Series | np.ndarray):
         data = pa.array(data, from_pandas=True)
     if isinstance(data, pa.ChunkedArray):
         data = data.combine_chunks() if data.num_chunks != 1 else data.chunk(0)
@@ -65,6 +69,18 @@ def numeric_column(data: pa.ChunkedArray | pa.Array | pd.Series | np.ndarray) ->
     if nans and nulls:
         mask = data.is_null().to_numpy(zero_copy_only=False)
     return Column(values, missing, nulls, nans, mask)
+
+
+def encode(
+    data: pa.ChunkedArray | pa.Array | pd.Series | np.ndarray,
+) -> tuple[np.ndarray, list[str]]:
+    """Dictionary codes (-1 for missing) and the distinct values as text: one hash pass."""
+    if isinstance(data, pd.Series | np.ndarray):
+        codes, uniques = pd.factorize(pd.Series(data), use_na_sentinel=True)
+        return codes.astype(np.int64), [str(u) for u in uniques]
+    encoded = pc.dictionary_encode(text_array(data))
+    indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return indices, [str(v) for v in encoded.dictionary.to_pylist()]
 
 
 def text_array(data: pa.ChunkedArray | pa.Array | pd.Series | np.ndarray) -> pa.Array:
@@ -185,12 +201,11 @@ def numeric_bins(column: Column) -> NumericBins:
     return NumericBins(edges, coarse_of_fine.astype(np.int64), labels, scale, bool(discrete))
 
 
-def categorical_bins(data: pa.Array) -> CategoricalBins:
-    counts = pc.value_counts(data.drop_null())
-    values = counts.field("values").to_pylist()
-    freq = counts.field("counts").to_numpy()
+def categorical_bins(encoded: tuple[np.ndarray, list[str]]) -> CategoricalBins:
+    codes, values = encoded
+    freq = np.bincount(codes[codes >= 0], minlength=len(values))
     order = np.argsort(-freq, kind="stable")[:MAX_CATEGORIES]
-    categories = [str(values[i]) for i in order]
+    categories = [values[i] for i in order if freq[i] > 0]
     return CategoricalBins(categories, lookup={c: i for i, c in enumerate(categories)})
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from kubricks.monitoring.bins import CategoricalBins, Column, NumericBins
 
@@ -109,15 +107,21 @@ def numeric_sketch(column: Column, bins: NumericBins, bounds: np.ndarray) -> Ske
     return Sketch(fine, tails, profiles)
 
 
-def categorical_sketch(data: pa.Array, bins: CategoricalBins, bounds: np.ndarray) -> Sketch:
+def categorical_sketch(
+    encoded: tuple[np.ndarray, list[str]], bins: CategoricalBins, bounds: np.ndarray
+) -> Sketch:
     """Counts per group of the baseline categories, new values and missing values."""
     groups = len(bounds) - 1
-    encoded = pc.dictionary_encode(data)
-    dictionary = [str(v) for v in encoded.dictionary.to_pylist()]
+    codes, dictionary = encoded
     size = len(dictionary)
-    indices = encoded.indices.fill_null(size).to_numpy(zero_copy_only=False).astype(np.int64)
-    group_of_row = np.repeat(np.arange(groups), np.diff(bounds))
-    keys, counts = np.unique(group_of_row * (size + 1) + indices, return_counts=True)
+    indices = np.where(codes < 0, size, codes)
+    if groups == 1:
+        counts = np.bincount(indices, minlength=size + 1)
+        keys = np.flatnonzero(counts)
+        counts = counts[keys]
+    else:
+        group_of_row = np.repeat(np.arange(groups), np.diff(bounds))
+        keys, counts = np.unique(group_of_row * (size + 1) + indices, return_counts=True)
     key_group, key_value = np.divmod(keys, size + 1)
     other = len(bins.categories)
     to_bin = np.array([bins.lookup.get(v, other) for v in dictionary] + [other + 1])
