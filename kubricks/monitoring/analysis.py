@@ -99,7 +99,7 @@ def _rows(table: pa.Table | pd.DataFrame) -> int:
 
 def _numpy(table: pa.Table | pd.DataFrame, name: str) -> np.ndarray:
     data = _raw(table, name)
-    return data.to_numpy() if isinstance(data, pd.Series) else data.to_numpy()
+    return data.to_numpy()
 
 
 def _column_data(table: pa.Table | pd.DataFrame, column: MonitoredColumn, order=None):

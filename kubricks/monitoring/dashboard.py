@@ -20,8 +20,8 @@ from kubricks.monitoring.metrics import fractions
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
-table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;
-text-align:left;font-size:.9rem}.bad{color:#b00020;font-weight:600}.ok{color:#1b5e20}
+table{border-collapse:collapse;margin:.5rem 0}
+td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left;font-size:.9rem}.bad{color:#b00020;font-weight:600}.ok{color:#1b5e20}
 .feature{display:flex;gap:1rem;align-items:center;border-top:1px solid #eee;padding:.5rem 0}
 """
 
@@ -97,7 +97,7 @@ def render(
             f" null p {row.null_pvalue:.4f})<br>"
             f"JS {row.js_distance:.4f} · PSI {row.psi:.4f} · TV {row.tv_distance:.4f}"
             + (
-                f" · KS {row.ks_statistic:.4f} · Wasserstein/σ {row.wasserstein_distance:.4f}"
+                f" · KS {row.ks_statistic:.4f} · Wasserstein/sd {row.wasserstein_distance:.4f}"
                 if row.data_type == "numeric"
                 else f"<br>new: {escape(row.new_categories or '-')}"
                 f" · missing: {escape(row.missing_categories or '-')}"

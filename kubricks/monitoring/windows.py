@@ -43,7 +43,7 @@ def group_rows(
     times: np.ndarray, granularity: str, slice_key: str | None, slice_values: np.ndarray | None
 ) -> Groups:
     """One group per window (and per slice value when ``slice_key`` is given)."""
-    start, end = window_bounds(times, granularity)
+    start, _ = window_bounds(times, granularity)
     window_codes, window_starts = pd.factorize(start, sort=True)
     if slice_key is None or slice_values is None:
         slice_codes = np.zeros(len(start), dtype=np.int64)
