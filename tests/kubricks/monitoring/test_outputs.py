@@ -46,8 +46,17 @@ def test_tables_have_the_lakehouse_monitoring_columns_and_reruns_replace(
     assert result.tables["drift"].endswith("/monitoring/churn_drift_metrics")
     assert len(drift) == len(analysis.drift) and len(profile) == len(analysis.profile)
     common = set(
-        "window_start window_end granularity slice_key slice_value column_name model_version"
-        " baseline_version inference_log_version".split()
+        [
+            "window_start",
+            "window_end",
+            "granularity",
+            "slice_key",
+            "slice_value",
+            "column_name",
+            "model_version",
+            "baseline_version",
+            "inference_log_version",
+        ]
     )
     assert common <= set(drift.columns) and common <= set(profile.columns)
     assert {"ks_statistic", "wasserstein_distance", "psi", "js_distance", "chi2_statistic",
@@ -55,8 +64,20 @@ def test_tables_have_the_lakehouse_monitoring_columns_and_reruns_replace(
         drift.columns
     )  # fmt: skip
     profile_columns = set(
-        "count num_nulls num_zeros num_nan avg stddev min max quantiles distinct_count"
-        " frequent_items log_type".split()
+        [
+            "count",
+            "num_nulls",
+            "num_zeros",
+            "num_nan",
+            "avg",
+            "stddev",
+            "min",
+            "max",
+            "quantiles",
+            "distinct_count",
+            "frequent_items",
+            "log_type",
+        ]
     )
     assert profile_columns <= set(profile.columns)
     assert set(drift["drift_type"]) == {"BASELINE", "CONSECUTIVE"}
