@@ -41,16 +41,23 @@ def _quantiles(present: np.ndarray) -> list[float]:
     return (present[lo] * (1 - frac) + present[hi] * frac).tolist()
 
 
-def _frequent(present: np.ndarray) -> str:
-    """The most frequent values as ``value:count`` (empty when every value is unique)."""
+def _distinct_and_frequent(present: np.ndarray) -> tuple[int, str]:
+    """Distinct count and the most frequent values (``value:count``) of sorted values.
+
+    One comparison pass; run lengths are only built when some value repeats, so a
+    continuous column costs no more than the comparison.
+    """
     if present.size == 0:
-        return ""
-    starts = np.flatnonzero(np.concatenate([[True], present[1:] != present[:-1]]))
-    lengths = np.diff(np.append(starts, present.size))
-    if lengths.max() <= 1:
-        return ""
+        return 0, ""
+    change = present[1:] != present[:-1]
+    distinct = int(np.count_nonzero(change)) + 1
+    if distinct == present.size:
+        return distinct, ""
+    starts = np.concatenate([[0], np.flatnonzero(change) + 1])
+    lengths = np.diff(np.concatenate([starts, [present.size]]))
     top = np.argsort(-lengths, kind="stable")[:TOP_ITEMS]
-    return ",".join(f"{present[starts[i]]:.6g}:{lengths[i]}" for i in top if lengths[i] > 1)
+    items = ",".join(f"{present[starts[i]]:.6g}:{lengths[i]}" for i in top if lengths[i] > 1)
+    return distinct, items
 
 
 def numeric_sketch(column: Column, bins: NumericBins, bounds: np.ndarray) -> Sketch:
@@ -85,6 +92,7 @@ def numeric_sketch(column: Column, bins: NumericBins, bounds: np.ndarray) -> Ske
             nulls = missing if column.nans == 0 else 0
         zeros = int(np.searchsorted(present, 0.0, "right") - np.searchsorted(present, 0.0, "left"))
         count = int(segment.size)
+        distinct, frequent = _distinct_and_frequent(present)
         profiles.append(
             {
                 "count": count,
@@ -98,10 +106,8 @@ def numeric_sketch(column: Column, bins: NumericBins, bounds: np.ndarray) -> Ske
                 "max": float(present[-1]) if present.size else None,
                 "quantiles": _quantiles(present),
                 "median": _quantiles(present)[2] if present.size else None,
-                "distinct_count": int(np.count_nonzero(np.diff(present)) + 1)
-                if present.size
-                else 0,
-                "frequent_items": _frequent(present),
+                "distinct_count": distinct,
+                "frequent_items": frequent,
             }
         )
     return Sketch(fine, tails, profiles)
