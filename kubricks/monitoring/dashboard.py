@@ -21,7 +21,8 @@ from kubricks.monitoring.metrics import fractions
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
 table{border-collapse:collapse;margin:.5rem 0}
-td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left;font-size:.9rem}.bad{color:#b00020;font-weight:600}.ok{color:#1b5e20}
+td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left;font-size:.9rem}
+.bad{color:#b00020;font-weight:600}.ok{color:#1b5e20}
 .feature{display:flex;gap:1rem;align-items:center;border-top:1px solid #eee;padding:.5rem 0}
 """
 

@@ -128,7 +128,8 @@ def test_monitor_reads_the_champion_baseline_and_the_log_and_writes_everything(d
     assert result.lineage["baseline_version"] == "0"
     assert result.lineage["inference_log_version"].endswith("_inference_log@v0")
 
-    drift = DeltaTable(outputs.table_uri(settings.lakehouse_uri, spec.name, "drift")).to_pandas()
+    root = settings.lakehouse_uri
+    drift = DeltaTable(outputs.table_uri(root, spec.name, "drift")).to_pandas()
     assert set(drift["baseline_version"]) == {"0"}
     prediction = drift[
         (drift["column_name"] == "probability") & (drift["drift_type"] == "BASELINE")
@@ -165,10 +166,8 @@ def test_cli_prints_the_summary_and_the_report_path(deployed, tmp_path: Path) ->
     assert out.exit_code == 0, out.output
     text = out.output.replace("\n", "")
     assert "Monitoring windows" in out.output and "2024-03-01" in out.output
-    assert (
-        f"Report: {Path(settings.home).resolve() / 'monitoring' / f'{spec.name}-report.html'}"
-        in text
-    )
+    report = Path(settings.home).resolve() / "monitoring" / f"{spec.name}-report.html"
+    assert f"Report: {report}" in text
     assert "drifted features" in out.output
 
 
