@@ -172,12 +172,28 @@ def _sketch_all(
         return dict(pool.map(one, reference.columns))
 
 
+PROFILE_TYPES = {
+    "count": "int64",
+    "num_nulls": "int64",
+    "num_nan": "int64",
+    "num_zeros": "float64",  # null for categorical columns
+    "percent_null": "float64",
+    "avg": "float64",
+    "stddev": "float64",
+    "min": "float64",
+    "max": "float64",
+    "median": "float64",
+    "distinct_count": "int64",
+    "frequent_items": "string",
+}
+
+
 def _profile_frame(
     keys: pd.DataFrame, sketches: dict[str, Sketch], reference: Reference, log_type: str
 ) -> pd.DataFrame:
     frames = []
     for column in reference.columns:
-        rows = pd.DataFrame(sketches[column.name].profiles)
+        rows = pd.DataFrame(sketches[column.name].profiles).astype(PROFILE_TYPES)
         rows.insert(0, "column_name", column.name)
         rows.insert(1, "data_type", column.kind)
         rows.insert(2, "role", column.role)
@@ -276,16 +292,20 @@ def _drift_frame(
             frame["percent_null_delta"] = [
                 p["percent_null"] - r for p, r in zip(profiles, ref_null, strict=True)
             ]
-            frame["avg_delta"] = [
-                None if p["avg"] is None or r is None else p["avg"] - r
-                for p, r in zip(profiles, ref_avg, strict=True)
-            ]
+            frame["avg_delta"] = np.array(
+                [
+                    np.nan if p["avg"] is None or r is None else p["avg"] - r
+                    for p, r in zip(profiles, ref_avg, strict=True)
+                ],
+                dtype=np.float64,
+            )
             if sketch.new_categories is not None and drift_type == "BASELINE":
-                frame["new_categories"] = [",".join(sketch.new_categories[r]) for r in rows]
-                frame["missing_categories"] = [",".join(sketch.missing_categories[r]) for r in rows]
+                new = [",".join(sketch.new_categories[r]) for r in rows]
+                gone = [",".join(sketch.missing_categories[r]) for r in rows]
             else:
-                frame["new_categories"] = None
-                frame["missing_categories"] = None
+                new = gone = [pd.NA] * len(rows)
+            frame["new_categories"] = pd.array(new, dtype="string")
+            frame["missing_categories"] = pd.array(gone, dtype="string")
             frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 

@@ -178,13 +178,15 @@ def numeric_bins(column: Column) -> NumericBins:
     present = present[np.isfinite(present)]
     if present.size == 0:
         present = np.array([0.0])
-    distinct = np.unique(present) if present.size <= 200_000 else None
-    discrete = distinct is not None and distinct.size <= FINE_POINTS
+    ordered = np.sort(present)  # one sort: distinct values and every quantile come from it
+    distinct = ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
+    discrete = distinct.size <= FINE_POINTS
     if discrete:
         fine = distinct
     else:
-        fine = np.unique(np.quantile(present, np.linspace(0.0, 1.0, FINE_POINTS + 1)))
-    deciles = np.unique(np.quantile(present, np.linspace(0.0, 1.0, COARSE_BINS + 1)[1:-1]))
+        fine = np.unique(_sorted_quantiles(ordered, np.linspace(0.0, 1.0, FINE_POINTS + 1)))
+    inner = np.linspace(0.0, 1.0, COARSE_BINS + 1)[1:-1]
+    deciles = np.unique(_sorted_quantiles(ordered, inner))
     edges = np.unique(np.concatenate([fine, deciles]))
     # fine bin j (1..m) starts at edges[j-1]; its decile is how many decile edges are <= it
     starts = edges
@@ -199,6 +201,14 @@ def numeric_bins(column: Column) -> NumericBins:
     std = float(np.std(present)) if present.size > 1 else 0.0
     scale = std if std > 0 else 1.0
     return NumericBins(edges, coarse_of_fine.astype(np.int64), labels, scale, bool(discrete))
+
+
+def _sorted_quantiles(ordered: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """np.quantile's default (linear) estimate, read off already sorted values."""
+    position = probabilities * (ordered.size - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, ordered.size - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def categorical_bins(encoded: tuple[np.ndarray, list[str]]) -> CategoricalBins:
