@@ -116,6 +116,15 @@ def positive_class(spec: UseCaseSpec, classes: list[Any]) -> Any:
     return classes[-1]
 
 
+def is_positive(values: pd.Series, positive: Any) -> np.ndarray:
+    """Which values are the positive class, whether they arrive as 1, 1.0 or "1" (C2 logs text)."""
+    if isinstance(positive, bool | np.bool_):
+        return values.astype(str).str.lower().isin(["true", "1", "1.0"]).to_numpy() == positive
+    if isinstance(positive, int | float | np.integer | np.floating):
+        return (pd.to_numeric(values, errors="coerce") == float(positive)).to_numpy()
+    return (values.astype(str) == str(positive)).to_numpy()
+
+
 def score_frame(model: Any, gold_rows: pd.DataFrame, spec: UseCaseSpec) -> pd.DataFrame:
     """The champion's ``prediction`` (text for classification) and ``probability`` columns."""
     features = gold_rows[spec.gold_feature_columns()]
@@ -159,8 +168,8 @@ def quality_inputs(
 ) -> QualityInputs:
     """Arrays for the quality frame: 0/1 labels (NaN unlabelled), predictions, probabilities."""
     if spec.problem_type == "classification":
-        label = np.where(labels.isna(), np.nan, (labels.astype(str) == str(positive)).astype(float))
-        predicted = (monitored["prediction"].astype(str) == str(positive)).to_numpy(float)
+        label = np.where(labels.isna(), np.nan, is_positive(labels, positive).astype(float))
+        predicted = is_positive(monitored["prediction"], positive).astype(float)
         raw = monitored["probability"].to_numpy(float) if "probability" in monitored else None
         probability = None if raw is None else calibrator(raw)
     else:
@@ -188,8 +197,8 @@ def holdout_quality(
             holdout[spec.label].to_numpy(float), scored["prediction"].to_numpy(float)
         )
     positive = positive_class(spec, list(model.classes_))
-    label = (holdout[spec.label].astype(str) == str(positive)).to_numpy(int)
-    predicted = (scored["prediction"] == str(positive)).to_numpy(int)
+    label = is_positive(holdout[spec.label], positive).astype(int)
+    predicted = is_positive(scored["prediction"], positive).astype(int)
     probability = scored["probability"].to_numpy(float)
     calibrator = quality.Calibrator.fit(probability, label)
     return calibrator, quality.realized_classification(label, probability, predicted)

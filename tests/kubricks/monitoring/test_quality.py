@@ -102,6 +102,7 @@ def test_windows_count_only_once_label_coverage_passes_the_threshold() -> None:
     q = analyze(reference, rows, TIME_COLUMN, "month", inputs).quality
     q = q[q["slice_key"].isna()].set_index(q["window_start"].dt.month)
     assert q.loc[1, "counted"] and not q.loc[3, "counted"]
+    assert q.loc[1, "realized_roc_auc"] > 0.9  # float labels with NaN still match class 1
     assert q.loc[3, "label_coverage"] == pytest.approx(0.1, abs=0.03)
     assert np.isnan(q.loc[3, "realized_roc_auc"]) and not np.isnan(q.loc[3, "estimated_roc_auc"])
 
