@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from kubricks.errors import KubricksError
 from kubricks.monitoring import alarms, metrics, quality
 from kubricks.monitoring.bins import (
     CategoricalBins,
@@ -102,6 +103,17 @@ def _numpy(table: pa.Table | pd.DataFrame, name: str) -> np.ndarray:
     return data.to_numpy()
 
 
+def _times(table: pa.Table | pd.DataFrame, name: str) -> np.ndarray:
+    """Event or request times as naive UTC ``datetime64[us]`` (time zones converted)."""
+    data = _raw(table, name)
+    if isinstance(data, pd.Series):
+        stamps = pd.to_datetime(data)
+        if stamps.dt.tz is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        return stamps.to_numpy("datetime64[us]")
+    return data.cast(pa.timestamp("us")).to_numpy()
+
+
 def _column_data(table: pa.Table | pd.DataFrame, column: MonitoredColumn, order=None):
     """A column ready to sketch (numeric floats or category codes), rows in ``order``."""
     data = _raw(table, column.name)
@@ -122,7 +134,7 @@ def build_reference(
     table = baseline
     missing = [c.name for c in columns if c.name not in _names(table)]
     if missing:
-        raise KeyError(f"baseline has no column(s) {', '.join(missing)}")
+        raise KubricksError(f"baseline has no column(s) {', '.join(missing)}")
     bounds = np.array([0, _rows(table)])
     tests = max(1, sum(c.role == "feature" for c in columns))
     samples = max(config.bootstrap_samples, int(np.ceil(2 * tests / config.fdr)))
@@ -474,7 +486,18 @@ def analyze(
     table = monitored
     config = reference.config
     granularity = granularity or config.granularity
-    times = _numpy(table, time_column)
+    if time_column not in _names(table):
+        raise KubricksError(f"monitored rows have no time column {time_column!r}")
+    absent = [c.name for c in reference.columns if c.name not in _names(table)]
+    absent += [c for c in config.slices if c not in _names(table)]
+    if absent:
+        raise KubricksError(f"monitored rows lack column(s) {', '.join(absent)}")
+    times = _times(table, time_column)
+    undated = int(np.isnat(times).sum())
+    if undated:
+        raise KubricksError(
+            f"{undated} monitored row(s) have no {time_column!r}: cannot window them"
+        )
     slicings: list[str | None] = [None, *config.slices]
     profiles, drifts, qualities = [], [], []
     latest_fine: dict[str, np.ndarray] = {}

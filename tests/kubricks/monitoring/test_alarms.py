@@ -114,3 +114,18 @@ def test_month_two_flags_exactly_the_bug_on_breast_cancer() -> None:
     scenario = drift_scenario(spec, rows_per_month=5_000, seed=5, source=frame)
     flagged = _month_two(spec, scenario, frame)  # the data set itself is the baseline
     assert sorted(flagged) == sorted([scenario.unit_feature, scenario.nulled_feature])
+
+
+def test_rows_without_a_time_are_refused_by_name() -> None:
+    from kubricks.errors import KubricksError
+
+    reference = build_reference(_draw(1_000, seed=1), COLUMNS, Monitoring())
+    frame = _draw(10, seed=2)
+    frame[TIME_COLUMN] = pd.Timestamp("2024-01-01")
+    frame.loc[3, TIME_COLUMN] = pd.NaT
+    with pytest.raises(KubricksError, match="1 monitored row.*'requested_at'"):
+        analyze(reference, frame, TIME_COLUMN, "day")
+    with pytest.raises(KubricksError, match="no time column 'when'"):
+        analyze(reference, frame, "when", "day")
+    with pytest.raises(KubricksError, match="granularity 'fortnight'"):
+        analyze(reference, frame.dropna(), TIME_COLUMN, "fortnight")

@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
 from kubricks.errors import KubricksError
@@ -64,7 +65,7 @@ def deployed(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):
     write_deltalake(gold_uri, train, mode="error")  # version 0: what the champion trains on
 
     features = spec.gold_feature_columns()
-    pipeline = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=1000))
+    pipeline = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=1000))
     fit, holdout = train.iloc[:9_000], train.iloc[9_000:]
     pipeline.fit(fit[features], fit[spec.label])
     mlflow.set_tracking_uri(mlflow_server)
