@@ -371,12 +371,29 @@ def _publish(
     return result
 
 
+class _Same:
+    """A context manager that yields an already active run and leaves it open."""
+
+    def __init__(self, run) -> None:
+        self.run = run
+
+    def __enter__(self):
+        return self.run
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 def _log(spec: UseCaseSpec, settings: KubricksSettings, result: MonitorResult) -> str:
     import mlflow
 
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-    mlflow.set_experiment(f"{spec.name}-monitoring")
-    with mlflow.start_run(run_name=f"monitor {spec.name}") as run:
+    active = mlflow.active_run()
+    if active is None:  # a standalone pass gets its own run in <usecase>-monitoring
+        mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+        mlflow.set_experiment(f"{spec.name}-monitoring")
+    # inside a pipeline step (an active run), the step's own run receives the results
+    context = mlflow.start_run(run_name=f"monitor {spec.name}") if active is None else _Same(active)
+    with context as run:
         mlflow.set_tags({f"kubricks.{k}": v for k, v in result.lineage.items()})
         mlflow.log_metrics(result.summary())
         mlflow.log_text(result.html, "monitoring/report.html")
