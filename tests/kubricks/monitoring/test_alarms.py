@@ -26,7 +26,9 @@ def _draw(rows: int, seed: int) -> pd.DataFrame:
             "age": rng.gamma(9, 4.3, rows),
             "products": rng.choice([1, 2, 3, 4], rows, p=[0.5, 0.45, 0.04, 0.01]),
             "active": rng.integers(0, 2, rows),
-            "country": rng.choice(["FR", "DE", "ES", "IT"], rows, p=[0.4, 0.3, 0.2, 0.1]),
+            "country": pd.Categorical.from_codes(  # as Arrow/Delta strings arrive: dictionary
+                rng.choice(4, rows, p=[0.4, 0.3, 0.2, 0.1]), ["FR", "DE", "ES", "IT"]
+            ),
         }
     )
 
@@ -129,3 +131,20 @@ def test_rows_without_a_time_are_refused_by_name() -> None:
         analyze(reference, frame, "when", "day")
     with pytest.raises(KubricksError, match="granularity 'fortnight'"):
         analyze(reference, frame.dropna(), TIME_COLUMN, "fortnight")
+
+
+@pytest.mark.parametrize(
+    ("granularity", "start", "end"),
+    [
+        ("hour", "2024-02-29T23:00", "2024-03-01T00:00"),
+        ("day", "2024-02-29T00:00", "2024-03-01T00:00"),
+        ("week", "2024-02-26T00:00", "2024-03-04T00:00"),  # weeks start on Monday
+        ("month", "2024-02-01T00:00", "2024-03-01T00:00"),  # leap February
+    ],
+)
+def test_windows_follow_the_calendar(granularity: str, start: str, end: str) -> None:
+    from kubricks.monitoring.windows import window_bounds
+
+    times = np.array(["2024-02-29T23:59:59.999999"], dtype="datetime64[us]")
+    got_start, got_end = window_bounds(times, granularity)
+    assert got_start[0] == np.datetime64(start) and got_end[0] == np.datetime64(end)
