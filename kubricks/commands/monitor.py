@@ -26,7 +26,7 @@ def print_result(result) -> None:
     columns = [
         c
         for c in ("window_start", "count", "drifted_features", "drift_alarm", "label_coverage",
-                  "realized", "estimated", "quality_alarm", "alarm")
+                  "realized", "estimated", "quality_raw", "quality_alarm", "alarm")
         if c in windows.columns
     ]  # fmt: skip
     rows = [[_fmt(row[c]) for c in columns] for _, row in windows.iterrows()]

@@ -467,9 +467,10 @@ def _window_summary(
         windows["estimated"] = q.get(
             f"estimated_{primary}", pd.Series(np.nan, index=q.index)
         ).to_numpy()
-        quality_raw = windows["realized_raw"] | windows["estimated_raw"]
-        windows["quality_alarm"] = alarms.persistent(quality_raw.to_numpy(), k, n)
+        windows["quality_raw"] = windows["realized_raw"] | windows["estimated_raw"]
+        windows["quality_alarm"] = alarms.persistent(windows["quality_raw"].to_numpy(), k, n)
     else:
+        windows["quality_raw"] = False
         windows["quality_alarm"] = False
     windows["alarm"] = windows["drift_alarm"] | windows["quality_alarm"]
     return windows

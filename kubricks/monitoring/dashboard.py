@@ -111,8 +111,9 @@ def render(
     shown = [
         c
         for c in (
-            "window_start", "window_end", "count", "drifted_features", "drift_alarm",
-            "label_coverage", "realized", "estimated", "estimate_gap", "quality_alarm", "alarm",
+            "window_start", "window_end", "count", "drifted_features", "drift_raw", "drift_alarm",
+            "label_coverage", "realized", "estimated", "estimate_gap", "quality_raw",
+            "quality_alarm", "alarm",
         )
         if c in windows.columns
     ]  # fmt: skip
