@@ -166,8 +166,19 @@ def quality_inputs(
     calibrator: quality.Calibrator,
     reference: dict[str, float],
 ) -> QualityInputs:
-    """Arrays for the quality frame: 0/1 labels (NaN unlabelled), predictions, probabilities."""
-    if spec.problem_type == "classification":
+    """Arrays for the quality frame: 0/1 labels (NaN unlabelled), predictions, probabilities.
+
+    Binary: labels and predictions are "is the positive class". Multiclass (``positive`` is
+    None): the label becomes "the prediction was right" and the probability the predicted
+    class's (contract C2), so accuracy, realized and CBPE-estimated, is what is tracked.
+    """
+    if spec.problem_type == "classification" and positive is None:
+        right = labels.astype(str).to_numpy() == monitored["prediction"].astype(str).to_numpy()
+        label = np.where(labels.isna(), np.nan, right.astype(float))
+        predicted = np.ones(len(monitored))
+        raw = monitored["probability"].to_numpy(float) if "probability" in monitored else None
+        probability = None if raw is None else calibrator(raw)
+    elif spec.problem_type == "classification":
         label = np.where(labels.isna(), np.nan, is_positive(labels, positive).astype(float))
         predicted = is_positive(monitored["prediction"], positive).astype(float)
         raw = monitored["probability"].to_numpy(float) if "probability" in monitored else None
@@ -196,10 +207,14 @@ def holdout_quality(
         return quality.Calibrator(None), quality.realized_regression(
             holdout[spec.label].to_numpy(float), scored["prediction"].to_numpy(float)
         )
+    probability = scored["probability"].to_numpy(float)
+    if len(model.classes_) > 2:  # multiclass: calibrate the confidence of the predicted class
+        label = (holdout[spec.label].astype(str) == scored["prediction"]).to_numpy(int)
+        calibrator = quality.Calibrator.fit(probability, label)
+        return calibrator, {"accuracy": float(label.mean())}
     positive = positive_class(spec, list(model.classes_))
     label = is_positive(holdout[spec.label], positive).astype(int)
     predicted = is_positive(scored["prediction"], positive).astype(int)
-    probability = scored["probability"].to_numpy(float)
     calibrator = quality.Calibrator.fit(probability, label)
     return calibrator, quality.realized_classification(label, probability, predicted)
 
@@ -324,11 +339,8 @@ def monitor(
         labels = _labels_by_key(spec, settings, rows["entity_key"])
     else:
         labels = pd.Series(np.nan, index=rows.index)
-    positive = (
-        positive_class(spec, list(model.classes_))
-        if spec.problem_type == "classification"
-        else None
-    )
+    binary = spec.problem_type == "classification" and len(model.classes_) == 2
+    positive = positive_class(spec, list(model.classes_)) if binary else None
     inputs = quality_inputs(spec, monitored, labels, positive, calibrator, reference_quality)
 
     reference = build_reference(baseline, monitored_columns(spec), spec.monitoring)

@@ -114,3 +114,43 @@ def test_expected_auc_of_calibrated_scores_matches_realized_auc() -> None:
     from sklearn.metrics import roc_auc_score
 
     assert quality.expected_auc(p) == pytest.approx(roc_auc_score(y, p), abs=0.01)
+
+
+def test_multiclass_tracks_accuracy_realized_and_estimated_iris() -> None:
+    from sklearn.datasets import load_iris
+
+    from kubricks.spec import UseCaseSpec
+
+    data = load_iris(as_frame=True)
+    frame = data.frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+    frame["target"] = data.target_names[data.target]
+    frame["id"] = np.arange(len(frame)).astype(str)
+    features = [c for c in frame.columns if c not in ("target", "id")]
+    spec = UseCaseSpec.model_validate(
+        {
+            "name": "iris",
+            "columns": [{"name": c, "type": "double"} for c in features]
+            + [{"name": "id", "type": "string"}, {"name": "target", "type": "string"}],
+            "entity_key": "id",
+            "label": "target",
+            "problem_type": "classification",
+            "features": [{"name": c} for c in features],
+            "metric": {"primary": "accuracy"},
+        }
+    )
+    model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=500))
+    model.fit(frame[features], frame["target"])
+    holdout = frame.sample(frac=1.0, random_state=0)
+    calibrator, reference_quality = holdout_quality(spec, model, holdout)
+    scenario = drift_scenario(spec, rows_per_month=3_000, seed=2, source=frame)
+    rows = scenario.all_months()
+    rows = pd.concat([rows, score_frame(model, rows, spec)], axis=1)
+    inputs = quality_inputs(spec, rows, rows["target"], None, calibrator, reference_quality)
+    baseline = pd.concat([frame, score_frame(model, frame, spec)], axis=1)
+    reference = build_reference(baseline, monitored_columns(spec), spec.monitoring)
+    windows = analyze(reference, rows, TIME_COLUMN, "month", inputs).windows
+    windows = windows.set_index(windows["window_start"].dt.month)
+    assert windows.loc[1, "realized"] > 0.9
+    assert abs(windows.loc[1, "estimate_gap"]) < 0.05  # CBPE on the predicted class's confidence
+    assert windows.loc[3, "realized"] < windows.loc[1, "realized"] - 0.3  # classes rotated
+    assert windows.loc[3, "drifted_features"] == [] and windows.loc[3, "realized_raw"]
