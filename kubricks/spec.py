@@ -141,6 +141,52 @@ ColumnDist = Annotated[
 ]
 
 
+# Monitoring (workstream monitor): how windows are cut and when drift becomes an alarm.
+DriftMetricName = Literal["js_distance", "psi", "wasserstein", "ks", "tv", "linf", "chi2"]
+
+
+class Monitoring(_Strict):
+    """Windows, slices and alarm rules for ``kubricks monitor``; every field has a default.
+
+    A feature drifts in a window when its effect size beats both ``min_effect`` (so huge
+    windows do not alarm on trivia) and the bootstrap null at that window size after
+    Benjamini-Hochberg at ``fdr`` (so small windows do not alarm on noise); an alarm needs
+    ``persistence_k`` drifting windows among the last ``persistence_n``.
+    """
+
+    granularity: Literal["hour", "day", "week", "month"] = "day"
+    slices: list[str] = Field(default_factory=list)
+    numeric_metric: DriftMetricName = "js_distance"
+    categorical_metric: DriftMetricName = "js_distance"
+    min_effect: dict[str, float] = Field(
+        default_factory=lambda: {
+            "js_distance": 0.1,
+            "psi": 0.2,
+            "wasserstein": 0.1,
+            "ks": 0.1,
+            "tv": 0.1,
+            "linf": 0.1,
+            "chi2": 0.0,
+        }
+    )
+    fdr: float = Field(0.05, gt=0, lt=1)
+    bootstrap_samples: int = Field(1000, ge=100)
+    persistence_k: int = Field(2, ge=1)
+    persistence_n: int = Field(3, ge=1)
+    label_coverage: float = Field(0.5, gt=0, le=1)
+    quality_drop: float = Field(0.05, ge=0)
+    min_window_rows: int = Field(50, ge=1)
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> Monitoring:
+        if self.persistence_k > self.persistence_n:
+            raise ValueError(
+                f"monitoring: persistence_k ({self.persistence_k}) exceeds"
+                f" persistence_n ({self.persistence_n})"
+            )
+        return self
+
+
 class UseCaseSpec(_Strict):
     name: str
     description: str = ""
@@ -160,6 +206,7 @@ class UseCaseSpec(_Strict):
     expectations: list[Expectation] = Field(default_factory=list)
     metric: Metric
     synthetic: dict[str, ColumnDist] = Field(default_factory=dict)
+    monitoring: Monitoring = Monitoring()
 
     @model_validator(mode="before")
     @classmethod
@@ -228,6 +275,11 @@ class UseCaseSpec(_Strict):
                 f"positive_class: {self.positive_class!r} cannot be a value of the"
                 f" {label_type} label {self.label!r}"
             )
+        for column in self.monitoring.slices:
+            if column not in known:
+                raise ValueError(
+                    f"monitoring.slices: {column!r} is not one of the declared columns"
+                )
         for column in self.synthetic:
             if column not in known:
                 raise ValueError(f"synthetic: {column!r} is not one of the declared columns")

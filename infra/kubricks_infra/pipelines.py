@@ -54,7 +54,7 @@ def runner_role(namespace: str) -> dict[str, Any]:
     Serving's deploy step creates or patches the Bento's Deployment, Service and HPA
     (``serving.kubernetes.apply_manifests``); Spark steps create a SparkApplication, read its
     status, delete it when done, and read the driver's log for its error line
-    (``kubricks.orchestration.sparkapp``).
+    (``kubricks.spark_k8s.sparkapp``).
     """
     write = ["create", "patch"]
     return {

@@ -9,8 +9,8 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from kubricks.orchestration.environment import env_name, settings_env
 from kubricks.settings import KubricksSettings
+from kubricks.steps.environment import env_name, settings_env
 from kubricks_infra import k8s as m
 from kubricks_infra.config import PlatformConfig
 

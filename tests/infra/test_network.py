@@ -73,8 +73,8 @@ ANY = -1  # Spark's own traffic: any port, chosen at run time
 
 def _endpoints(program: Recorded) -> tuple[dict[str, Endpoint], dict[str, str]]:
     """Every pod that matters, keyed by name, and the text each is configured with."""
-    from kubricks.orchestration import sparkapp
     from kubricks.settings import KubricksSettings
+    from kubricks.spark_k8s import sparkapp
 
     objs = _objects(program)
     eps: dict[str, Endpoint] = {}

@@ -134,7 +134,7 @@ def test_every_password_comes_from_a_secret(program: Recorded) -> None:
     assert checked >= 3  # Postgres; the others take whole Secrets through envFrom
     # ConfigMaps hold no credentials: no secret setting, no password-like key, no URL with a
     # user:password part
-    from kubricks.orchestration.environment import env_name, secret_fields
+    from kubricks.steps.environment import env_name, secret_fields
 
     secret_keys = {env_name(f) for f in secret_fields()}
     for cm in objects(program, "ConfigMap", namespace=None):
@@ -260,7 +260,7 @@ def test_pipeline_runner_may_only_deploy_serving_and_run_spark(program: Recorded
 
 def _verbs_used_by_spark_steps() -> set[str]:
     """Run the real SparkApplication runner on a recording API and list the verbs it needs."""
-    from kubricks.orchestration import sparkapp
+    from kubricks.spark_k8s import sparkapp
 
     calls: list[str] = []
 
@@ -327,8 +327,8 @@ def test_outputs_name_urls_and_secrets(program: Recorded) -> None:
 
 
 def test_settings_reach_steps_in_both_namespaces(program: Recorded) -> None:
-    from kubricks.orchestration.environment import secret_fields
     from kubricks.settings import KubricksSettings
+    from kubricks.steps.environment import secret_fields
 
     for namespace in ("kubricks", "kubeflow"):
         (cm,) = [
@@ -439,8 +439,8 @@ def _restricted_violations(pod: dict[str, Any]) -> list[str]:
 def test_every_pod_in_the_namespace_passes_the_restricted_standard(program: Recorded) -> None:
     import pyspark
 
-    from kubricks.orchestration import sparkapp
     from kubricks.settings import KubricksSettings
+    from kubricks.spark_k8s import sparkapp
 
     pods = {o["metadata"]["name"]: pod_spec(o) for k in WORKLOAD_KINDS for o in objects(program, k)}
     app = sparkapp.render_spark_application(
@@ -462,8 +462,8 @@ def test_spark_applications_fit_the_platform(program: Recorded) -> None:
     runs as the service account the program creates, in the namespace the operator watches."""
     import pyspark
 
-    from kubricks.orchestration import sparkapp
     from kubricks.settings import KubricksSettings
+    from kubricks.spark_k8s import sparkapp
 
     (cm,) = [
         c for c in objects(program, "ConfigMap") if c["metadata"]["name"] == "kubricks-settings"

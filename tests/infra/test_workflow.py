@@ -106,7 +106,7 @@ def test_kubricks_commands_exist_with_their_options() -> None:
         for option in (a for a in args if a.startswith("--")):
             assert option in help_text, f"kubricks {' '.join(command)} has no {option}"
     # and the pipeline it runs is one the catalog knows
-    from kubricks.orchestration import catalog
+    from pipelines import catalog
 
     assert catalog.canonical("training") == "training"
 

@@ -62,3 +62,20 @@ def test_malformed_yaml_is_a_spec_error(tmp_path: Path) -> None:
 def test_one_hot_column_names_are_identifiers() -> None:
     assert one_hot_column("city", "New York-2") == "city_New_York_2"
     assert one_hot_column("x", "") == "x_blank"
+
+
+def test_monitoring_section_has_defaults_and_checks_its_fields() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from kubricks.spec import Monitoring, load_spec
+
+    spec = load_spec("churn")
+    assert spec.monitoring == Monitoring()  # old specs stay valid
+    assert spec.monitoring.granularity == "day" and spec.monitoring.persistence_k == 2
+    raw = spec.model_dump()
+    raw["monitoring"] = {"slices": ["Nope"]}
+    with pytest.raises(ValidationError, match="monitoring.slices: 'Nope'"):
+        type(spec).model_validate(raw)
+    with pytest.raises(ValidationError, match="persistence_k"):
+        Monitoring(persistence_k=4, persistence_n=3)

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 
 from kubricks import services, storage
 from kubricks.lakehouse import tables
-from kubricks.orchestration import records
 from kubricks.registry import audit
+from kubricks.runs import records
 from kubricks.settings import KubricksSettings
 from tests.conftest import free_port
 from tests.s3.conftest import S3Server, run_moto

@@ -21,9 +21,9 @@ from kubricks.errors import KubricksError
 from kubricks.features.online import materialize, online_features
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import ingest, ingest_runs, layer_tables, resolve_source
-from kubricks.orchestration import records
 from kubricks.registry import audit
 from kubricks.registry.gate import register_and_gate
+from kubricks.runs import records
 from kubricks.scoring.batch import score_gold
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec

@@ -1,0 +1,537 @@
+"""The monitoring computation, pure: a baseline and monitored rows in, metric tables out.
+
+``build_reference`` freezes bins, the baseline's own profile and the bootstrap nulls from
+the baseline (the champion's training data); ``analyze`` windows the monitored rows and
+returns Lakehouse-Monitoring-shaped profile, drift and quality frames plus per-window
+alarms. No I/O here: ``kubricks.monitoring.run`` reads tables and writes results.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from kubricks.errors import KubricksError
+from kubricks.monitoring import alarms, metrics, quality
+from kubricks.monitoring.bins import (
+    CategoricalBins,
+    NumericBins,
+    categorical_bins,
+    encode,
+    numeric_bins,
+    numeric_column,
+)
+from kubricks.monitoring.sketch import Sketch, categorical_sketch, numeric_sketch
+from kubricks.monitoring.windows import Groups, group_rows
+from kubricks.spec import Monitoring
+
+THREADS = 2  # numpy sorts release the GIL: two columns at a time on two cores
+
+
+@dataclass(frozen=True)
+class MonitoredColumn:
+    name: str
+    kind: str  # numeric | categorical
+    role: str = "feature"  # feature | prediction
+
+
+@dataclass
+class Reference:
+    """Everything frozen from the baseline: bins, its sketch, its profile, the nulls."""
+
+    columns: list[MonitoredColumn]
+    bins: dict[str, NumericBins | CategoricalBins]
+    sketches: dict[str, Sketch]
+    nulls: dict[str, alarms.NullModel]
+    alarm_metric: dict[str, str]
+    rows: int
+    config: Monitoring
+
+
+@dataclass(frozen=True)
+class QualityInputs:
+    """Labels (NaN until they land), predictions and probabilities, aligned with the rows."""
+
+    problem_type: str  # classification | regression
+    label: np.ndarray  # float: 0/1 for classification, NaN when unlabelled
+    predicted: np.ndarray  # 0/1 (classification) or float
+    probability: np.ndarray | None  # calibrated positive-class probability, or None
+    primary: str
+    greater_is_better: bool
+    reference: dict[str, float] = field(default_factory=dict)  # holdout (realized) quality
+
+
+@dataclass
+class Analysis:
+    profile: pd.DataFrame
+    drift: pd.DataFrame
+    quality: pd.DataFrame
+    windows: pd.DataFrame
+    latest_fine: dict[str, np.ndarray] = field(default_factory=dict)  # for the report's plots
+
+    @property
+    def alarm(self) -> bool:
+        """Whether the latest window is in alarm (after persistence)."""
+        return bool(len(self.windows)) and bool(self.windows["alarm"].iloc[-1])
+
+    @property
+    def drifted_features(self) -> list[str]:
+        """Features that drifted in the latest window (any slice)."""
+        if self.windows.empty:
+            return []
+        return list(self.windows["drifted_features"].iloc[-1])
+
+
+def _names(table: pa.Table | pd.DataFrame) -> list[str]:
+    return list(table.columns) if isinstance(table, pd.DataFrame) else table.column_names
+
+
+def _raw(table: pa.Table | pd.DataFrame, name: str):
+    return table[name] if isinstance(table, pd.DataFrame) else table.column(name)
+
+
+def _rows(table: pa.Table | pd.DataFrame) -> int:
+    return len(table) if isinstance(table, pd.DataFrame) else table.num_rows
+
+
+def _numpy(table: pa.Table | pd.DataFrame, name: str) -> np.ndarray:
+    data = _raw(table, name)
+    return data.to_numpy()
+
+
+def _times(table: pa.Table | pd.DataFrame, name: str) -> np.ndarray:
+    """Event or request times as naive UTC ``datetime64[us]`` (time zones converted)."""
+    data = _raw(table, name)
+    if isinstance(data, pd.Series):
+        stamps = pd.to_datetime(data)
+        if stamps.dt.tz is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        return stamps.to_numpy("datetime64[us]")
+    return data.cast(pa.timestamp("us")).to_numpy()
+
+
+def _column_data(table: pa.Table | pd.DataFrame, column: MonitoredColumn, order=None):
+    """A column ready to sketch (numeric floats or category codes), rows in ``order``."""
+    data = _raw(table, column.name)
+    if column.kind == "numeric":
+        out = numeric_column(data)
+        return out if order is None else out.take(order)
+    codes, dictionary = encode(data)
+    return (codes if order is None else codes[order]), dictionary
+
+
+def build_reference(
+    baseline: pa.Table | pd.DataFrame,
+    columns: list[MonitoredColumn],
+    config: Monitoring,
+    seed: int = 0,
+) -> Reference:
+    """Freeze bins and bootstrap nulls from the baseline rows."""
+    table = baseline
+    missing = [c.name for c in columns if c.name not in _names(table)]
+    if missing:
+        raise KubricksError(f"baseline has no column(s) {', '.join(missing)}")
+    bounds = np.array([0, _rows(table)])
+    tests = max(1, sum(c.role == "feature" for c in columns))
+    samples = max(config.bootstrap_samples, int(np.ceil(2 * tests / config.fdr)))
+    bins: dict[str, NumericBins | CategoricalBins] = {}
+    sketches: dict[str, Sketch] = {}
+    nulls: dict[str, alarms.NullModel] = {}
+    chosen: dict[str, str] = {}
+    for i, column in enumerate(columns):
+        data = _column_data(table, column)
+        if column.kind == "numeric":
+            frozen = numeric_bins(data)
+            sketches[column.name] = numeric_sketch(data, frozen, bounds)
+            metric = config.numeric_metric
+            edges, scale, discrete = frozen.edges, frozen.scale, frozen.discrete
+        else:
+            frozen = categorical_bins(data)
+            sketches[column.name] = categorical_sketch(data, frozen, bounds)
+            metric = config.categorical_metric
+            if metric in ("ks", "wasserstein"):
+                metric = "js_distance"
+            edges, scale, discrete = None, 1.0, False
+        bins[column.name] = frozen
+        chosen[column.name] = metric
+        function, fine = alarms.metric_function(metric, edges, scale, discrete)
+        ref = sketches[column.name].fine[0]
+        nulls[column.name] = alarms.NullModel(
+            ref if fine else frozen.coarse(ref), function, samples, seed=seed + i
+        )
+    return Reference(columns, bins, sketches, nulls, chosen, _rows(table), config)
+
+
+def _sketch_all(
+    table: pa.Table | pd.DataFrame, reference: Reference, groups: Groups
+) -> dict[str, Sketch]:
+    order = groups.order
+    if len(order) == 0 or np.array_equal(order, np.arange(len(order))):
+        order = None  # already contiguous (one window, or rows in time order)
+
+    def one(column: MonitoredColumn) -> tuple[str, Sketch]:
+        data = _column_data(table, column, order)
+        frozen = reference.bins[column.name]
+        if column.kind == "numeric":
+            return column.name, numeric_sketch(data, frozen, groups.bounds)
+        return column.name, categorical_sketch(data, frozen, groups.bounds)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        return dict(pool.map(one, reference.columns))
+
+
+PROFILE_TYPES = {
+    "count": "int64",
+    "num_nulls": "int64",
+    "num_nan": "int64",
+    "num_zeros": "float64",  # null for categorical columns
+    "percent_null": "float64",
+    "avg": "float64",
+    "stddev": "float64",
+    "min": "float64",
+    "max": "float64",
+    "median": "float64",
+    "distinct_count": "int64",
+    "frequent_items": "string",
+}
+
+
+def _profile_frame(
+    keys: pd.DataFrame, sketches: dict[str, Sketch], reference: Reference, log_type: str
+) -> pd.DataFrame:
+    frames = []
+    for column in reference.columns:
+        rows = pd.DataFrame(sketches[column.name].profiles).astype(PROFILE_TYPES)
+        rows.insert(0, "column_name", column.name)
+        rows.insert(1, "data_type", column.kind)
+        rows.insert(2, "role", column.role)
+        frames.append(pd.concat([keys.drop(columns="count").reset_index(drop=True), rows], axis=1))
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(out.columns.get_loc("slice_value") + 1, "log_type", log_type)
+    return out
+
+
+def _drift_metrics(
+    column: MonitoredColumn, frozen, ref_fine, cur_fine, ref_tails, cur_tails
+) -> dict[str, np.ndarray]:
+    ref_coarse, cur_coarse = frozen.coarse(ref_fine), frozen.coarse(cur_fine)
+    chi_stat, chi_p = metrics.chi2(ref_coarse, cur_coarse)
+    out = {
+        "js_distance": metrics.js_distance(ref_coarse, cur_coarse),
+        "psi": metrics.psi(ref_coarse, cur_coarse),
+        "tv_distance": metrics.tv(ref_coarse, cur_coarse),
+        "linf_distance": metrics.linf(ref_coarse, cur_coarse),
+        "chi2_statistic": chi_stat,
+        "chi2_pvalue": chi_p,
+    }
+    n = cur_fine.shape[0]
+    if column.kind == "numeric":
+        ks_stat, ks_p = metrics.ks(ref_fine, cur_fine)
+        out["ks_statistic"], out["ks_pvalue"] = ks_stat, ks_p
+        out["wasserstein_distance"] = metrics.wasserstein(
+            ref_fine, cur_fine, frozen.edges, frozen.scale, ref_tails, cur_tails, frozen.discrete
+        )
+    else:
+        out["ks_statistic"] = out["ks_pvalue"] = out["wasserstein_distance"] = np.full(n, np.nan)
+    return {k: np.broadcast_to(v, (n,)) for k, v in out.items()}
+
+
+METRIC_COLUMN = {
+    "js_distance": "js_distance",
+    "psi": "psi",
+    "tv": "tv_distance",
+    "linf": "linf_distance",
+    "chi2": "chi2_statistic",
+    "ks": "ks_statistic",
+    "wasserstein": "wasserstein_distance",
+}
+
+
+def _drift_frame(
+    keys: pd.DataFrame, sketches: dict[str, Sketch], reference: Reference
+) -> pd.DataFrame:
+    """Drift of every group against the baseline and against the previous window."""
+    previous = _previous_group(keys)
+    has_prev = previous >= 0
+    frames = []
+    for column in reference.columns:
+        frozen = reference.bins[column.name]
+        sketch = sketches[column.name]
+        base = reference.sketches[column.name]
+        base_profile = base.profiles[0]
+        for drift_type in ("BASELINE", "CONSECUTIVE"):
+            if drift_type == "BASELINE":
+                ref_fine, ref_tails = base.fine, base.tails
+                rows = np.arange(len(keys))
+                cmp_start = pd.Series([pd.NaT] * len(rows), dtype="datetime64[us]")
+                cmp_end = cmp_start
+                count_cmp = np.full(len(rows), reference.rows)
+            else:
+                rows = np.flatnonzero(has_prev)
+                if rows.size == 0:
+                    continue
+                prev = previous[rows]
+                ref_fine = sketch.fine[prev]
+                ref_tails = None if sketch.tails is None else sketch.tails[prev]
+                cmp_start = keys["window_start"].to_numpy()[prev]
+                cmp_end = keys["window_end"].to_numpy()[prev]
+                count_cmp = keys["count"].to_numpy()[prev]
+            cur_tails = None if sketch.tails is None else sketch.tails[rows]
+            values = _drift_metrics(
+                column, frozen, ref_fine, sketch.fine[rows], ref_tails, cur_tails
+            )
+            frame = keys.iloc[rows].reset_index(drop=True).copy()
+            frame["column_name"] = column.name
+            frame["data_type"] = column.kind
+            frame["role"] = column.role
+            frame["drift_type"] = drift_type
+            frame["window_cmp_start"] = np.asarray(cmp_start)
+            frame["window_cmp_end"] = np.asarray(cmp_end)
+            frame["count_cmp"] = np.asarray(count_cmp, dtype=np.int64)
+            for name, value in values.items():
+                frame[name] = np.asarray(value, dtype=np.float64)
+            profiles = [sketch.profiles[r] for r in rows]
+            if drift_type == "BASELINE":
+                ref_null = [base_profile["percent_null"]] * len(rows)
+                ref_avg = [base_profile["avg"]] * len(rows)
+            else:
+                ref_null = [sketch.profiles[p]["percent_null"] for p in prev]
+                ref_avg = [sketch.profiles[p]["avg"] for p in prev]
+            frame["percent_null_delta"] = [
+                p["percent_null"] - r for p, r in zip(profiles, ref_null, strict=True)
+            ]
+            frame["avg_delta"] = np.array(
+                [
+                    np.nan if p["avg"] is None or r is None else p["avg"] - r
+                    for p, r in zip(profiles, ref_avg, strict=True)
+                ],
+                dtype=np.float64,
+            )
+            if sketch.new_categories is not None and drift_type == "BASELINE":
+                new = [",".join(sketch.new_categories[r]) for r in rows]
+                gone = [",".join(sketch.missing_categories[r]) for r in rows]
+            else:
+                new = gone = [pd.NA] * len(rows)
+            frame["new_categories"] = pd.array(new, dtype="string")
+            frame["missing_categories"] = pd.array(gone, dtype="string")
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _previous_group(keys: pd.DataFrame) -> np.ndarray:
+    """For each group, the group of the same slice in the previous window (or -1)."""
+    previous = np.full(len(keys), -1, dtype=np.int64)
+    slice_id = keys["slice_value"].astype("string").fillna("\x00")
+    for _, idx in keys.groupby(slice_id, sort=False).groups.items():
+        ordered = keys.loc[idx].sort_values("window_start").index.to_numpy()
+        previous[ordered[1:]] = ordered[:-1]
+    return previous
+
+
+def _alarms(drift: pd.DataFrame, reference: Reference) -> pd.DataFrame:
+    """Attach alarm metric, size-calibrated null p-value, threshold and the drifted flag."""
+    config = reference.config
+    drift["alarm_metric"] = None
+    drift["alarm_value"] = np.nan
+    drift["null_pvalue"] = np.nan
+    drift["threshold"] = np.nan
+    drift["drifted"] = False
+    base = drift.index[(drift["drift_type"] == "BASELINE").to_numpy()]
+    for name, metric in reference.alarm_metric.items():
+        rows = base[(drift.loc[base, "column_name"] == name).to_numpy()]
+        values = drift.loc[rows, METRIC_COLUMN[metric]].to_numpy()
+        sizes = drift.loc[rows, "count"].to_numpy()
+        null = reference.nulls[name]
+        drift.loc[rows, "alarm_metric"] = metric
+        drift.loc[rows, "alarm_value"] = values
+        drift.loc[rows, "null_pvalue"] = [
+            null.pvalue(int(n), float(v)) for n, v in zip(sizes, values, strict=True)
+        ]
+        floor = config.min_effect.get(metric, 0.0)
+        drift.loc[rows, "threshold"] = [
+            max(floor, null.quantile(int(n), 1 - config.fdr)) for n in sizes
+        ]
+    features = base[(drift.loc[base, "role"] == "feature").to_numpy()]
+    big = drift.loc[features, "count"].to_numpy() >= config.min_window_rows
+    features = features[big]
+    for _, idx in drift.loc[features].groupby("window_start").groups.items():
+        rejected = alarms.benjamini_hochberg(drift.loc[idx, "null_pvalue"].to_numpy(), config.fdr)
+        metric_floor = np.array(
+            [config.min_effect.get(m, 0.0) for m in drift.loc[idx, "alarm_metric"]]
+        )
+        large = drift.loc[idx, "alarm_value"].to_numpy() >= metric_floor
+        drift.loc[idx, "drifted"] = rejected & large
+    return drift
+
+
+def _quality_frame(
+    keys: pd.DataFrame, groups: Groups, inputs: QualityInputs, config: Monitoring
+) -> pd.DataFrame:
+    rows = []
+    label = inputs.label[groups.order]
+    predicted = inputs.predicted[groups.order]
+    probability = None if inputs.probability is None else inputs.probability[groups.order]
+    for g in range(len(keys)):
+        lo, hi = groups.bounds[g], groups.bounds[g + 1]
+        y = label[lo:hi]
+        labelled = ~np.isnan(y)
+        coverage = float(labelled.mean()) if hi > lo else 0.0
+        counted = coverage >= config.label_coverage and labelled.sum() >= 2
+        row: dict[str, object] = {"labelled": int(labelled.sum()), "label_coverage": coverage}
+        row["counted"] = bool(counted)
+        if inputs.problem_type == "classification":
+            realized = (
+                quality.realized_classification(
+                    y[labelled].astype(int),
+                    (
+                        probability[lo:hi][labelled]
+                        if probability is not None
+                        else predicted[lo:hi][labelled].astype(float)
+                    ),
+                    predicted[lo:hi][labelled].astype(int),
+                )
+                if counted
+                else dict.fromkeys(quality.CLASSIFICATION_METRICS, np.nan)
+            )
+            estimated = (
+                quality.estimated_classification(probability[lo:hi], predicted[lo:hi])
+                if probability is not None
+                else dict.fromkeys(quality.CLASSIFICATION_METRICS, np.nan)
+            )
+            names = quality.CLASSIFICATION_METRICS
+        else:
+            realized = (
+                quality.realized_regression(y[labelled], predicted[lo:hi][labelled])
+                if counted
+                else dict.fromkeys(quality.REGRESSION_METRICS, np.nan)
+            )
+            estimated = dict.fromkeys(quality.REGRESSION_METRICS, np.nan)
+            names = quality.REGRESSION_METRICS
+        for name in names:
+            row[f"realized_{name}"] = realized.get(name, np.nan)
+            row[f"estimated_{name}"] = estimated.get(name, np.nan)
+        rows.append(row)
+    out = pd.concat([keys.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
+    primary = inputs.primary
+    reference = inputs.reference.get(primary, np.nan)
+    out["primary_metric"] = primary
+    out["reference_value"] = reference
+    sign = 1.0 if inputs.greater_is_better else -1.0
+    for kind in ("realized", "estimated"):
+        column = f"{kind}_{primary}"
+        value = out[column] if column in out else pd.Series(np.nan, index=out.index)
+        drop = sign * (reference - value)
+        out[f"{kind}_drop"] = drop
+        out[f"{kind}_alarm"] = (drop > config.quality_drop).fillna(False).astype(bool)
+    out["estimate_gap"] = out.get(f"estimated_{primary}", np.nan) - out.get(
+        f"realized_{primary}", np.nan
+    )
+    out["quality_alarm"] = out["realized_alarm"] | out["estimated_alarm"]
+    return out
+
+
+def _window_summary(
+    keys: pd.DataFrame, drift: pd.DataFrame, quality_frame: pd.DataFrame | None, config
+) -> pd.DataFrame:
+    windows = (
+        keys.groupby(["window_start", "window_end"], as_index=False)["count"]
+        .max()
+        .sort_values("window_start")
+        .reset_index(drop=True)
+    )
+    overall = keys["slice_key"].isna()
+    windows["count"] = (
+        keys[overall].set_index("window_start")["count"].reindex(windows["window_start"]).to_numpy()
+    )
+    flagged = drift[drift["drifted"].astype(bool)]
+    per_window = flagged.groupby("window_start")["column_name"].agg(lambda s: sorted(set(s)))
+    windows["drifted_features"] = [per_window.get(w, []) for w in windows["window_start"]]
+    windows["drift_raw"] = windows["drifted_features"].map(bool)
+    k, n = config.persistence_k, config.persistence_n
+    windows["drift_alarm"] = alarms.persistent(windows["drift_raw"].to_numpy(), k, n)
+    if quality_frame is not None and not quality_frame.empty:
+        q = quality_frame[quality_frame["slice_key"].isna()].set_index("window_start")
+        q = q.reindex(windows["window_start"])
+        for column in ("realized_alarm", "estimated_alarm"):
+            windows[column.replace("alarm", "raw")] = q[column].fillna(False).to_numpy(bool)
+        for column in ("label_coverage", "estimate_gap", "reference_value"):
+            windows[column] = q[column].to_numpy()
+        primary = q["primary_metric"].dropna().iloc[0] if q["primary_metric"].notna().any() else ""
+        windows["realized"] = q.get(
+            f"realized_{primary}", pd.Series(np.nan, index=q.index)
+        ).to_numpy()
+        windows["estimated"] = q.get(
+            f"estimated_{primary}", pd.Series(np.nan, index=q.index)
+        ).to_numpy()
+        windows["quality_raw"] = windows["realized_raw"] | windows["estimated_raw"]
+        windows["quality_alarm"] = alarms.persistent(windows["quality_raw"].to_numpy(), k, n)
+    else:
+        windows["quality_raw"] = False
+        windows["quality_alarm"] = False
+    windows["alarm"] = windows["drift_alarm"] | windows["quality_alarm"]
+    return windows
+
+
+def analyze(
+    reference: Reference,
+    monitored: pa.Table | pd.DataFrame,
+    time_column: str,
+    granularity: str | None = None,
+    quality_inputs: QualityInputs | None = None,
+) -> Analysis:
+    """Profile, drift, quality and alarms of every window (and slice) of ``monitored``."""
+    table = monitored
+    config = reference.config
+    granularity = granularity or config.granularity
+    if time_column not in _names(table):
+        raise KubricksError(f"monitored rows have no time column {time_column!r}")
+    absent = [c.name for c in reference.columns if c.name not in _names(table)]
+    absent += [c for c in config.slices if c not in _names(table)]
+    if absent:
+        raise KubricksError(f"monitored rows lack column(s) {', '.join(absent)}")
+    times = _times(table, time_column)
+    undated = int(np.isnat(times).sum())
+    if undated:
+        raise KubricksError(
+            f"{undated} monitored row(s) have no {time_column!r}: cannot window them"
+        )
+    slicings: list[str | None] = [None, *config.slices]
+    profiles, drifts, qualities = [], [], []
+    latest_fine: dict[str, np.ndarray] = {}
+    all_keys = []
+    for slice_key in slicings:
+        values = None if slice_key is None else np.asarray(_numpy(table, slice_key), dtype=object)
+        groups = group_rows(times, granularity, slice_key, values)
+        keys = groups.keys
+        sketches = _sketch_all(table, reference, groups)
+        if slice_key is None and len(keys):
+            latest = int(np.argmax(keys["window_start"].to_numpy()))
+            latest_fine = {name: sketch.fine[latest] for name, sketch in sketches.items()}
+        profiles.append(_profile_frame(keys, sketches, reference, "INPUT"))
+        drifts.append(_drift_frame(keys, sketches, reference))
+        if quality_inputs is not None:
+            qualities.append(_quality_frame(keys, groups, quality_inputs, config))
+        all_keys.append(keys)
+    baseline_keys = pd.DataFrame(
+        {
+            "window_start": pd.Series([pd.NaT], dtype="datetime64[us]"),
+            "window_end": pd.Series([pd.NaT], dtype="datetime64[us]"),
+            "slice_key": [None],
+            "slice_value": [None],
+            "count": [reference.rows],
+        }
+    )
+    profiles.append(_profile_frame(baseline_keys, reference.sketches, reference, "BASELINE"))
+    keys = pd.concat(all_keys, ignore_index=True)
+    drift = _alarms(pd.concat(drifts, ignore_index=True), reference)
+    quality_frame = pd.concat(qualities, ignore_index=True) if qualities else pd.DataFrame()
+    profile = pd.concat(profiles, ignore_index=True)
+    for frame in (profile, drift, quality_frame):
+        if not frame.empty:
+            frame.insert(2, "granularity", granularity)
+    windows = _window_summary(keys, drift, quality_frame if qualities else None, config)
+    return Analysis(profile, drift, quality_frame, windows, latest_fine)
