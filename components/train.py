@@ -19,7 +19,8 @@ def train(
     best model's holdout view."""
     import mlflow
 
-    from kubricks.registry.scoring import load_holdout, positive_scores
+    from kubricks.registry.errors import RegistryError
+    from kubricks.registry.scoring import holdout_scores, load_holdout
     from kubricks.steps import artifacts
     from kubricks.steps.step import step
     from kubricks.training.automl import train as search
@@ -44,14 +45,17 @@ def train(
             metrics.log_metric(name, float(value))
         if ctx.spec.problem_type == "classification":
             holdout = load_holdout(ctx.client(), result.run_id, ctx.spec)
-            scores = positive_scores(
-                mlflow.pyfunc.load_model(result.model_uri).predict(
+            try:  # binary: ROC and confusion for the spec's positive class
+                truth, scores = holdout_scores(result.model_uri, holdout, ctx.spec)
+                classification.log_roc_curve(*artifacts.roc_points(truth, scores))
+                classification.log_confusion_matrix(*artifacts.confusion(truth, scores))
+            except RegistryError:  # multiclass: no single positive class, no ROC curve
+                predicted = mlflow.pyfunc.load_model(result.model_uri).predict(
                     holdout[ctx.spec.gold_feature_columns()]
                 )
-            )
-            truth = holdout[ctx.spec.label].to_numpy()
-            classification.log_roc_curve(*artifacts.roc_points(truth, scores))
-            classification.log_confusion_matrix(*artifacts.confusion(truth, scores))
+                classification.log_confusion_matrix(
+                    *artifacts.class_confusion(holdout[ctx.spec.label], predicted)
+                )
         ctx.outputs.update(
             {
                 "model_uri": result.model_uri,

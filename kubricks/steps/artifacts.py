@@ -6,6 +6,7 @@ Pure functions of values, so components only copy their results into artifacts.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,14 @@ def confusion(
     predicted = (np.asarray(y_score) >= threshold).astype(int)
     matrix = skm.confusion_matrix(np.asarray(y_true).astype(int), predicted, labels=[0, 1])
     return ["0", "1"], matrix.astype(int).tolist()
+
+
+def class_confusion(
+    truth: Sequence[Any], predicted: Sequence[Any]
+) -> tuple[list[str], list[list[int]]]:
+    """Categories and the confusion matrix of a multiclass model, by original label value."""
+    labels = sorted({str(v) for v in truth} | {str(v) for v in predicted})
+    matrix = skm.confusion_matrix(
+        [str(v) for v in truth], [str(v) for v in np.asarray(predicted).ravel()], labels=labels
+    )
+    return labels, matrix.astype(int).tolist()
