@@ -32,6 +32,7 @@ from kubricks.monitoring.analysis import (
 from kubricks.monitoring.drift import feature_frame
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
+from kubricks.training.labels import positive_class
 
 CHAMPION = "champion"
 INFERENCE_LOG = "inference-log"
@@ -86,6 +87,8 @@ def monitored_columns(spec: UseCaseSpec, with_predictions: bool = True) -> list[
     """One column per spec feature (one-hot groups folded back), plus the model's outputs."""
     out = []
     for feature in spec.features:
+        if feature.kind == "datetime":
+            continue  # time only moves forward: a date always "drifts" from its training period
         kind = "categorical" if feature.kind == "categorical" else "numeric"
         out.append(MonitoredColumn(feature.name, kind))
     if with_predictions:
@@ -95,25 +98,6 @@ def monitored_columns(spec: UseCaseSpec, with_predictions: bool = True) -> list[
         else:
             out.append(MonitoredColumn("prediction", "numeric", "prediction"))
     return out
-
-
-def positive_class(spec: UseCaseSpec, classes: list[Any]) -> Any:
-    """Contract C1: the spec's positive class, else 1 for 0/1 labels, else the last class."""
-    try:
-        from kubricks.training.labels import positive_class as shared  # once merged
-
-        return shared(spec, classes)
-    except ImportError:
-        pass
-    if spec.positive_class is not None:
-        for value in classes:
-            if str(value) == str(spec.positive_class):
-                return value
-        return spec.positive_class
-    for value in classes:
-        if str(value) in ("1", "True", "true"):
-            return value
-    return classes[-1]
 
 
 def is_positive(values: pd.Series, positive: Any) -> np.ndarray:
