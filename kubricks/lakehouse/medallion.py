@@ -84,22 +84,20 @@ def build_layers(
 ) -> LayerReport:
     """Run every layer for one batch; raises before the caller commits anything."""
     bronze = write(T.to_bronze(raw, source, batch_id, ingested_at), "bronze")
-    flagged = T.flag_violations(bronze, spec).cache()
-    try:
-        started = time.perf_counter()
-        counts = T.violation_counts(flagged)
-        _check_fatal(flagged, counts, spec, source)
-        if seconds is not None:
-            seconds["expectations"] = time.perf_counter() - started
-        valid, quarantine = T.split_valid(flagged, spec)
-        silver = write(T.merge_latest(existing_silver, valid, spec), "silver")
-        quarantined = write(quarantine, "quarantine")
-        write(T.to_gold(silver, spec), "gold")
-        duplicates = quarantined.where(F.col(T.RULE) == T.DUPLICATE_KEY).count()
-    finally:
-        flagged.unpersist()
-    if duplicates:
-        counts[T.DUPLICATE_KEY] = duplicates
+    # No cache: the rule counts are one scan of bronze's Parquet, and each later layer
+    # re-reads it, which is cheaper than materialising every typed column in memory.
+    flagged = T.flag_violations(bronze, spec)
+    started = time.perf_counter()
+    counts, superseded = T.count_rules(flagged, spec)
+    _check_fatal(flagged, counts, spec, source)
+    if seconds is not None:
+        seconds["expectations"] = time.perf_counter() - started
+    valid, quarantine = T.split_valid(flagged, spec, deduplicate=superseded > 0)
+    silver = write(T.merge_latest(existing_silver, valid, spec), "silver")
+    write(quarantine, "quarantine")
+    write(T.to_gold(silver, spec), "gold")
+    if superseded:
+        counts[T.DUPLICATE_KEY] = superseded
     actions = T.rule_actions(spec)
     return LayerReport(
         violations=counts,
