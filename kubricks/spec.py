@@ -189,11 +189,11 @@ class UseCaseSpec(_Strict):
                 raise ValueError(f"features: {feature.name!r} is not one of the declared columns")
             if feature.name in (self.entity_key, self.label):
                 raise ValueError(f"features: {feature.name!r} is the key or the label")
-        generated = {c.name for c in self.columns if c.generated}
-        if generated - {self.entity_key}:
-            raise ValueError(
-                f"columns: only the entity_key can be generated, not {sorted(generated - {self.entity_key})[0]!r}"
-            )
+        generated = sorted(
+            c.name for c in self.columns if c.generated and c.name != self.entity_key
+        )
+        if generated:
+            raise ValueError(f"columns: only the entity_key can be generated, not {generated[0]!r}")
         if self.split == "time" and not self.event_timestamp:
             raise ValueError("split: 'time' needs an event_timestamp column")
         if self.positive_class is not None and self.problem_type != ProblemType.CLASSIFICATION:
