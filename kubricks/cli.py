@@ -9,6 +9,7 @@ from rich.text import Text
 
 from kubricks.commands import demo, features, lakehouse, models, platform, train
 from kubricks.commands import pipelines as pipeline_commands
+from kubricks.commands import spec as spec_commands
 from kubricks.console import err_console
 from kubricks.errors import KubricksError
 
@@ -31,6 +32,7 @@ app.command("run")(pipeline_commands.run)
 app.command("runs")(pipeline_commands.runs)
 app.command("compile")(pipeline_commands.compile_pipelines)
 app.command("schedule")(pipeline_commands.schedule)
+app.add_typer(spec_commands.app, name="spec")
 
 
 def main() -> None:
