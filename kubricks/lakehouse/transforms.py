@@ -106,10 +106,17 @@ def _flag(rule: str) -> SparkColumn:
 
 
 def _any(conditions: list[SparkColumn]) -> SparkColumn:
-    out = F.lit(False)
-    for condition in conditions:
-        out = out | condition
-    return out
+    """True when any condition holds, as a sum of 0/1 rather than a chain of ORs.
+
+    Catalyst's boolean simplification factors nested AND/OR/NOT trees, which grows
+    exponentially with a few dozen columns; an integer sum is left alone.
+    """
+    if not conditions:
+        return F.lit(False)
+    total = conditions[0].cast("int")
+    for condition in conditions[1:]:
+        total = total + condition.cast("int")
+    return total > 0
 
 
 def flag_violations(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
