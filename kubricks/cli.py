@@ -10,6 +10,7 @@ from rich.text import Text
 from kubricks.commands import demo, features, lakehouse, models, platform, train
 from kubricks.commands import monitor as monitor_command
 from kubricks.commands import pipelines as pipeline_commands
+from kubricks.commands import spec as spec_commands
 from kubricks.commands import stack as stack_commands
 from kubricks.console import err_console
 from kubricks.errors import KubricksError
@@ -35,6 +36,7 @@ app.command("compile")(pipeline_commands.compile_pipelines)
 app.command("schedule")(pipeline_commands.schedule)
 app.add_typer(stack_commands.app, name="stack")  # cluster platform settings (infra/)
 app.command("monitor")(monitor_command.monitor)
+app.add_typer(spec_commands.app, name="spec")
 
 
 def main() -> None:

@@ -45,6 +45,16 @@ class Column(_Strict):
     name: str
     type: ColumnType
     required: bool = True
+    # ``row_hash``: not read from the source; silver derives it from a hash of the row's other
+    # raw values, a stable key for data that has none (identical rows share it, so the later
+    # one supersedes the earlier, as for any duplicate key).
+    generated: Literal["row_hash"] | None = None
+
+    @model_validator(mode="after")
+    def _generated_is_a_string(self) -> Column:
+        if self.generated and self.type != "string":
+            raise ValueError(f"column {self.name!r}: a generated column has type string")
+        return self
 
 
 class Source(_Strict):
@@ -259,6 +269,11 @@ class UseCaseSpec(_Strict):
                 raise ValueError(
                     f"features: {feature.name!r} is a {column_type} column: use kind datetime"
                 )
+        generated = sorted(
+            c.name for c in self.columns if c.generated and c.name != self.entity_key
+        )
+        if generated:
+            raise ValueError(f"columns: only the entity_key can be generated, not {generated[0]!r}")
         if self.split == "time" and not self.event_timestamp:
             raise ValueError("split: 'time' needs an event_timestamp column")
         if self.positive_class is not None and self.problem_type != ProblemType.CLASSIFICATION:
@@ -291,7 +306,11 @@ class UseCaseSpec(_Strict):
 
     @property
     def required_columns(self) -> list[str]:
-        return [c.name for c in self.columns if c.required]
+        return [c.name for c in self.columns if c.required and not c.generated]
+
+    def source_columns(self) -> list[Column]:
+        """Columns read from the source file; generated ones are derived in silver."""
+        return [c for c in self.columns if not c.generated]
 
     def gold_feature_columns(self) -> list[str]:
         """Model input columns in gold, after categorical encoding."""

@@ -7,11 +7,12 @@ and the plain-Parquet baseline in ``benchmarks/ingest.py`` share every transform
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from kubricks.errors import ExpectationFailed, SourceError
@@ -83,23 +84,63 @@ def build_layers(
     seconds: dict[str, float] | None = None,
 ) -> LayerReport:
     """Run every layer for one batch; raises before the caller commits anything."""
-    bronze = write(T.to_bronze(raw, source, batch_id, ingested_at), "bronze")
-    flagged = T.flag_violations(bronze, spec).cache()
+    with _no_constraint_propagation(raw.sparkSession):
+        return _build_layers(
+            raw,
+            spec,
+            source=source,
+            batch_id=batch_id,
+            ingested_at=ingested_at,
+            existing_silver=existing_silver,
+            write=write,
+            seconds=seconds,
+        )
+
+
+@contextmanager
+def _no_constraint_propagation(spark: SparkSession) -> Iterator[None]:
+    """Plan the layers without Catalyst's constraint propagation, then restore the setting.
+
+    The per-rule flags are aliases of expressions over every column; inferring
+    constraints through them grows exponentially with the column count (a 30-column
+    data set took minutes to plan; SPARK-33152). It only adds inferred ``isnotnull``
+    filters, which these plans do not need.
+    """
+    key = "spark.sql.constraintPropagation.enabled"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "false")
     try:
-        started = time.perf_counter()
-        counts = T.violation_counts(flagged)
-        _check_fatal(flagged, counts, spec, source)
-        if seconds is not None:
-            seconds["expectations"] = time.perf_counter() - started
-        valid, quarantine = T.split_valid(flagged, spec)
-        silver = write(T.merge_latest(existing_silver, valid, spec), "silver")
-        quarantined = write(quarantine, "quarantine")
-        write(T.to_gold(silver, spec), "gold")
-        duplicates = quarantined.where(F.col(T.RULE) == T.DUPLICATE_KEY).count()
+        yield
     finally:
-        flagged.unpersist()
-    if duplicates:
-        counts[T.DUPLICATE_KEY] = duplicates
+        spark.conf.set(key, before)
+
+
+def _build_layers(
+    raw: DataFrame,
+    spec: UseCaseSpec,
+    *,
+    source: str,
+    batch_id: str,
+    ingested_at: datetime,
+    existing_silver: DataFrame | None,
+    write: Writer,
+    seconds: dict[str, float] | None,
+) -> LayerReport:
+    bronze = write(T.to_bronze(raw, source, batch_id, ingested_at), "bronze")
+    # No cache: the rule counts are one scan of bronze's Parquet, and each later layer
+    # re-reads it, which is cheaper than materialising every typed column in memory.
+    flagged = T.flag_violations(bronze, spec)
+    started = time.perf_counter()
+    counts, superseded = T.count_rules(flagged, spec)
+    _check_fatal(flagged, counts, spec, source)
+    if seconds is not None:
+        seconds["expectations"] = time.perf_counter() - started
+    valid, quarantine = T.split_valid(flagged, spec, deduplicate=superseded > 0)
+    silver = write(T.merge_latest(existing_silver, valid, spec), "silver")
+    write(quarantine, "quarantine")
+    write(T.to_gold(silver, spec), "gold")
+    if superseded:
+        counts[T.DUPLICATE_KEY] = superseded
     actions = T.rule_actions(spec)
     return LayerReport(
         violations=counts,

@@ -80,7 +80,7 @@ def read_source(spark: SparkSession, path: Path, spec: UseCaseSpec) -> DataFrame
         raise SourceError(f"{path}: missing required column {', '.join(repr(m) for m in missing)}")
     selected = [
         (F.col(f"`{c.name}`") if c.name in present else F.lit(None)).cast("string").alias(c.name)
-        for c in spec.columns
+        for c in spec.source_columns()  # a generated key is derived in silver, not read
     ]
     df = df.select(*selected)
     if df.limit(1).count() == 0:

@@ -56,21 +56,36 @@ def to_bronze(raw: DataFrame, source_file: str, batch_id: str, ingested_at: date
 
 
 RAW_SUFFIX = "__raw"
+_FLAG_PREFIX = "__broken__"
 
 
 def _raw(name: str) -> SparkColumn:
     return _c(f"{name}{RAW_SUFFIX}")
 
 
+def row_hash(values: list[SparkColumn]) -> SparkColumn:
+    """A stable 16-hex-digit key from raw values; JSON keeps null apart from "" and order."""
+    return F.substring(F.sha2(F.to_json(F.array(*values)), 256), 1, 16)
+
+
 def _typed(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
-    """Trimmed raw strings under ``<col>__raw`` and try_cast values under the real names."""
+    """Trimmed raw strings under ``<col>__raw`` and try_cast values under the real names.
+
+    A generated key's raw value is the hash of the row's other raw values, so the same row
+    gets the same key in every batch.
+    """
+    read = spec.source_columns()
     raw = [
         F.when(F.trim(_c(c.name)) == "", None)
         .otherwise(F.trim(_c(c.name)))
         .alias(f"{c.name}{RAW_SUFFIX}")
-        for c in spec.columns
+        for c in read
     ]
     df = bronze.select(*raw, *METADATA)
+    generated = [c for c in spec.columns if c.generated]
+    if generated:
+        key = row_hash([_raw(c.name) for c in read])
+        df = df.select("*", *[key.alias(f"{c.name}{RAW_SUFFIX}") for c in generated])
     typed = [
         F.expr(f"try_cast(`{c.name}{RAW_SUFFIX}` AS {_SPARK_TYPES[c.type]})").alias(c.name)
         for c in spec.columns
@@ -82,45 +97,68 @@ def _violation(rule: str, reason: SparkColumn) -> SparkColumn:
     return F.struct(F.lit(rule).alias("rule"), reason.alias("reason"))
 
 
+def _flag_name(rule: str) -> str:
+    return f"{_FLAG_PREFIX}{rule}"
+
+
+def _flag(rule: str) -> SparkColumn:
+    return F.col("`" + _flag_name(rule).replace("`", "``") + "`")
+
+
+def _any(conditions: list[SparkColumn]) -> SparkColumn:
+    """True when any condition holds, as a sum of 0/1 rather than a chain of ORs.
+
+    Catalyst's boolean simplification factors nested AND/OR/NOT trees, which grows
+    exponentially with a few dozen columns; an integer sum is left alone.
+    """
+    if not conditions:
+        return F.lit(False)
+    total = conditions[0].cast("int")
+    for condition in conditions[1:]:
+        total = total + condition.cast("int")
+    return total > 0
+
+
 def flag_violations(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
-    """Bronze rows with typed columns and an array of (rule, reason) they break.
+    """Bronze rows with typed columns, one boolean per rule, and the (rule, reason) they break.
 
     Structural rules (key present, values parse) come first; expectations are only
     judged on rows that are structurally sound, so each defect is named once.
     A null expectation result counts as a breach, as it would in a SQL CHECK.
+    The per-rule booleans let counting and filtering run as plain (code-generated)
+    column expressions; the ``_violations`` array is only built where it is selected,
+    for the few broken rows.
     """
     df = _typed(bronze, spec)
-    structural = [
-        F.when(
-            _c(spec.entity_key).isNull(),
-            _violation(KEY_NOT_NULL, F.lit(f"{spec.entity_key} is missing")),
-        )
+    structural: list[tuple[str, SparkColumn, SparkColumn]] = [
+        (KEY_NOT_NULL, _c(spec.entity_key).isNull(), F.lit(f"{spec.entity_key} is missing"))
     ]
     structural += [
-        F.when(
+        (
+            type_rule(c.name),
             _raw(c.name).isNotNull() & _c(c.name).isNull(),
-            _violation(
-                type_rule(c.name),
-                F.format_string(f"{c.name}='%s' is not a valid {c.type}", _raw(c.name)),
-            ),
+            F.format_string(f"{c.name}='%s' is not a valid {c.type}", _raw(c.name)),
         )
         for c in spec.columns
         if c.type != "string"
     ]
     expectations = [
-        F.when(
-            ~F.coalesce(F.expr(e.expr), F.lit(False)),
-            _violation(e.name, F.lit(f"expectation not met: {e.expr}")),
-        )
+        (e.name, ~F.coalesce(F.expr(e.expr), F.lit(False)), F.lit(f"expectation not met: {e.expr}"))
         for e in spec.expectations
     ]
-    structural_array = F.filter(F.array(*structural), lambda v: v.isNotNull())
-    expectation_array = (
-        F.filter(F.array(*expectations), lambda v: v.isNotNull())
-        if expectations
-        else F.array().cast("array<struct<rule:string,reason:string>>")
+    sound = ~_any([condition for _, condition, _ in structural])
+    flags = [condition.alias(_flag_name(rule)) for rule, condition, _ in structural]
+    flags += [(sound & condition).alias(_flag_name(rule)) for rule, condition, _ in expectations]
+    df = df.select("*", *flags)
+    violations = F.filter(
+        F.array(
+            *[
+                F.when(_flag(rule), _violation(rule, reason))
+                for rule, _, reason in structural + expectations
+            ]
+        ),
+        lambda v: v.isNotNull(),
     )
-    violations = F.when(F.size(structural_array) > 0, structural_array).otherwise(expectation_array)
     return df.withColumn(_VIOLATIONS, violations)
 
 
@@ -134,15 +172,50 @@ def rule_actions(spec: UseCaseSpec) -> dict[str, Action]:
     return actions
 
 
+def _flagged_rules(flagged: DataFrame) -> list[str]:
+    return [c[len(_FLAG_PREFIX) :] for c in flagged.columns if c.startswith(_FLAG_PREFIX)]
+
+
+def _rule_sums(flagged: DataFrame) -> list[SparkColumn]:
+    return [F.sum(_flag(rule).cast("long")).alias(rule) for rule in _flagged_rules(flagged)]
+
+
+def _nonzero(row: dict[str, int | None], rules: list[str]) -> dict[str, int]:
+    return {rule: int(row[rule]) for rule in rules if row[rule]}
+
+
 def violation_counts(flagged: DataFrame) -> dict[str, int]:
     """How many rows broke each rule (one aggregation pass)."""
-    rows = flagged.select(F.explode(_VIOLATIONS).alias("v")).groupBy("v.rule").count().collect()
-    return {r["rule"]: int(r["count"]) for r in rows}
+    row = flagged.agg(*_rule_sums(flagged)).first().asDict()
+    return _nonzero(row, _flagged_rules(flagged))
+
+
+_KEPT = "__kept"
+_DISTINCT_KEYS = "__distinct_keys"
+
+
+def count_rules(flagged: DataFrame, spec: UseCaseSpec) -> tuple[dict[str, int], int]:
+    """Rows breaking each rule, and kept rows superseded by another with the same key.
+
+    One job: the rule counts and the distinct kept keys come from the same scan, so a
+    batch whose keys are unique needs no ranking window at all (see ``split_valid``).
+    """
+    keep = ~_quarantining(flagged, spec)
+    row = (
+        flagged.agg(
+            *_rule_sums(flagged),
+            F.count(F.when(keep, F.lit(1))).alias(_KEPT),
+            F.countDistinct(F.when(keep, _c(spec.entity_key))).alias(_DISTINCT_KEYS),
+        )
+        .first()
+        .asDict()
+    )
+    return _nonzero(row, _flagged_rules(flagged)), int(row[_KEPT]) - int(row[_DISTINCT_KEYS])
 
 
 def _quarantining(flagged: DataFrame, spec: UseCaseSpec) -> SparkColumn:
-    quarantine_rules = [r for r, a in rule_actions(spec).items() if a == Action.QUARANTINE]
-    return F.exists(_VIOLATIONS, lambda v: v["rule"].isin(quarantine_rules))
+    actions = rule_actions(spec)
+    return _any([_flag(r) for r in _flagged_rules(flagged) if actions[r] == Action.QUARANTINE])
 
 
 def _latest_first(spec: UseCaseSpec) -> list[SparkColumn]:
@@ -152,26 +225,17 @@ def _latest_first(spec: UseCaseSpec) -> list[SparkColumn]:
     return order
 
 
-def split_valid(flagged: DataFrame, spec: UseCaseSpec) -> tuple[DataFrame, DataFrame]:
-    """(typed valid rows, quarantine rows). Earlier duplicates of a key go to quarantine."""
+def split_valid(
+    flagged: DataFrame, spec: UseCaseSpec, deduplicate: bool = True
+) -> tuple[DataFrame, DataFrame]:
+    """(typed valid rows, quarantine rows). Earlier duplicates of a key go to quarantine.
+
+    ``deduplicate=False`` is for a batch known to have unique keys (``count_rules``):
+    the valid rows are then written as they are, with no shuffle.
+    """
     keep = ~_quarantining(flagged, spec)
-    typed = flagged.where(keep).select(*[_c(c.name) for c in spec.columns], *METADATA)
-    ranked = typed.withColumn(
-        "__rank",
-        F.row_number().over(Window.partitionBy(_c(spec.entity_key)).orderBy(*_latest_first(spec))),
-    )
-    valid = ranked.where("__rank = 1").drop("__rank")
+    typed = [_c(c.name) for c in spec.columns]
     raw_columns = [_raw(c.name).alias(c.name) for c in spec.columns]
-    superseded = (
-        flagged.where(keep)
-        .join(ranked.where("__rank > 1").select(ROW_ID), on=ROW_ID, how="left_semi")
-        .select(
-            *raw_columns,
-            *METADATA,
-            F.lit(DUPLICATE_KEY).alias(RULE),
-            F.lit(f"superseded by a later row with the same {spec.entity_key}").alias(REASON),
-        )
-    )
     quarantine_rules = [r for r, a in rule_actions(spec).items() if a == Action.QUARANTINE]
     broken = (
         flagged.where(~keep)
@@ -183,6 +247,25 @@ def split_valid(flagged: DataFrame, spec: UseCaseSpec) -> tuple[DataFrame, DataF
             F.col("v.rule").alias(RULE),
             F.col("v.reason").alias(REASON),
         )
+    )
+    if not deduplicate:
+        return flagged.where(keep).select(*typed, *METADATA), broken
+    ranked = (
+        flagged.where(keep)
+        .select(*typed, *[_raw(c.name) for c in spec.columns], *METADATA)
+        .withColumn(
+            "__rank",
+            F.row_number().over(
+                Window.partitionBy(_c(spec.entity_key)).orderBy(*_latest_first(spec))
+            ),
+        )
+    )
+    valid = ranked.where("__rank = 1").select(*typed, *METADATA)
+    superseded = ranked.where("__rank > 1").select(
+        *raw_columns,
+        *METADATA,
+        F.lit(DUPLICATE_KEY).alias(RULE),
+        F.lit(f"superseded by a later row with the same {spec.entity_key}").alias(REASON),
     )
     return valid, broken.unionByName(superseded)
 

@@ -123,3 +123,56 @@ def test_rule_actions_follow_the_spec(action: str) -> None:
     )
     assert T.rule_actions(spec)["positive_amount"] == action
     assert T.rule_actions(spec)[T.DUPLICATE_KEY] == "quarantine"
+
+
+GENERATED = UseCaseSpec.model_validate(
+    {
+        "name": "keyless",
+        "columns": [
+            {"name": "row_key", "type": "string", "generated": "row_hash"},
+            {"name": "city", "type": "string"},
+            {"name": "amount", "type": "double"},
+        ],
+        "entity_key": "row_key",
+        "label": "amount",
+        "problem_type": "regression",
+        "features": [{"name": "city", "kind": "categorical"}],
+        "metric": {"primary": "rmse"},
+    }
+)
+
+
+def test_a_generated_key_is_a_stable_hash_of_the_row(spark: SparkSession) -> None:
+    def keyed(rows: list[tuple], batch: str):
+        raw = spark.createDataFrame(rows, "city string, amount string")
+        return T.split_valid(
+            T.flag_violations(T.to_bronze(raw, "f", batch, NOW), GENERATED), GENERATED
+        )
+
+    rows = [("Paris", "1"), (" Paris ", "1"), ("Rome", None), ("Rome", ""), ("Rome", "2")]
+    valid, quarantine = keyed(rows, "b1")
+    keys = {(r["city"], r["amount"]): r["row_key"] for r in valid.collect()}
+    # rows equal once trimmed (and "" read as missing) share a key: the earlier is superseded
+    assert sorted((r["city"], r[T.RULE]) for r in quarantine.collect()) == [
+        ("Paris", T.DUPLICATE_KEY),
+        ("Rome", T.DUPLICATE_KEY),
+    ]
+    assert len(keys) == 3 and all(len(k) == 16 for k in keys.values())
+    again, _ = keyed([("Rome", "2"), ("Paris", "1")], "b2")
+    assert {(r["city"], r["amount"]): r["row_key"] for r in again.collect()} == {
+        k: v for k, v in keys.items() if k in {("Rome", 2.0), ("Paris", 1.0)}
+    }
+
+
+def test_only_the_entity_key_can_be_generated() -> None:
+    with pytest.raises(ValueError, match="only the entity_key can be generated"):
+        UseCaseSpec.model_validate(
+            {
+                **GENERATED.model_dump(mode="json"),
+                "columns": [
+                    *GENERATED.model_dump(mode="json")["columns"],
+                    {"name": "other", "type": "string", "generated": "row_hash"},
+                ],
+            }
+        )
+    assert GENERATED.required_columns == ["city", "amount"]
