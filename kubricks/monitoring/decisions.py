@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-from deltalake import CommitProperties, write_deltalake
+from deltalake import CommitProperties, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError
 
 from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
@@ -64,6 +65,7 @@ KEPT = "kept"
 FAILED = "retrain_failed"
 LEASE_RELEASED = "lease_released"
 LEASE_KEY = "kubricks.lease_id"
+APPEND_ATTEMPTS = 5
 
 
 def decisions_uri(spec: UseCaseSpec, settings: KubricksSettings) -> str:
@@ -109,26 +111,53 @@ class Recorder:
         return row
 
 
+def ensure_table(spec: UseCaseSpec, settings: KubricksSettings) -> str:
+    """Create the empty table once, so later writes are plain appends.
+
+    Concurrent *creations* of a Delta table conflict (delta-rs fails all but one with
+    "Metadata changed"); concurrent appends to an existing table do not.
+    """
+    uri, options = decisions_uri(spec, settings), settings.storage_options()
+    if tables.exists(uri, options):
+        return uri
+    try:
+        write_deltalake(uri, SCHEMA.empty_table(), mode="append", storage_options=options)
+    except CommitFailedError:
+        if not tables.exists(uri, options):
+            raise
+    return uri
+
+
 def append(
     spec: UseCaseSpec,
     settings: KubricksSettings,
     rows: list[dict[str, Any]],
     metadata: dict[str, str] | None = None,
+    transaction: str | None = None,
 ) -> None:
     """One Delta commit (a blind append: concurrent writers never conflict)."""
     unknown = {k for row in rows for k in row} - set(SCHEMA.names)
     if unknown:
         raise KubricksError(f"decision row: unknown field(s) {', '.join(sorted(unknown))}")
     batch = pa.Table.from_pylist(rows, schema=SCHEMA)
-    write_deltalake(
-        decisions_uri(spec, settings),
-        batch,
-        mode="append",
-        storage_options=settings.storage_options(),
-        commit_properties=CommitProperties(
-            custom_metadata={"kubricks.usecase": spec.name, **(metadata or {})}
-        ),
+    properties = CommitProperties(
+        custom_metadata={"kubricks.usecase": spec.name, **(metadata or {})},
+        app_transactions=[Transaction(transaction, 1)] if transaction else None,
     )
+    uri = ensure_table(spec, settings)
+    for attempt in range(APPEND_ATTEMPTS):
+        try:
+            write_deltalake(
+                uri,
+                batch,
+                mode="append",
+                storage_options=settings.storage_options(),
+                commit_properties=properties,
+            )
+            return
+        except CommitFailedError:  # a racing creation changed the metadata: nothing committed
+            if attempt == APPEND_ATTEMPTS - 1:
+                raise
 
 
 def read(
@@ -170,14 +199,39 @@ def attempted_gold_version(rows: list[dict[str, Any]]) -> int | None:
     return max(versions) if versions else None
 
 
+def lease_app_id(lease_id: str) -> str:
+    return f"kubricks-lease:{lease_id}"
+
+
 def _commit_version(uri: str, options: dict[str, str] | None, lease_id: str) -> int:
-    """The table version of the commit that carried ``lease_id`` (from the Delta history)."""
-    table = tables.open_table(uri, storage_options=options)
-    for history in (table.history(100), table.history()):  # recent first; all if need be
-        for entry in history:
-            if entry.get(LEASE_KEY) == lease_id:
-                return int(entry["version"])
-    raise KubricksError(f"{uri}: the commit of lease {lease_id} is missing from the history")
+    """The table version of the commit that carried ``lease_id``.
+
+    The commit carries the lease as a Delta application transaction, so a snapshot
+    answers "does version v include it?" from the log alone. The history gives a first
+    guess (under concurrent writers its version numbers can be off by a few); the
+    guess is then moved to the first version that includes the lease.
+    """
+    app = lease_app_id(lease_id)
+
+    def includes(version: int) -> bool:
+        if version < 0:
+            return False
+        table = tables.open_table(uri, version, options)
+        return table.transaction_version(app) is not None
+
+    latest = tables.open_table(uri, storage_options=options)
+    guess = next(
+        (int(e["version"]) for e in latest.history(100) if e.get(LEASE_KEY) == lease_id),
+        latest.version(),
+    )
+    version = min(max(guess, 0), latest.version())
+    while not includes(version):
+        version += 1
+        if version > latest.version():
+            raise KubricksError(f"{uri}: the commit of lease {lease_id} is not in the log")
+    while includes(version - 1):
+        version -= 1
+    return version
 
 
 @dataclass(frozen=True)
@@ -206,7 +260,7 @@ def acquire(recorder: Recorder, minutes: float, at: datetime | None = None) -> L
         "actor": ours.holder,
         "mlflow_run_id": recorder.mlflow_run_id,
     }
-    append(spec, settings, [row], {LEASE_KEY: lease_id})
+    append(spec, settings, [row], {LEASE_KEY: lease_id}, lease_app_id(lease_id))
     uri, options = decisions_uri(spec, settings), settings.storage_options()
     before = read(spec, settings, _commit_version(uri, options, lease_id) - 1)
     holder = active_lease(before, at)
