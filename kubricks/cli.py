@@ -32,6 +32,10 @@ app.command("runs")(pipeline_commands.runs)
 app.command("compile")(pipeline_commands.compile_pipelines)
 app.command("schedule")(pipeline_commands.schedule)
 
+from kubricks.commands import stream  # noqa: E402  (streaming scoring; own block to merge)
+
+app.command("stream")(stream.stream)
+
 
 def main() -> None:
     """Entry point: user errors print as one red line, not a traceback."""

@@ -6,7 +6,8 @@ each micro-batch took, and a replayed batch gets exactly the same files. Inside
 ``foreachBatch`` every file is read on its own with the spec's format and columns
 (:func:`kubricks.lakehouse.sources.read_source`, which matches CSV headers by name), so
 a file that cannot be read is quarantined with its reason instead of failing the query,
-and a CSV with reordered columns is not silently read by position.
+and a CSV with reordered columns is not silently read by position. (Spark's file source
+lists an empty file but gives it no row: it has nothing to score and is passed over.)
 
 Each micro-batch is then typed and checked like silver (the transforms of
 :mod:`kubricks.lakehouse.transforms`), scored by the model the ``champion`` alias points
@@ -66,8 +67,8 @@ class BatchReport:
     """What one micro-batch did."""
 
     batch_id: int
-    files: int
-    bad_files: int
+    files: tuple[str, ...]  # local paths, in the order Spark listed them
+    bad_files: tuple[str, ...]  # the unreadable ones, quarantined whole
     scored: int
     quarantined: int
     model_version: str | None
@@ -207,9 +208,10 @@ class BatchScorer:
         app = app_id(self.query_id())
         done_predictions = committed(self.predictions, app, batch_id, self.options)
         done_quarantine = committed(self.quarantine, app, batch_id, self.options)
-        paths = sorted(row.path for row in files.select("path").collect())
+        paths = [row.path for row in files.select("path").collect()]
         if done_predictions and done_quarantine:
-            self._report(BatchReport(batch_id, len(paths), 0, 0, 0, None, True, 0.0))
+            local = tuple(str(local_path(p)) for p in paths)
+            self._report(BatchReport(batch_id, local, (), 0, 0, None, True, 0.0))
             return
         label = f"stream-{self.query_id()[:8]}-{batch_id}"
         at = datetime.now(UTC)
@@ -240,8 +242,8 @@ class BatchScorer:
         self._report(
             BatchReport(
                 batch_id,
-                len(paths),
-                len(bad),
+                tuple(str(local_path(p)) for p in paths),
+                tuple(path for path, _ in bad),
                 scored,
                 quarantined,
                 version,
@@ -406,13 +408,16 @@ def run(
 
 
 def failure(exc: BaseException) -> str:
-    """The Python error inside Spark's "user function failed" message, else its first line."""
+    """The Python error inside Spark's "user function failed" message, else its first line.
+
+    The message embeds the Python traceback; its last unindented "pkg.Error: why" line
+    after "Traceback (most recent call last):" is what went wrong.
+    """
     lines = str(exc).splitlines()
-    python = []
-    for line in lines:
-        if line.lstrip().startswith("at ") and "(" in line:  # the JVM stack begins
-            break
-        python.append(line.strip())
-    raised = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*: \S")  # "pkg.module.SomeError: why"
-    errors = [line for line in python if raised.match(line)]
-    return errors[-1] if errors else (lines[0] if lines else type(exc).__name__)
+    raised = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*: \S")
+    starts = [i for i, line in enumerate(lines) if "Traceback (most recent call last)" in line]
+    if starts:
+        for line in lines[starts[-1] + 1 :]:
+            if raised.match(line):
+                return line
+    return lines[0] if lines else type(exc).__name__
