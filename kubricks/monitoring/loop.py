@@ -76,6 +76,21 @@ class LoopOutcome:
     def promoted(self) -> bool:
         return bool(self.gate_passed) and self.champion_after == self.candidate_version
 
+    def summary(self) -> str:
+        """One line for a terminal or a pipeline log."""
+        if not self.verdict.retrain:
+            return f"skipped: {self.verdict.reason}"
+        gate = "passed" if self.gate_passed else "failed"
+        after = (
+            f"v{self.candidate_version} promoted to champion"
+            if self.promoted
+            else f"champion v{self.champion_after} kept"
+        )
+        return (
+            f"retrained: {self.verdict.reason}; candidate v{self.candidate_version} {gate}"
+            f" the gate ({self.gate_reason}); {after}"
+        )
+
 
 # --- state -------------------------------------------------------------------------------
 

@@ -224,6 +224,7 @@ def test_a_model_that_beats_the_degraded_champion_is_promoted(
     (outcome,) = [o for o in concurrent.outcomes if o.retrained]
     assert outcome.alarm.alarmed and "10 of 10 features drifted" in outcome.alarm.reasons[0]
     assert outcome.gate_passed and outcome.promoted
+    assert f"v{outcome.candidate_version} promoted to champion" in outcome.summary()
     assert outcome.champion_before == concurrent.champion_before
     assert world.champion() == outcome.candidate_version != concurrent.champion_before
     mine = [r for r in world.rows() if r["decision_id"] == outcome.decision_id]
@@ -307,6 +308,7 @@ def test_a_candidate_that_does_not_beat_the_champion_is_not_promoted(
     first = storm.runs[0]
     assert first.retrained and first.gate_passed is False and not first.promoted
     assert "does not beat champion" in (first.gate_reason or "")
+    assert f"champion v{storm.champion_before} kept" in first.summary()
     assert world.champion() == storm.champion_before == first.champion_after
     kept = [r for r in world.rows() if r["decision_id"] == first.decision_id]
     assert [r["event"] for r in kept][-2:] == ["kept", "lease_released"]
@@ -320,6 +322,7 @@ def test_persistent_drift_without_new_labels_retrains_once_not_every_run(
     for later in storm.runs[1:]:
         assert later.verdict.outcome == Outcome.NO_NEW_LABELS
         assert "0 labelled row(s)" in later.verdict.reason
+        assert later.summary().startswith("skipped: no new labelled data")
     decided = {o.decision_id for o in storm.runs}
     started = [
         r
