@@ -190,11 +190,13 @@ def last_retrain(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def attempted_gold_version(rows: list[dict[str, Any]]) -> int | None:
-    """The newest gold version any retraining attempt trained on (or was started for)."""
+    """The newest gold version a candidate was trained on and judged by the gate.
+
+    Only attempts that reached the gate count: a retrain that crashed (a server down)
+    should be tried again on the same labels once the cooldown has passed.
+    """
     versions = [
-        r["gold_version"]
-        for r in rows
-        if r["event"] in (RETRAIN_STARTED, GATE) and r["gold_version"] is not None
+        r["gold_version"] for r in rows if r["event"] == GATE and r["gold_version"] is not None
     ]
     return max(versions) if versions else None
 

@@ -95,8 +95,10 @@ def test_last_retrain_and_attempted_gold_version(recorder: Recorder) -> None:
     recorder.record(decisions.RETRAIN_STARTED, "alarm", gold_version=3)
     recorder.record(decisions.GATE, "failed", gold_version=4)
     recorder.record(decisions.SKIPPED, "cooldown", gold_version=9)  # a skip used no data
+    recorder.record(decisions.RETRAIN_STARTED, "alarm", gold_version=6)
+    recorder.record(decisions.FAILED, "ServiceUnavailable: MLflow is down")  # never judged
     rows = decisions.read(recorder.spec, recorder.settings)
     assert decisions.attempted_gold_version(rows) == 4
     last = decisions.last_retrain(rows)
-    assert last is not None and last["gold_version"] == 3
+    assert last is not None and last["gold_version"] == 6  # the cooldown counts from it
     assert decisions.attempted_gold_version([]) is None and decisions.last_retrain([]) is None

@@ -35,6 +35,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from kubricks.errors import ServiceUnavailable
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import layer_tables
 from kubricks.monitoring import decisions, loop
@@ -330,3 +331,35 @@ def test_persistent_drift_without_new_labels_retrains_once_not_every_run(
         if r["decision_id"] in decided and r["event"] == decisions.RETRAIN_STARTED
     ]
     assert len(started) == 1 and started[0]["new_labelled_rows"] == storm.new_rows
+
+
+def test_a_failed_retrain_is_recorded_releases_the_lease_and_raises(
+    storm: Storm, world: World, cancer: pd.DataFrame
+) -> None:
+    uri = layer_tables(world.spec, world.settings.lakehouse_uri)["gold"][1]
+    gold = tables.read_arrow(uri).to_pandas()[[KEY, *NAMES, LABEL]]
+    newcomers = gold.head(20).assign(**{KEY: gold[KEY].head(20) + 300_000})
+    world.deliver(pd.concat([gold, newcomers], ignore_index=True))
+    no_cooldown = world.spec.model_copy(
+        update={"retraining": world.spec.retraining.model_copy(update={"cooldown_hours": 0})}
+    )
+
+    def server_gone(spec: UseCaseSpec, settings: KubricksSettings, parent: str | None):
+        raise ServiceUnavailable("MLflow tracking server stopped answering")
+
+    with pytest.raises(ServiceUnavailable, match="stopped answering"):
+        loop.run_once(
+            no_cooldown,
+            world.settings,
+            client=world.client,
+            monitor=loop.drift_alarm(drift_share=0.1),
+            trainer=server_gone,
+        )
+    rows = world.rows()
+    failed = next(r for r in rows if r["event"] == decisions.FAILED)
+    mine = [r["event"] for r in rows if r["decision_id"] == failed["decision_id"]]
+    assert mine[-3:] == ["retrain_started", "retrain_failed", "lease_released"]
+    assert "ServiceUnavailable: MLflow tracking server stopped answering" in failed["reason"]
+    assert decisions.active_lease(rows, decisions.now()) is None
+    assert world.client.get_run(failed["mlflow_run_id"]).info.status == "FAILED"
+    assert world.champion() == storm.champion_before

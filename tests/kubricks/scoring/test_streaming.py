@@ -168,8 +168,7 @@ def test_a_bad_file_is_quarantined_and_the_stream_goes_on(
     good = land(churn, landing, 0)
     (landing / "part-001.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00garbage,bytes\n\xff\xfe")
     (landing / "part-002.csv").write_text("")  # nothing to score: passed over
-    broken = churn.iloc[FILE_ROWS : FILE_ROWS + 4].copy()
-    broken["Age"] = broken["Age"].astype(object)
+    broken = churn.iloc[FILE_ROWS : FILE_ROWS + 4].astype({"Age": object, "CustomerId": object})
     broken.iloc[0, broken.columns.get_loc("Age")] = "forty"
     broken.iloc[1, broken.columns.get_loc("CustomerId")] = None
     broken.to_csv(landing / "part-003.csv", index=False)
