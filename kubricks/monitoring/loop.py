@@ -243,12 +243,19 @@ def _experiment_id(client: MlflowClient, name: str) -> str:
         return found.experiment_id
 
 
-def _start_run(client: MlflowClient, spec: UseCaseSpec, decision_id: str) -> str:
-    run = client.create_run(
-        _experiment_id(client, spec.name),
-        run_name=RUN_NAME,
-        tags={"kubricks.usecase": spec.name, f"{TAG}decision_id": decision_id},
-    )
+def _start_run(
+    client: MlflowClient, spec: UseCaseSpec, decision_id: str, parent_run_id: str | None
+) -> str:
+    """The loop's run: nested under a pipeline's parent run when there is one."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    tags = {"kubricks.usecase": spec.name, f"{TAG}decision_id": decision_id}
+    if parent_run_id:
+        experiment = client.get_run(parent_run_id).info.experiment_id
+        tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+    else:
+        experiment = _experiment_id(client, spec.name)
+    run = client.create_run(experiment, run_name=RUN_NAME, tags=tags)
     params = {f"retraining.{k}": v for k, v in spec.retraining.model_dump().items()}
     for key, value in params.items():
         client.log_param(run.info.run_id, key, str(value))
@@ -413,12 +420,14 @@ def run_once(
     client: MlflowClient | None = None,
     monitor: Monitor | None = None,
     trainer: Trainer | None = None,
+    parent_run_id: str | None = None,
     before_lease: Callable[[], None] | None = None,
 ) -> LoopOutcome:
     """Run the loop once. Every decision is recorded; a failed retrain is recorded, then raised.
 
-    ``before_lease`` runs between the first decision and the lease request (tests use it
-    to line two loops up on the same instant).
+    ``parent_run_id`` nests the loop's MLflow run under a pipeline's run. ``before_lease``
+    runs between the first decision and the lease request (tests use it to line two
+    loops up on the same instant).
     """
     from kubricks.tracking import connect
 
@@ -426,7 +435,7 @@ def run_once(
     monitor = monitor or drift_alarm()
     trainer = trainer or automl_trainer()
     recorder = Recorder(spec, settings, uuid.uuid4().hex)
-    recorder.mlflow_run_id = _start_run(client, spec, recorder.decision_id)
+    recorder.mlflow_run_id = _start_run(client, spec, recorder.decision_id, parent_run_id)
     state: LoopState | None = None
     try:
         current = champion(client, spec)
