@@ -347,6 +347,8 @@ def test_a_failed_retrain_is_recorded_releases_the_lease_and_raises(
     def server_gone(spec: UseCaseSpec, settings: KubricksSettings, parent: str | None):
         raise ServiceUnavailable("MLflow tracking server stopped answering")
 
+    experiment = world.client.get_experiment_by_name(world.spec.name).experiment_id
+    pipeline = world.client.create_run(experiment, run_name="monitoring-pipeline").info.run_id
     with pytest.raises(ServiceUnavailable, match="stopped answering"):
         loop.run_once(
             no_cooldown,
@@ -354,6 +356,7 @@ def test_a_failed_retrain_is_recorded_releases_the_lease_and_raises(
             client=world.client,
             monitor=loop.drift_alarm(drift_share=0.1),
             trainer=server_gone,
+            parent_run_id=pipeline,
         )
     rows = world.rows()
     failed = next(r for r in rows if r["event"] == decisions.FAILED)
@@ -361,5 +364,7 @@ def test_a_failed_retrain_is_recorded_releases_the_lease_and_raises(
     assert mine[-3:] == ["retrain_started", "retrain_failed", "lease_released"]
     assert "ServiceUnavailable: MLflow tracking server stopped answering" in failed["reason"]
     assert decisions.active_lease(rows, decisions.now()) is None
-    assert world.client.get_run(failed["mlflow_run_id"]).info.status == "FAILED"
+    run = world.client.get_run(failed["mlflow_run_id"])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["mlflow.parentRunId"] == pipeline  # nested under the pipeline's run
     assert world.champion() == storm.champion_before
