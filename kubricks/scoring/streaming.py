@@ -225,15 +225,18 @@ class BatchScorer:
             "kubricks.model_version": version,
         }
         if bronze is not None:
+            # Cached: the rules, the per-key ranking and the scoring each read them again.
             flagged = silver.flag_violations(bronze, self.reading).cache()
+            valid, broken = silver.split_valid(flagged, self.reading)
+            valid = valid.cache()
             try:
-                valid, broken = silver.split_valid(flagged, self.reading)
                 frames.append(broken)
                 if not done_predictions:
                     scored = self._score(valid, version, label, at, app, batch_id, metadata)
                 if not done_quarantine:
                     quarantined = self._quarantine(frames, app, batch_id, metadata)
             finally:
+                valid.unpersist()
                 flagged.unpersist()
         elif not done_quarantine:
             quarantined = self._quarantine(frames, app, batch_id, metadata)
@@ -305,9 +308,9 @@ class BatchScorer:
         batch_id: int,
         metadata: dict[str, str],
     ) -> int:
-        gold = silver.to_gold(valid, self.reading)
-        if gold.limit(1).count() == 0:
+        if valid.count() == 0:  # fills the cache
             return 0
+        gold = silver.to_gold(valid, self.reading)
         frame = score_frame(
             self.spark,
             gold,
