@@ -38,6 +38,10 @@ app.add_typer(stack_commands.app, name="stack")  # cluster platform settings (in
 app.command("monitor")(monitor_command.monitor)
 app.add_typer(spec_commands.app, name="spec")
 
+from kubricks.commands import stream  # noqa: E402  (streaming scoring; own block to merge)
+
+app.command("stream")(stream.stream)
+
 
 def main() -> None:
     """Entry point: user errors print as one red line, not a traceback."""

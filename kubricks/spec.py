@@ -197,6 +197,23 @@ class Monitoring(_Strict):
         return self
 
 
+class Retraining(_Strict):
+    """When the closed loop may retrain the champion (``kubricks.monitoring.policy``).
+
+    The defaults keep a drifting model from being retrained on every monitoring run:
+    retraining needs labelled rows no earlier attempt used, no other retraining in
+    progress, and ``cooldown_hours`` since the last one.
+    """
+
+    enabled: bool = True
+    cooldown_hours: float = Field(24.0, ge=0)
+    require_new_labels: bool = True
+    min_new_labels: int = Field(1, ge=1)
+    lease_minutes: float = Field(180.0, gt=0)  # a crashed retraining blocks others this long
+    budget_minutes: float = Field(5.0, gt=0)
+    max_trials: int = Field(30, ge=1)
+
+
 class UseCaseSpec(_Strict):
     name: str
     description: str = ""
@@ -239,6 +256,8 @@ class UseCaseSpec(_Strict):
             for f in features
         ]
         return {**raw, "features": filled}
+
+    retraining: Retraining = Retraining()
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> UseCaseSpec:

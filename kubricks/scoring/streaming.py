@@ -1,0 +1,426 @@
+"""Streaming scoring: Spark Structured Streaming over a landing folder, exactly once.
+
+The stream's source is the landing folder itself (Spark's file source over
+``binaryFile``, reading only each file's path): Spark's checkpoint remembers which files
+each micro-batch took, and a replayed batch gets exactly the same files. Inside
+``foreachBatch`` every file is read on its own with the spec's format and columns
+(:func:`kubricks.lakehouse.sources.read_source`, which matches CSV headers by name), so
+a file that cannot be read is quarantined with its reason instead of failing the query,
+and a CSV with reordered columns is not silently read by position. (Spark's file source
+lists an empty file but gives it no row: it has nothing to score and is passed over.)
+
+Each micro-batch is then typed and checked like silver (the transforms of
+:mod:`kubricks.lakehouse.transforms`), scored by the model the ``champion`` alias points
+at *now* (so a promotion takes effect at the next micro-batch), and appended to
+``gold/<name>_predictions``; rows that break a rule, and unreadable files, go to
+``silver/<name>_stream_quarantine``. Both commits carry the Delta application
+transaction ``(kubricks-stream:<query id>, <batch id>)``: a batch replayed after a crash
+finds its commit already there and writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pyarrow.fs as pafs
+from deltalake import CommitProperties, Schema, Transaction
+from deltalake.transaction import create_table_with_add_actions
+from mlflow import MlflowClient
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.streaming import StreamingQuery
+
+from kubricks.errors import KubricksError
+from kubricks.lakehouse import tables
+from kubricks.lakehouse import transforms as silver
+from kubricks.lakehouse.sources import read_source
+from kubricks.scoring.batch import predictions_table, resolve_champion, score_frame
+from kubricks.settings import KubricksSettings
+from kubricks.spec import UseCaseSpec
+
+BINARY_FILES = "path string, modificationTime timestamp, length long, content binary"
+PATTERNS = {"csv": "*.csv", "parquet": "*.parquet", "json": "*.json*"}
+UNREADABLE_FILE = "unreadable_file"
+QUERY_ID_PROPERTY = "sql.streaming.queryId"
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    landing: str
+    checkpoint: str
+    available_now: bool = False  # process what is there, then stop (``--available-now``)
+    trigger_seconds: float = 10.0
+    max_files_per_trigger: int | None = None
+    pattern: str | None = None  # default: *.csv / *.parquet / *.json* by the spec's format
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one micro-batch did."""
+
+    batch_id: int
+    files: tuple[str, ...]  # local paths, in the order Spark listed them
+    bad_files: tuple[str, ...]  # the unreadable ones, quarantined whole
+    scored: int
+    quarantined: int
+    model_version: str | None
+    replayed: bool  # its commits were already in place (a restart replayed it)
+    seconds: float
+
+
+@dataclass
+class StreamResult:
+    query_id: str
+    batches: list[BatchReport] = field(default_factory=list)
+
+    @property
+    def scored(self) -> int:
+        return sum(b.scored for b in self.batches)
+
+
+def quarantine_table(spec: UseCaseSpec, root: str) -> tuple[str, str]:
+    name = f"{spec.name}_stream_quarantine"
+    return f"silver/{name}", tables.table_uri(root, "silver", name)
+
+
+def scoring_spec(spec: UseCaseSpec) -> UseCaseSpec:
+    """The spec as scoring sees rows: the label is not there yet.
+
+    The label column becomes optional and expectations that mention it are dropped,
+    otherwise every unlabelled row would be quarantined.
+    """
+    mentions = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(spec.label)}(?![A-Za-z0-9_])")
+    columns = [
+        c.model_copy(update={"required": False}) if c.name == spec.label else c
+        for c in spec.columns
+    ]
+    expectations = [e for e in spec.expectations if not mentions.search(e.expr)]
+    return spec.model_copy(update={"columns": columns, "expectations": expectations})
+
+
+def quarantine_schema(spec: UseCaseSpec) -> T.StructType:
+    """Raw values as strings, where and when they came from, the rule and the reason."""
+    return T.StructType(
+        [
+            *(T.StructField(c.name, T.StringType()) for c in spec.columns),
+            T.StructField(silver.SOURCE_FILE, T.StringType()),
+            T.StructField(silver.BATCH_ID, T.StringType()),
+            T.StructField(silver.INGESTED_AT, T.TimestampType()),
+            T.StructField(silver.ROW_ID, T.LongType()),
+            T.StructField(silver.RULE, T.StringType()),
+            T.StructField(silver.REASON, T.StringType()),
+        ]
+    )
+
+
+def local_path(uri: str) -> Path:
+    """A ``file:`` URI from Spark's file listing as a local path."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        raise KubricksError(f"{uri}: the landing folder must be a local (or mounted) folder")
+    return Path(unquote(parsed.path))
+
+
+def app_id(query_id: str) -> str:
+    return f"kubricks-stream:{query_id}"
+
+
+def committed(uri: str, app: str, batch_id: int, options: dict[str, str] | None) -> bool:
+    """True when this table already holds this micro-batch (or a later one) of the query."""
+    if not tables.exists(uri, options):
+        return False
+    version = tables.open_table(uri, storage_options=options).transaction_version(app)
+    return version is not None and version >= batch_id
+
+
+def commit_batch(
+    staged: tables.StagedFiles,
+    app: str,
+    batch_id: int,
+    metadata: dict[str, str],
+    options: dict[str, str] | None,
+) -> None:
+    """Append staged files in one commit that records (query, batch) as its transaction."""
+    properties = CommitProperties(
+        custom_metadata=metadata,
+        app_transactions=[Transaction(app, batch_id, int(time.time() * 1000))],
+    )
+    schema = Schema.from_arrow(staged.schema)
+    if not tables.exists(staged.uri, options):
+        create_table_with_add_actions(
+            staged.uri,
+            schema,
+            staged.actions,
+            mode="error",
+            storage_options=options,
+            commit_properties=properties,
+        )
+    else:
+        tables.open_table(staged.uri, storage_options=options).create_write_transaction(
+            staged.actions, "append", schema, commit_properties=properties
+        )
+
+
+class BatchScorer:
+    """The ``foreachBatch`` function: score one micro-batch of landed files, exactly once."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        spec: UseCaseSpec,
+        settings: KubricksSettings,
+        client: MlflowClient,
+        checkpoint: str,
+        on_batch: Callable[[BatchReport], None] | None = None,
+        after_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self.spark, self.spec, self.settings, self.client = spark, spec, settings, client
+        self.reading = scoring_spec(spec)
+        self.checkpoint = checkpoint
+        self.on_batch = on_batch
+        self.after_commit = after_commit  # tests inject a crash here
+        self.options = settings.storage_options()
+        self.predictions = predictions_table(spec, settings.lakehouse_uri)[1]
+        self.quarantine = quarantine_table(spec, settings.lakehouse_uri)[1]
+        self._query_id: str | None = None
+
+    def query_id(self) -> str:
+        """The query's id: stable across restarts because the checkpoint keeps it."""
+        if self._query_id is None:
+            found = self.spark.sparkContext.getLocalProperty(QUERY_ID_PROPERTY)
+            if not found:
+                fs, path = pafs.FileSystem.from_uri(_uri(self.checkpoint) + "/metadata")
+                with fs.open_input_stream(path) as handle:
+                    found = json.loads(handle.read().decode())["id"]
+            self._query_id = found
+        return self._query_id
+
+    def __call__(self, files: DataFrame, batch_id: int) -> None:
+        started = time.perf_counter()
+        app = app_id(self.query_id())
+        done_predictions = committed(self.predictions, app, batch_id, self.options)
+        done_quarantine = committed(self.quarantine, app, batch_id, self.options)
+        paths = [row.path for row in files.select("path").collect()]
+        if done_predictions and done_quarantine:
+            local = tuple(str(local_path(p)) for p in paths)
+            self._report(BatchReport(batch_id, local, (), 0, 0, None, True, 0.0))
+            return
+        label = f"stream-{self.query_id()[:8]}-{batch_id}"
+        at = datetime.now(UTC)
+        bronze, bad = self._read(paths, label, at)
+        version = resolve_champion(self.client, self.spec.name)
+        scored = quarantined = 0
+        frames = [self._bad_files(bad, label, at)]
+        metadata = {
+            "kubricks.usecase": self.spec.name,
+            "kubricks.stream_batch": label,
+            "kubricks.model_version": version,
+        }
+        if bronze is not None:
+            # Cached: the rules, the per-key ranking and the scoring each read them again.
+            flagged = silver.flag_violations(bronze, self.reading).cache()
+            valid, broken = silver.split_valid(flagged, self.reading)
+            valid = valid.cache()
+            try:
+                frames.append(broken)
+                if not done_predictions:
+                    scored = self._score(valid, version, label, at, app, batch_id, metadata)
+                if not done_quarantine:
+                    quarantined = self._quarantine(frames, app, batch_id, metadata)
+            finally:
+                valid.unpersist()
+                flagged.unpersist()
+        elif not done_quarantine:
+            quarantined = self._quarantine(frames, app, batch_id, metadata)
+        if self.after_commit is not None:
+            self.after_commit(batch_id)
+        self._report(
+            BatchReport(
+                batch_id,
+                tuple(str(local_path(p)) for p in paths),
+                tuple(path for path, _ in bad),
+                scored,
+                quarantined,
+                version,
+                done_predictions or done_quarantine,
+                round(time.perf_counter() - started, 3),
+            )
+        )
+
+    def _report(self, report: BatchReport) -> None:
+        if self.on_batch is not None:
+            self.on_batch(report)
+
+    def _read(
+        self, paths: list[str], label: str, at: datetime
+    ) -> tuple[DataFrame | None, list[tuple[str, str]]]:
+        """Every readable file as bronze rows; the others as (file, reason)."""
+        frames: list[DataFrame] = []
+        bad: list[tuple[str, str]] = []
+        for uri in paths:
+            path = local_path(uri)
+            try:
+                raw = read_source(self.spark, path, self.reading)
+            except KubricksError as exc:
+                bad.append((str(path), str(exc)))
+                continue
+            except Exception as exc:  # Spark's own read errors (a corrupt file)
+                bad.append((str(path), f"{path}: cannot be read: {str(exc).splitlines()[0]}"))
+                continue
+            frames.append(silver.to_bronze(raw, str(path), label, at))
+        if not frames:
+            return None, bad
+        bronze = frames[0]
+        for frame in frames[1:]:
+            bronze = bronze.unionByName(frame)
+        return bronze, bad
+
+    def _bad_files(self, bad: list[tuple[str, str]], label: str, at: datetime) -> DataFrame:
+        rows = [
+            (
+                *([None] * len(self.spec.columns)),
+                path,
+                label,
+                at,
+                None,
+                UNREADABLE_FILE,
+                reason,
+            )
+            for path, reason in bad
+        ]
+        return self.spark.createDataFrame(rows, quarantine_schema(self.spec))
+
+    def _score(
+        self,
+        valid: DataFrame,
+        version: str,
+        label: str,
+        at: datetime,
+        app: str,
+        batch_id: int,
+        metadata: dict[str, str],
+    ) -> int:
+        if valid.count() == 0:  # fills the cache
+            return 0
+        gold = silver.to_gold(valid, self.reading)
+        frame = score_frame(
+            self.spark,
+            gold,
+            self.reading,
+            f"models:/{self.spec.name}/{version}",
+            self.spec.name,
+            version,
+            label,
+            at,
+        )
+        staged = tables.stage(frame, self.predictions)
+        commit_batch(staged, app, batch_id, metadata, self.options)
+        return staged.rows
+
+    def _quarantine(
+        self, frames: list[DataFrame], app: str, batch_id: int, metadata: dict[str, str]
+    ) -> int:
+        schema = quarantine_schema(self.spec)
+        columns = [F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in schema.fields]
+        union = frames[0].select(*columns)
+        for frame in frames[1:]:
+            union = union.unionByName(frame.select(*columns))
+        staged = tables.stage(union, self.quarantine)
+        if staged.rows == 0:
+            return 0
+        commit_batch(staged, app, batch_id, metadata, self.options)
+        return staged.rows
+
+
+def _uri(location: str) -> str:
+    return location if "://" in location else f"file://{Path(location).resolve()}"
+
+
+def start(
+    spark: SparkSession,
+    spec: UseCaseSpec,
+    settings: KubricksSettings,
+    options: StreamOptions,
+    client: MlflowClient | None = None,
+    on_batch: Callable[[BatchReport], None] | None = None,
+    after_commit: Callable[[int], None] | None = None,
+) -> StreamingQuery:
+    """Start the streaming query; the caller waits on it (or stops it)."""
+    if client is None:
+        from kubricks.tracking import connect
+
+        client = connect(settings)
+    resolve_champion(client, spec.name)  # fail now, clearly, rather than in the first batch
+    landing = Path(options.landing).expanduser()
+    if not landing.is_dir():
+        raise KubricksError(f"{landing}: no such landing folder")
+    reader = (
+        spark.readStream.format("binaryFile")
+        .schema(BINARY_FILES)
+        .option("pathGlobFilter", options.pattern or PATTERNS[spec.source.format])
+    )
+    if options.max_files_per_trigger:
+        reader = reader.option("maxFilesPerTrigger", options.max_files_per_trigger)
+    files = reader.load(str(landing.resolve())).select("path")  # content is never read
+    scorer = BatchScorer(spark, spec, settings, client, options.checkpoint, on_batch, after_commit)
+    writer = (
+        files.writeStream.foreachBatch(scorer)
+        .option("checkpointLocation", _uri(options.checkpoint))
+        .queryName(f"kubricks_stream_{spec.name}")
+    )
+    if options.available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{options.trigger_seconds:g} seconds")
+    return writer.start()
+
+
+def run(
+    spark: SparkSession,
+    spec: UseCaseSpec,
+    settings: KubricksSettings,
+    options: StreamOptions,
+    client: MlflowClient | None = None,
+    on_batch: Callable[[BatchReport], None] | None = None,
+    after_commit: Callable[[int], None] | None = None,
+) -> StreamResult:
+    """Run the stream until it stops (``available_now``) or is interrupted; report batches."""
+    batches: list[BatchReport] = []
+
+    def collect(report: BatchReport) -> None:
+        batches.append(report)
+        if on_batch is not None:
+            on_batch(report)
+
+    query = start(spark, spec, settings, options, client, collect, after_commit)
+    try:
+        query.awaitTermination()
+    except KeyboardInterrupt:
+        query.stop()
+    except Exception as exc:
+        raise KubricksError(f"stream {spec.name} stopped: {failure(exc)}") from exc
+    return StreamResult(str(query.id), batches)
+
+
+def failure(exc: BaseException) -> str:
+    """The Python error inside Spark's "user function failed" message, else its first line.
+
+    The message embeds the Python traceback; its last unindented "pkg.Error: why" line
+    after "Traceback (most recent call last):" is what went wrong.
+    """
+    lines = str(exc).splitlines()
+    raised = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*: \S")
+    starts = [i for i, line in enumerate(lines) if "Traceback (most recent call last)" in line]
+    if starts:
+        for line in lines[starts[-1] + 1 :]:
+            if raised.match(line):
+                return line
+    return lines[0] if lines else type(exc).__name__
