@@ -140,6 +140,17 @@ ColumnDist = Annotated[
 ]
 
 
+class Serving(_Strict):
+    """Real-time traffic between the champion and the ``challenger`` alias.
+
+    ``shadow``: the challenger scores every request too (logged, never returned);
+    ``split``: ``split_percent`` of entities (sticky by key) are answered by the challenger.
+    """
+
+    traffic: Literal["champion", "shadow", "split"] = "champion"
+    split_percent: float = Field(10.0, ge=0.0, le=100.0)
+
+
 class UseCaseSpec(_Strict):
     name: str
     description: str = ""
@@ -159,6 +170,7 @@ class UseCaseSpec(_Strict):
     expectations: list[Expectation] = Field(default_factory=list)
     metric: Metric
     synthetic: dict[str, ColumnDist] = Field(default_factory=dict)
+    serving: Serving = Serving()
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> UseCaseSpec:
