@@ -78,9 +78,23 @@ def prepare(
     )
 
 
+def settings_env(settings: KubricksSettings) -> dict[str, str]:
+    """Every explicitly set setting as ``KUBRICKS_*``, so the server sees the same values."""
+    out: dict[str, str] = {}
+    for name in settings.model_fields_set:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        out[f"KUBRICKS_{name.upper()}"] = str(value)
+    return out
+
+
 def server_env(settings: KubricksSettings, runtime: Runtime) -> dict[str, str]:
     """Environment of a local `bentoml serve` process for this runtime."""
     env = dict(os.environ)
+    env.update(settings_env(settings))
     env["BENTOML_HOME"] = str(resolved_bentoml_home(settings))
     env["KUBRICKS_SERVING_RUNTIME"] = runtime.model_dump_json()
     env["KUBRICKS_HOME"] = str(settings.home.expanduser().resolve())
