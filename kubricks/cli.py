@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.text import Text
 
-from kubricks.commands import demo, features, lakehouse, models, platform, train
+from kubricks.commands import demo, features, lakehouse, models, platform, serve, train
 from kubricks.commands import pipelines as pipeline_commands
 from kubricks.console import err_console
 from kubricks.errors import KubricksError
@@ -31,6 +31,10 @@ app.command("run")(pipeline_commands.run)
 app.command("runs")(pipeline_commands.runs)
 app.command("compile")(pipeline_commands.compile_pipelines)
 app.command("schedule")(pipeline_commands.schedule)
+# Real-time serving (workstream serving).
+app.command("serve")(serve.serve)
+app.command("predict")(serve.predict)
+app.add_typer(serve.bento_app, name="bento")
 
 
 def main() -> None:

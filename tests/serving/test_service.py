@@ -208,6 +208,38 @@ def test_transport_level_refusals(server: str) -> None:
     assert httpx.get(f"{server}/readyz").status_code == 200  # still serving
 
 
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_fuzzing_the_openapi_spec_finds_no_server_error(server: str, mode: str) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+
+    schema = schemathesis.openapi.from_url(f"{server}/docs.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    posts = [op for op in operations if op.method.upper() == "POST"]
+    assert {op.path for op in posts} >= {"/predict", "/predict_by_key"}
+    failures: list[str] = []
+    for operation in posts:
+
+        @hypothesis_settings(
+            max_examples=25,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode)))
+        def call(case) -> None:
+            answer = case.call(base_url=server, timeout=30)
+            if answer.status_code >= 500:
+                failures.append(
+                    f"{case.path} {case.body!r}: {answer.status_code} {answer.text}"
+                )
+
+        call()
+    assert not failures, failures[:3]
+    assert httpx.get(f"{server}/readyz").status_code == 200
+
+
 def test_webhook_refuses_unsigned_and_badly_signed_calls(server, spec) -> None:
     body = deploy.alias_payload(spec.name, "champion", "3")
     unsigned = httpx.post(f"{server}/admin/hooks/mlflow", content=body)
