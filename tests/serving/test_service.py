@@ -231,9 +231,7 @@ def test_fuzzing_the_openapi_spec_finds_no_server_error(server: str, mode: str) 
         def call(case) -> None:
             answer = case.call(base_url=server, timeout=30)
             if answer.status_code >= 500:
-                failures.append(
-                    f"{case.path} {case.body!r}: {answer.status_code} {answer.text}"
-                )
+                failures.append(f"{case.path} {case.body!r}: {answer.status_code} {answer.text}")
 
         call()
     assert not failures, failures[:3]
