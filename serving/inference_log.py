@@ -126,8 +126,11 @@ class InferenceLogWriter:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._drain(self.flush_seconds)
-            self.flush()
+            try:
+                self._drain(self.flush_seconds)
+                self.flush()
+            except Exception:  # never let the writer die: requests keep queueing
+                logger.exception("inference log writer")
 
     def flush(self) -> int:
         """Commit everything pending now (one Delta append); returns the rows written."""
@@ -141,7 +144,7 @@ class InferenceLogWriter:
         batch, self._pending = self._pending, []
         from deltalake import write_deltalake
 
-        table = pa.Table.from_pylist(batch, schema=self.schema)
+        table = self._to_table(batch)
         for attempt in range(5):
             try:
                 write_deltalake(self.uri, table, mode="append", storage_options=self.options)
@@ -152,6 +155,21 @@ class InferenceLogWriter:
                 time.sleep(0.2 * (attempt + 1))
         self._pending = batch + self._pending  # keep them for the next flush
         return 0
+
+    def _to_table(self, batch: list[dict[str, Any]]) -> pa.Table:
+        """Arrow rows; a record the schema cannot hold is dropped with an error, not the batch."""
+        try:
+            return pa.Table.from_pylist(batch, schema=self.schema)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            good = []
+            for row in batch:
+                try:
+                    pa.Table.from_pylist([row], schema=self.schema)
+                except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
+                    logger.error("inference log: dropping request %s: %s", row["request_id"], exc)
+                else:
+                    good.append(row)
+            return pa.Table.from_pylist(good, schema=self.schema)
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the thread and commit what is left: shutdown loses nothing acknowledged."""

@@ -40,6 +40,10 @@ class NotReady(Exception):
     """No model is loaded yet (answered with 503 and reported by /readyz)."""
 
 
+class ModelRefused(Exception):
+    """The model raised on these rows (answered with 422; the batch neighbours still pass)."""
+
+
 @dataclass(frozen=True)
 class Arms:
     champion: LoadedModel | None = None
@@ -82,6 +86,9 @@ def write_target(path: Path, **versions: str | None) -> dict[str, str | None]:
 def to_outputs(model: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
     """The model's answer as a frame (so BentoML's batching can split and join it)."""
     out = model.predict(frame)
+    numbers = out.probabilities if out.probabilities is not None else out.labels
+    if numbers.dtype.kind == "f" and not np.isfinite(numbers).all():
+        raise ValueError("the model returned non-finite values for these rows")
     columns: dict[str, Any] = {"label": out.labels, "version": model.version}
     if out.probabilities is not None:
         for i in range(out.probabilities.shape[1]):
@@ -258,11 +265,23 @@ class Runtime:
                 self._answered.pop(next(iter(self._answered)))
             sizes = [len(f) for f in frames]
             joined = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-            out = await anyio.to_thread.run_sync(to_outputs, model, joined)
+            try:
+                out = await anyio.to_thread.run_sync(to_outputs, model, joined)
+            except Exception as exc:
+                if len(frames) == 1:
+                    raise ModelRefused(str(exc)) from exc
+                # One bad request must not fail its batch neighbours: retry them one by one.
+                return [await self._one(model, frame) for frame in frames]
             bounds = np.cumsum([0, *sizes])
             return [out.iloc[a:b] for a, b in itertools.pairwise(bounds)]
 
         return run
+
+    async def _one(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
+        try:
+            return await anyio.to_thread.run_sync(to_outputs, model, frame)
+        except Exception as exc:  # handed to that request's future alone
+            return ModelRefused(str(exc))
 
     async def predict(self, slot: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, LoadedModel]:
         """Score ``frame`` with the arm in ``slot`` through adaptive batching."""

@@ -22,6 +22,10 @@ _PYTHON_TYPES: dict[str, Any] = {
     "date": date,
     "timestamp": datetime,
 }
+# Numbers the model can take: integers exact in float64, reals within float32 (tree models
+# cast to float32, so larger values would fail inside scikit-learn instead of here).
+INT_LIMIT = 2**53
+REAL_LIMIT = 3.0e38
 # Strict rows: unknown fields, NaN and infinity are client errors.
 _ROW_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 Label = str | int | float | bool
@@ -44,12 +48,25 @@ def feature_types(spec: UseCaseSpec) -> dict[str, str]:
 def _field(spec: UseCaseSpec, column: str, kind: str, partial: bool) -> tuple[Any, Any]:
     python = _PYTHON_TYPES[kind]
     one_hot = column not in {c.name for c in spec.columns}
-    constraints = {"ge": 0, "le": 1} if one_hot else {}
+    constraints: dict[str, Any] = {}
+    if one_hot:
+        constraints = {"ge": 0, "le": 1}
+    elif python is int:
+        constraints = {"ge": -INT_LIMIT, "le": INT_LIMIT}
+    elif python is float:
+        constraints = {"ge": -REAL_LIMIT, "le": REAL_LIMIT}
     annotated = Annotated[python, Field(**constraints)] if constraints else python
     required = one_hot or spec.column(column).required
     if partial or not required:
         return (annotated | None, None)
     return (annotated, ...)
+
+
+def key_annotation(spec: UseCaseSpec) -> Any:
+    python = _PYTHON_TYPES[spec.column(spec.entity_key).type]
+    if python is int:
+        return Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+    return python
 
 
 def row_model(spec: UseCaseSpec, partial: bool = False) -> type[BaseModel]:
@@ -58,8 +75,7 @@ def row_model(spec: UseCaseSpec, partial: bool = False) -> type[BaseModel]:
     fields = {
         column: _field(spec, column, kind, partial) for column, kind in feature_types(spec).items()
     }
-    key_type = _PYTHON_TYPES[spec.column(spec.entity_key).type]
-    fields[spec.entity_key] = (key_type | None, None)
+    fields[spec.entity_key] = (key_annotation(spec) | None, None)
     name = f"{spec.name.title().replace('_', '')}{'Override' if partial else 'Row'}"
     return create_model(name, __config__=_ROW_CONFIG, **fields)
 
@@ -70,8 +86,7 @@ class Models:
     def __init__(self, spec: UseCaseSpec, max_rows: int) -> None:
         self.row = row_model(spec)
         self.override = row_model(spec, partial=True)
-        key_type = _PYTHON_TYPES[spec.column(spec.entity_key).type]
-        self.key_type = key_type
+        key_type = key_annotation(spec)
         self.rows = Annotated[list[self.row], Field(min_length=1, max_length=max_rows)]
         self.keys = Annotated[list[key_type], Field(min_length=1, max_length=max_rows)]
         self.overrides = Annotated[list[self.override] | None, Field(max_length=max_rows)]

@@ -28,7 +28,7 @@ from kubricks.spec import ProblemType, UseCaseSpec
 from serving import inference_log, webhook
 from serving.http import GuardMiddleware
 from serving.model import LoadedModel, to_frame
-from serving.runtime import CHALLENGER, CHAMPION, NotReady, Runtime
+from serving.runtime import CHALLENGER, CHAMPION, ModelRefused, NotReady, Runtime
 from serving.schema import Models, feature_types
 from serving.traffic import to_challenger, traffic
 
@@ -177,6 +177,8 @@ def make_service(
             predictions = await score(request_id, keys, rows)
         except NotReady as exc:
             return error(503, str(exc), request_id)
+        except ModelRefused as exc:
+            return error(422, f"rows: the model refused the input: {exc}", request_id)
         except bentoml.exceptions.ServiceUnavailable as exc:
             return error(503, str(exc), request_id)
         return JSONResponse(
@@ -290,7 +292,7 @@ def make_service(
             return rt is not None and rt.ready
 
         @bentoml.api(route="/predict")
-        async def predict(self, rows: Rows, ctx: bentoml.Context) -> PredictResponse:  # type: ignore[valid-type]
+        async def predict(self, rows: Rows) -> PredictResponse:  # type: ignore[valid-type]
             """Score rows of raw features; a row may carry the entity key (sticky split, log)."""
             request_id = uuid.uuid4().hex
             plain = [row.model_dump() for row in rows]
@@ -301,7 +303,6 @@ def make_service(
         async def predict_by_key(
             self,
             keys: Keys,  # type: ignore[valid-type]
-            ctx: bentoml.Context,
             rows: Overrides = None,  # type: ignore[valid-type]
         ) -> PredictResponse:  # type: ignore[valid-type]
             """Score entities by key: features from the online store, ``rows`` override them."""

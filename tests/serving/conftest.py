@@ -13,6 +13,7 @@ from sklearn.preprocessing import StandardScaler
 
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import ingest, layer_tables
+from kubricks.registry.aliases import promote
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.synthetic import write_synthetic
@@ -42,6 +43,8 @@ def register_churn_versions(
     out = {}
     for role, estimator in candidates.items():
         estimator.fit(features, label)
-        alias = role if role != "next" else None
+        alias = "challenger" if role == "challenger" else None
         out[role] = log_and_register(estimator, features, spec.name, settings, alias=alias)
+    # Through the audited path, so `kubricks models rollback` can find its way back to v1.
+    promote(settings, spec.name, out["champion"], reason="first champion")
     return out
