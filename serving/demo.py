@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubricks.console import console, table
+from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import layer_tables
 from kubricks.settings import KubricksSettings
@@ -12,12 +13,16 @@ from kubricks.spec import UseCaseSpec
 from serving import build, client, local
 
 
-def sample_keys(spec: UseCaseSpec, settings: KubricksSettings, count: int) -> list[Any]:
+def sample_rows(spec: UseCaseSpec, settings: KubricksSettings, count: int) -> list[dict]:
+    """The first gold rows: the key and the raw feature columns."""
     gold = tables.read_arrow(layer_tables(spec, settings.lakehouse_uri)["gold"][1])
-    return gold.column(spec.entity_key).slice(0, count).to_pylist()
+    columns = [spec.entity_key, *spec.gold_feature_columns()]
+    return gold.select(columns).slice(0, count).to_pylist()
 
 
-def print_predictions(spec: UseCaseSpec, keys: list[Any], answer: dict[str, Any]) -> None:
+def print_predictions(
+    spec: UseCaseSpec, keys: list[Any], answer: dict[str, Any], route: str
+) -> None:
     rows = [
         (
             str(key),
@@ -30,7 +35,7 @@ def print_predictions(spec: UseCaseSpec, keys: list[Any], answer: dict[str, Any]
     ]
     console.print(
         table(
-            f"POST /predict_by_key (request {answer['request_id']})",
+            f"POST {route} (request {answer['request_id']})",
             [spec.entity_key, "prediction", "probability", "model", "arm"],
             rows,
         )
@@ -42,17 +47,22 @@ def serve_and_predict(
 ) -> dict[str, Any]:
     """Serve the champion in the background (left running) and predict a few gold keys.
 
-    Keys go through ``/predict_by_key``, so the answer also shows the online store at work.
+    Keys go through ``/predict_by_key`` (the online store at work); if the store has no
+    features for them, the same gold rows go through ``/predict``.
     Stop the server with ``kubricks serve --stop``.
     """
     runtime = build.prepare(settings, spec)
     base = local.url(settings, port)
     if not local.ready(base):
         local.start(settings, runtime, port=port)
-    keys = sample_keys(spec, settings, count)
-    answer = client.predict_keys(base, keys)
-    print_predictions(spec, keys, answer)
+    rows = sample_rows(spec, settings, count)
+    keys = [row[spec.entity_key] for row in rows]
+    try:  # by key shows the online store at work, when features were materialized
+        answer, route = client.predict_keys(base, keys), "/predict_by_key"
+    except KubricksError:
+        answer, route = client.predict_rows(base, rows), "/predict"
+    print_predictions(spec, keys, answer, route)
     console.print(
         f"The champion (v{runtime.champion}) serves at {base}; stop: kubricks serve --stop"
     )
-    return {"url": base, "keys": keys, **answer}
+    return {"url": base, "keys": keys, "route": route, **answer}

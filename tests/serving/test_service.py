@@ -354,3 +354,11 @@ def test_deploy_local_hot_swaps_the_running_server(server, spec, settings, versi
     assert served(server)["versions"]["champion"] == versions["next"]
     elsewhere = settings.model_copy(update={"serving_port": free_port()})
     assert deploy.deploy_local(elsewhere, spec, versions["next"])["deployed"] is False
+
+
+def test_demo_ends_with_http_predictions_from_the_running_server(server, spec, settings) -> None:
+    from serving.demo import serve_and_predict
+
+    shown = serve_and_predict(settings, spec, count=2)
+    assert shown["url"] == server and shown["route"] == "/predict_by_key"
+    assert [p["model_name"] for p in shown["predictions"]] == [spec.name] * 2
