@@ -37,6 +37,7 @@ _ARROW_TYPES = {
     "timestamp": pa.timestamp("us", tz="UTC"),
 }
 ARMS = ("champion", "challenger", "shadow")
+_WAKE: Any = object()  # put on the queue to wake the writer for shutdown
 
 
 def log_uri(spec: UseCaseSpec, settings: KubricksSettings) -> str:
@@ -118,9 +119,12 @@ class InferenceLogWriter:
         while len(self._pending) < self.max_rows:
             remaining = deadline - time.monotonic()
             try:
-                self._pending.append(self._queue.get(timeout=max(remaining, 0.0)))
+                item = self._queue.get(timeout=max(remaining, 0.0))
             except queue.Empty:
                 return
+            if item is _WAKE:
+                return
+            self._pending.append(item)
             if remaining <= 0:
                 return
 
@@ -136,9 +140,11 @@ class InferenceLogWriter:
         """Commit everything pending now (one Delta append); returns the rows written."""
         while True:
             try:
-                self._pending.append(self._queue.get_nowait())
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if item is not _WAKE:
+                self._pending.append(item)
         if not self._pending:
             return 0
         batch, self._pending = self._pending, []
@@ -174,6 +180,7 @@ class InferenceLogWriter:
     def close(self, timeout: float = 30.0) -> None:
         """Stop the thread and commit what is left: shutdown loses nothing acknowledged."""
         self._stop.set()
+        self._queue.put_nowait(_WAKE)  # the thread may be waiting on an empty queue
         self._thread.join(timeout)
         self.flush()
 

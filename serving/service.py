@@ -10,6 +10,7 @@ inference-log writer.
 # No ``from __future__ import annotations``: BentoML reads the API signatures at class
 # creation, and the annotations refer to classes that exist only inside make_service.
 import asyncio
+import collections
 import logging
 import uuid
 from datetime import datetime
@@ -162,12 +163,11 @@ def make_service(
     ) -> None:
         counter = state.get("counter")
         if counter is not None:
-            for answer in out:
-                counter.labels(
-                    model_name=answer["model_name"],
-                    model_version=answer["model_version"],
-                    arm=answer["arm"],
-                ).inc()
+            counts = collections.Counter(
+                (a["model_name"], a["model_version"], a["arm"]) for a in out
+            )
+            for (name, version, arm), rows_answered in counts.items():
+                counter.labels(model_name=name, model_version=version, arm=arm).inc(rows_answered)
         writer = state.get("writer")
         if writer is not None:
             writer.put(inference_log.records(request_id, at, keys, rows, out, regression))

@@ -121,3 +121,15 @@ def test_writer_commits_micro_batches_and_flushes_on_close(tmp_path: Path) -> No
     assert [r["request_id"] for r in rows] == ["r1", "r2"]
     assert rows[0]["entity_key"] == "15565701" and rows[1]["entity_key"] is None
     assert rows[0]["prediction"] == "1" and rows[0]["probabilities"] == '{"0": 0.3, "1": 0.7}'
+
+
+def test_close_commits_at_once_even_with_a_long_flush_interval(tmp_path: Path) -> None:
+    settings = KubricksSettings(home=tmp_path, inference_log_flush_seconds=600)
+    writer = inference_log.InferenceLogWriter(CHURN, settings).start()
+    features = {c: 0 for c in CHURN.gold_feature_columns()}
+    answer = {"prediction": 0, "model_name": "churn", "model_version": "1", "arm": "shadow"}
+    writer.put(inference_log.records("r", inference_log.now(), [1], [features], [answer], False))
+    started = time.monotonic()
+    writer.close()
+    assert time.monotonic() - started < 5
+    assert DeltaTable(inference_log.log_uri(CHURN, settings)).to_pyarrow_table().num_rows == 1
