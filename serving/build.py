@@ -109,22 +109,34 @@ def build_bento(settings: KubricksSettings, runtime: Runtime) -> Any:
     """``kubricks bento build``: a Bento with the code, the spec and the imported models."""
     import bentoml
     from bentoml._internal.bento import BentoStore
+    from bentoml._internal.configuration.containers import BentoMLContainer
 
     home = resolved_bentoml_home(settings)
-    os.environ["BENTOML_HOME"] = str(home)  # for the service import inside the build
-    os.environ["KUBRICKS_SERVING_RUNTIME"] = runtime.model_dump_json()
     models = [store.tag_for(runtime.spec, runtime.champion)]
     if runtime.challenger:
         models.append(store.tag_for(runtime.spec, runtime.challenger))
     (home / "bentos").mkdir(parents=True, exist_ok=True)
-    return bentoml.bentos.build(
-        "serving.entry:Kubricks",
-        name=store.store_name(runtime.spec),
-        labels={"usecase": runtime.spec.name, "champion": runtime.champion},
-        include=["serving/*.py", "kubricks/**/*.py", "usecases/*.yaml", "pyproject.toml"],
-        envs=[{"name": "KUBRICKS_SERVING_RUNTIME", "value": runtime.model_dump_json()}],
-        python={"requirements_txt": str(REPO / "requirements.lock")},
-        models=models,
-        build_ctx=str(REPO),
-        _bento_store=BentoStore(str(home / "bentos")),
-    )
+    bentos = BentoStore(str(home / "bentos"))
+    previous = os.environ.get("KUBRICKS_SERVING_RUNTIME")
+    os.environ["KUBRICKS_SERVING_RUNTIME"] = runtime.model_dump_json()  # entry.py reads it
+    try:
+        with (
+            BentoMLContainer.model_store.patch(store.model_store(settings)),
+            BentoMLContainer.bento_store.patch(bentos),
+        ):
+            return bentoml.bentos.build(
+                "serving.entry:Kubricks",
+                name=store.store_name(runtime.spec),
+                labels={"usecase": runtime.spec.name, "champion": runtime.champion},
+                include=["serving/*.py", "kubricks/**/*.py", "usecases/*.yaml", "pyproject.toml"],
+                envs=[{"name": "KUBRICKS_SERVING_RUNTIME", "value": runtime.model_dump_json()}],
+                python={"requirements_txt": str(REPO / "requirements.lock")},
+                models=models,
+                build_ctx=str(REPO),
+                _bento_store=bentos,
+            )
+    finally:
+        if previous is None:
+            os.environ.pop("KUBRICKS_SERVING_RUNTIME", None)
+        else:
+            os.environ["KUBRICKS_SERVING_RUNTIME"] = previous

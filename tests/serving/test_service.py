@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -362,3 +363,16 @@ def test_demo_ends_with_http_predictions_from_the_running_server(server, spec, s
     shown = serve_and_predict(settings, spec, count=2)
     assert shown["url"] == server and shown["route"] == "/predict_by_key"
     assert [p["model_name"] for p in shown["predictions"]] == [spec.name] * 2
+
+
+def test_bento_build_packs_code_spec_and_the_served_models(spec, settings, versions) -> None:
+    runtime = build.prepare(settings, spec)
+    bento = build.build_bento(settings, runtime)
+    root = Path(bento.path)
+    assert (root / "src" / "serving" / "service.py").is_file()
+    assert {m.tag.version for m in bento.info.models} == {
+        f"v{runtime.champion}",
+        f"v{runtime.challenger}",
+    }
+    envs = {e.name: e.value for e in bento.info.envs}
+    assert build.Runtime.model_validate_json(envs["KUBRICKS_SERVING_RUNTIME"]) == runtime
