@@ -209,6 +209,8 @@ def main() -> None:
             "NAIVE_MODEL_URI": f"models:/{spec.name}/{v1}",
             "BENTOML_HOME": str(home / "bentoml-naive"),
             "BENTOML_DO_NOT_TRACK": "true",
+            # mlflow models serve starts `uvicorn` through bash: the venv's bin must be on PATH
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
         }
         procs.append(
             start(
