@@ -249,7 +249,7 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{mlflow_port}/health")
         wait_http(f"http://127.0.0.1:{naive_port}/readyz")
 
-        records = features.astype(float).to_dict("records")
+        records = features.to_dict("records")  # ints stay ints: pyfunc enforces the signature
         bodies = {
             "kubricks": lambda n: json.dumps({"rows": records[:n]}),
             "mlflow": lambda n: json.dumps({"dataframe_records": records[:n]}),
