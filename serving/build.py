@@ -130,7 +130,7 @@ def build_bento(settings: KubricksSettings, runtime: Runtime) -> Any:
                 labels={"usecase": runtime.spec.name, "champion": runtime.champion},
                 include=["serving/*.py", "kubricks/**/*.py", "usecases/*.yaml", "pyproject.toml"],
                 envs=[{"name": "KUBRICKS_SERVING_RUNTIME", "value": runtime.model_dump_json()}],
-                python={"requirements_txt": str(REPO / "requirements.lock")},
+                python={"requirements_txt": "requirements.lock"},  # relative to build_ctx
                 models=models,
                 build_ctx=str(REPO),
                 _bento_store=bentos,
