@@ -109,6 +109,7 @@ def build_bento(settings: KubricksSettings, runtime: Runtime) -> Any:
     """``kubricks bento build``: a Bento with the code, the spec and the imported models."""
     import bentoml
     from bentoml._internal.bento import BentoStore
+    from bentoml._internal.bento.build_config import BentoEnvSchema
     from bentoml._internal.configuration.containers import BentoMLContainer
 
     home = resolved_bentoml_home(settings)
@@ -129,7 +130,9 @@ def build_bento(settings: KubricksSettings, runtime: Runtime) -> Any:
                 name=store.store_name(runtime.spec),
                 labels={"usecase": runtime.spec.name, "champion": runtime.champion},
                 include=["serving/*.py", "kubricks/**/*.py", "usecases/*.yaml", "pyproject.toml"],
-                envs=[{"name": "KUBRICKS_SERVING_RUNTIME", "value": runtime.model_dump_json()}],
+                envs=[
+                    BentoEnvSchema(name="KUBRICKS_SERVING_RUNTIME", value=runtime.model_dump_json())
+                ],
                 python={"requirements_txt": "requirements.lock"},  # relative to build_ctx
                 models=models,
                 build_ctx=str(REPO),

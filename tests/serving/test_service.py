@@ -374,5 +374,5 @@ def test_bento_build_packs_code_spec_and_the_served_models(spec, settings, versi
         f"v{runtime.champion}",
         f"v{runtime.challenger}",
     }
-    envs = {e["name"]: e["value"] for e in bento.info.envs}
+    envs = {e.name: e.value for e in bento.info.envs}
     assert build.Runtime.model_validate_json(envs["KUBRICKS_SERVING_RUNTIME"]) == runtime
