@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.text import Text
 
-from kubricks.commands import demo, features, lakehouse, models, platform, train
+from kubricks.commands import demo, features, lakehouse, models, platform, serve, stream, train
 from kubricks.commands import monitor as monitor_command
 from kubricks.commands import pipelines as pipeline_commands
 from kubricks.commands import spec as spec_commands
@@ -38,9 +38,11 @@ app.add_typer(stack_commands.app, name="stack")  # cluster platform settings (in
 app.command("monitor")(monitor_command.monitor)
 app.add_typer(spec_commands.app, name="spec")
 
-from kubricks.commands import stream  # noqa: E402  (streaming scoring; own block to merge)
-
 app.command("stream")(stream.stream)
+# Real-time serving (workstream serving).
+app.command("serve")(serve.serve)
+app.command("predict")(serve.predict)
+app.add_typer(serve.bento_app, name="bento")
 
 
 def main() -> None:

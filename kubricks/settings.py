@@ -120,6 +120,37 @@ class KubricksSettings(BaseSettings):
     # reads MLFLOW_TRACKING_USERNAME/PASSWORD; these carry them through the ConfigMap/Secret.
     tracking_username: str | None = None
     tracking_password: SecretStr | None = None
+    # Real-time serving (BentoML): the service, hot swap, traffic arms and the inference log.
+    serving_host: str = "127.0.0.1"
+    serving_port: int = 3000
+    serving_workers: int = Field(1, description="BentoML worker processes of `kubricks serve`.")
+    bentoml_home: Path | None = Field(
+        None, description="BentoML's model and Bento store; default <home>/bentoml."
+    )
+    serving_runtime: str | None = Field(
+        None, description="JSON that tells the Bento which use case and model tags it serves."
+    )
+    serving_max_body_bytes: int = Field(1_048_576, description="Larger request bodies get 413.")
+    serving_max_rows: int = Field(1000, description="Rows (or keys) allowed in one request.")
+    serving_max_batch_rows: int = Field(512, description="Adaptive batching: rows per model call.")
+    serving_max_latency_ms: int = Field(
+        10_000, description="Adaptive batching: a queued request older than this gets 503."
+    )
+    serving_poll_seconds: float = Field(
+        30.0, description="Alias poll, the safety net for missed registry webhooks (0: off)."
+    )
+    serving_traffic: Literal["champion", "shadow", "split"] | None = Field(
+        None, description="Overrides the spec's serving.traffic."
+    )
+    serving_split_percent: float | None = Field(
+        None, description="Overrides the spec's serving.split_percent."
+    )
+    inference_log_flush_seconds: float = Field(
+        2.0, description="The inference-log writer commits at least this often."
+    )
+    inference_log_max_rows: int = Field(
+        5000, description="...or as soon as this many rows wait (the crash-loss bound)."
+    )
 
     @property
     def lakehouse_uri(self) -> str:
@@ -144,3 +175,8 @@ class KubricksSettings(BaseSettings):
 def get_settings(**overrides: object) -> KubricksSettings:
     """Read settings from the environment now, with explicit overrides on top."""
     return KubricksSettings(**overrides)
+
+
+def resolved_bentoml_home(settings: KubricksSettings) -> Path:
+    """BentoML's store root: models imported at build time and built Bentos live here."""
+    return (settings.bentoml_home or settings.home / "bentoml").expanduser().resolve()

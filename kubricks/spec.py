@@ -214,6 +214,17 @@ class Retraining(_Strict):
     max_trials: int = Field(30, ge=1)
 
 
+class Serving(_Strict):
+    """Real-time traffic between the champion and the ``challenger`` alias.
+
+    ``shadow``: the challenger scores every request too (logged, never returned);
+    ``split``: ``split_percent`` of entities (sticky by key) are answered by the challenger.
+    """
+
+    traffic: Literal["champion", "shadow", "split"] = "champion"
+    split_percent: float = Field(10.0, ge=0.0, le=100.0)
+
+
 class UseCaseSpec(_Strict):
     name: str
     description: str = ""
@@ -258,6 +269,7 @@ class UseCaseSpec(_Strict):
         return {**raw, "features": filled}
 
     retraining: Retraining = Retraining()
+    serving: Serving = Serving()
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> UseCaseSpec:

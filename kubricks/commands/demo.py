@@ -37,6 +37,13 @@ def demo(
     console.rule("What is there now")
     print_tables()
     models.list_versions(usecase=usecase)
+    console.rule("Real-time serving: the champion over HTTP")
+    from kubricks.settings import get_settings
+    from kubricks.spec import load_spec
+    from serving.demo import serve_and_predict
+
+    settings = get_settings()
+    serve_and_predict(settings, load_spec(usecase, settings.usecases_dir))
     console.print(
         "Explore: the MLflow UI at the URL above; `kubricks runs`, `kubricks tables`,"
         " `kubricks features get --key ...`, `kubricks models history`. Stop with `kubricks down`."

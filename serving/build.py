@@ -1,0 +1,145 @@
+"""Build time: import the champion (and challenger) into the Bento store, build the Bento.
+
+The running service never needs the registry to answer: the versions it starts with are
+in BentoML's model store, and :class:`Runtime` (spec + versions) travels in the Bento's
+environment as ``KUBRICKS_SERVING_RUNTIME``. Containerizing needs Docker:
+``bentoml containerize kubricks-<usecase>:latest`` (see serving/README.md).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from kubricks.errors import KubricksError
+from kubricks.settings import KubricksSettings, resolved_bentoml_home
+from kubricks.spec import UseCaseSpec
+from serving import store
+from serving.runtime import CHALLENGER, CHAMPION, target_path, write_target
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Runtime(BaseModel):
+    """What a Bento serves: the spec itself (no file lookup at run time) and versions."""
+
+    spec: UseCaseSpec
+    champion: str
+    challenger: str | None = None
+    workers: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: KubricksSettings) -> Runtime:
+        if not settings.serving_runtime:
+            raise KubricksError(
+                "KUBRICKS_SERVING_RUNTIME is unset: start the service with `kubricks serve`"
+            )
+        return cls.model_validate_json(settings.serving_runtime)
+
+
+def alias_versions(settings: KubricksSettings, spec: UseCaseSpec) -> dict[str, str | None]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(settings.resolved_tracking_uri)
+    out: dict[str, str | None] = {}
+    for alias in (CHAMPION, CHALLENGER):
+        try:
+            out[alias] = str(client.get_model_version_by_alias(spec.name, alias).version)
+        except Exception:
+            out[alias] = None
+    if out[CHAMPION] is None:
+        raise KubricksError(
+            f"registered model {spec.name!r} has no 'champion' alias: run the training pipeline"
+            " (or `kubricks models promote`) first"
+        )
+    return out
+
+
+def prepare(
+    settings: KubricksSettings,
+    spec: UseCaseSpec,
+    champion: str | None = None,
+    challenger: str | None = None,
+) -> Runtime:
+    """Import the serving versions into the store (idempotent) and reset the swap target."""
+    if champion is None:
+        versions = alias_versions(settings, spec)
+        champion, challenger = versions[CHAMPION], versions[CHALLENGER]
+    assert champion is not None
+    store.import_version(settings, spec, champion)
+    if challenger is not None:
+        store.import_version(settings, spec, challenger)
+    write_target(target_path(settings, spec), champion=champion, challenger=challenger)
+    return Runtime(
+        spec=spec, champion=champion, challenger=challenger, workers=settings.serving_workers
+    )
+
+
+def settings_env(settings: KubricksSettings) -> dict[str, str]:
+    """Every explicitly set setting as ``KUBRICKS_*``, so the server sees the same values."""
+    out: dict[str, str] = {}
+    for name in settings.model_fields_set:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        out[f"KUBRICKS_{name.upper()}"] = str(value)
+    return out
+
+
+def server_env(settings: KubricksSettings, runtime: Runtime) -> dict[str, str]:
+    """Environment of a local `bentoml serve` process for this runtime."""
+    env = dict(os.environ)
+    env.update(settings_env(settings))
+    env["BENTOML_HOME"] = str(resolved_bentoml_home(settings))
+    env["KUBRICKS_SERVING_RUNTIME"] = runtime.model_dump_json()
+    env["KUBRICKS_HOME"] = str(settings.home.expanduser().resolve())
+    env["KUBRICKS_LAKEHOUSE_ROOT"] = settings.lakehouse_uri
+    env["KUBRICKS_TRACKING_URI"] = settings.resolved_tracking_uri
+    env.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def build_bento(settings: KubricksSettings, runtime: Runtime) -> Any:
+    """``kubricks bento build``: a Bento with the code, the spec and the imported models."""
+    import bentoml
+    from bentoml._internal.bento import BentoStore
+    from bentoml._internal.bento.build_config import BentoEnvSchema
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    home = resolved_bentoml_home(settings)
+    models = [store.tag_for(runtime.spec, runtime.champion)]
+    if runtime.challenger:
+        models.append(store.tag_for(runtime.spec, runtime.challenger))
+    (home / "bentos").mkdir(parents=True, exist_ok=True)
+    bentos = BentoStore(str(home / "bentos"))
+    previous = os.environ.get("KUBRICKS_SERVING_RUNTIME")
+    os.environ["KUBRICKS_SERVING_RUNTIME"] = runtime.model_dump_json()  # entry.py reads it
+    try:
+        with (
+            BentoMLContainer.model_store.patch(store.model_store(settings)),
+            BentoMLContainer.bento_store.patch(bentos),
+        ):
+            return bentoml.bentos.build(
+                "serving.entry:Kubricks",
+                name=store.store_name(runtime.spec),
+                labels={"usecase": runtime.spec.name, "champion": runtime.champion},
+                include=["serving/*.py", "kubricks/**/*.py", "usecases/*.yaml", "pyproject.toml"],
+                envs=[
+                    BentoEnvSchema(name="KUBRICKS_SERVING_RUNTIME", value=runtime.model_dump_json())
+                ],
+                python={"requirements_txt": "requirements.lock"},  # relative to build_ctx
+                models=models,
+                build_ctx=str(REPO),
+                _bento_store=bentos,
+            )
+    finally:
+        if previous is None:
+            os.environ.pop("KUBRICKS_SERVING_RUNTIME", None)
+        else:
+            os.environ["KUBRICKS_SERVING_RUNTIME"] = previous

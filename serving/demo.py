@@ -1,0 +1,68 @@
+"""The end of `kubricks demo`: the champion served locally and a few real HTTP predictions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubricks.console import console, table
+from kubricks.errors import KubricksError
+from kubricks.lakehouse import tables
+from kubricks.lakehouse.ingest import layer_tables
+from kubricks.settings import KubricksSettings
+from kubricks.spec import UseCaseSpec
+from serving import build, client, local
+
+
+def sample_rows(spec: UseCaseSpec, settings: KubricksSettings, count: int) -> list[dict]:
+    """The first gold rows: the key and the raw feature columns."""
+    gold = tables.read_arrow(layer_tables(spec, settings.lakehouse_uri)["gold"][1])
+    columns = [spec.entity_key, *spec.gold_feature_columns()]
+    return gold.select(columns).slice(0, count).to_pylist()
+
+
+def print_predictions(
+    spec: UseCaseSpec, keys: list[Any], answer: dict[str, Any], route: str
+) -> None:
+    rows = [
+        (
+            str(key),
+            str(p["prediction"]),
+            "" if p["probability"] is None else f"{p['probability']:.3f}",
+            f"{p['model_name']} v{p['model_version']}",
+            p["arm"],
+        )
+        for key, p in zip(keys, answer["predictions"], strict=True)
+    ]
+    console.print(
+        table(
+            f"POST {route} (request {answer['request_id']})",
+            [spec.entity_key, "prediction", "probability", "model", "arm"],
+            rows,
+        )
+    )
+
+
+def serve_and_predict(
+    settings: KubricksSettings, spec: UseCaseSpec, count: int = 3, port: int | None = None
+) -> dict[str, Any]:
+    """Serve the champion in the background (left running) and predict a few gold keys.
+
+    Keys go through ``/predict_by_key`` (the online store at work); if the store has no
+    features for them, the same gold rows go through ``/predict``.
+    Stop the server with ``kubricks serve --stop``.
+    """
+    runtime = build.prepare(settings, spec)
+    base = local.url(settings, port)
+    if not local.ready(base):
+        local.start(settings, runtime, port=port)
+    rows = sample_rows(spec, settings, count)
+    keys = [row[spec.entity_key] for row in rows]
+    try:  # by key shows the online store at work, when features were materialized
+        answer, route = client.predict_keys(base, keys), "/predict_by_key"
+    except KubricksError:
+        answer, route = client.predict_rows(base, rows), "/predict"
+    print_predictions(spec, keys, answer, route)
+    console.print(
+        f"The champion (v{runtime.champion}) serves at {base}; stop: kubricks serve --stop"
+    )
+    return {"url": base, "keys": keys, "route": route, **answer}

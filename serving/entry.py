@@ -1,0 +1,21 @@
+"""What ``bentoml serve serving.entry:Kubricks`` imports.
+
+BentoML locates a service by importing a module, so this is the one place that reads
+configuration at import time: ``KUBRICKS_SERVING_RUNTIME`` (set by ``kubricks serve`` and
+baked into a built Bento's environment) names the use case and the model versions.
+"""
+
+from __future__ import annotations
+
+from kubricks.settings import get_settings
+from serving.build import Runtime
+from serving.service import make_service
+
+_settings = get_settings()
+_runtime = Runtime.from_settings(_settings)
+Kubricks = make_service(
+    _runtime.spec,
+    _settings,
+    {"champion": _runtime.champion, "challenger": _runtime.challenger},
+    workers=_runtime.workers,
+)

@@ -1,0 +1,124 @@
+"""ASGI guard in front of the BentoML routes: body cap, content type, one-line 4xx errors.
+
+BentoML itself has no body cap and answers validation errors with a generic title; this
+middleware buffers POST bodies up to ``max_body`` (413 beyond), refuses anything but JSON
+(415: no pickle or other binary payloads reach a deserializer), and rewrites BentoML's
+400 validation answers so their ``error`` names the failing field, e.g.
+``rows.0.Age: Input should be a valid integer``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+JSON_TYPES = {b"", b"application/json"}
+
+
+def field_path(loc: list[Any]) -> str:
+    """BentoML wraps inputs in a model; its loc is already the body path (rows.0.Age)."""
+    return ".".join(str(p) for p in loc) or "body"
+
+
+def one_line(detail: list[dict[str, Any]]) -> str:
+    first = detail[0]
+    more = f" (and {len(detail) - 1} more)" if len(detail) > 1 else ""
+    return f"{field_path(list(first.get('loc', [])))}: {first.get('msg', 'invalid')}{more}"
+
+
+async def _respond(send: Send, status: int, error: str) -> None:
+    body = json.dumps({"error": error}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class GuardMiddleware:
+    def __init__(self, app: Callable, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if ctype not in JSON_TYPES:
+            await _respond(
+                send, 415, f"content type {ctype.decode(errors='replace')!r}: send application/json"
+            )
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await _respond(send, 413, f"body: {int(declared)} bytes exceed {self.max_body}")
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await _respond(send, 413, f"body: more than {self.max_body} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        start: Message | None = None
+        buffered: list[bytes] = []
+
+        async def rewrite(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                start = message
+                return
+            if start is None:
+                await send(message)
+                return
+            buffered.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            raw = b"".join(buffered)
+            try:
+                data = json.loads(raw)
+                if (
+                    isinstance(data, dict)
+                    and isinstance(data.get("detail"), list)
+                    and data["detail"]
+                ):
+                    data["error"] = one_line(data["detail"])
+                    raw = json.dumps(data).encode()
+            except ValueError:
+                pass
+            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            headers.append((b"content-length", b"%d" % len(raw)))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": raw})
+
+        await self.app(scope, replay, rewrite)

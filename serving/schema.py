@@ -1,0 +1,107 @@
+"""Request and response models generated from a use-case spec.
+
+The service validates every row against these before the model sees it, so a bad
+request is a 4xx naming the field, never a 5xx from deep inside scikit-learn.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from kubricks.spec import ProblemType, UseCaseSpec
+
+_PYTHON_TYPES: dict[str, Any] = {
+    "int": int,
+    "long": int,
+    "double": float,
+    "boolean": bool,
+    "string": str,
+    "date": date,
+    "timestamp": datetime,
+}
+# Numbers the model can take: integers exact in float64, reals within float32 (tree models
+# cast to float32, so larger values would fail inside scikit-learn instead of here).
+INT_LIMIT = 2**53
+REAL_LIMIT = 3.0e38
+# Strict rows: unknown fields, NaN and infinity are client errors.
+_ROW_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+Label = str | int | float | bool
+
+
+def feature_types(spec: UseCaseSpec) -> dict[str, str]:
+    """Spec column type of every raw gold feature column (one-hot columns are 0/1 ints)."""
+    out: dict[str, str] = {}
+    for feature in spec.features:
+        if feature.encoding == "one_hot":
+            from kubricks.spec import one_hot_column
+
+            for category in feature.categories or []:
+                out[one_hot_column(feature.name, category)] = "int"
+        else:
+            out[feature.name] = spec.column(feature.name).type
+    return out
+
+
+def _field(spec: UseCaseSpec, column: str, kind: str, partial: bool) -> tuple[Any, Any]:
+    python = _PYTHON_TYPES[kind]
+    one_hot = column not in {c.name for c in spec.columns}
+    constraints: dict[str, Any] = {}
+    if one_hot:
+        constraints = {"ge": 0, "le": 1}
+    elif python is int:
+        constraints = {"ge": -INT_LIMIT, "le": INT_LIMIT}
+    elif python is float:
+        constraints = {"ge": -REAL_LIMIT, "le": REAL_LIMIT}
+    annotated = Annotated[python, Field(**constraints)] if constraints else python
+    required = one_hot or spec.column(column).required
+    if partial or not required:
+        return (annotated | None, None)
+    return (annotated, ...)
+
+
+def key_annotation(spec: UseCaseSpec) -> Any:
+    python = _PYTHON_TYPES[spec.column(spec.entity_key).type]
+    if python is int:
+        return Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+    return python
+
+
+def row_model(spec: UseCaseSpec, partial: bool = False) -> type[BaseModel]:
+    """One input row: the spec's raw gold features, plus the entity key (optional, not a
+    model input: it makes split traffic sticky and lands in the inference log)."""
+    fields = {
+        column: _field(spec, column, kind, partial) for column, kind in feature_types(spec).items()
+    }
+    fields[spec.entity_key] = (key_annotation(spec) | None, None)
+    name = f"{spec.name.title().replace('_', '')}{'Override' if partial else 'Row'}"
+    return create_model(name, __config__=_ROW_CONFIG, **fields)
+
+
+class Models:
+    """The pydantic classes one spec's service uses, built once per process."""
+
+    def __init__(self, spec: UseCaseSpec, max_rows: int) -> None:
+        self.row = row_model(spec)
+        self.override = row_model(spec, partial=True)
+        key_type = key_annotation(spec)
+        self.rows = Annotated[list[self.row], Field(min_length=1, max_length=max_rows)]
+        self.keys = Annotated[list[key_type], Field(min_length=1, max_length=max_rows)]
+        self.overrides = Annotated[list[self.override] | None, Field(max_length=max_rows)]
+        classification = spec.problem_type == ProblemType.CLASSIFICATION
+        self.prediction = create_model(
+            "Prediction",
+            prediction=(Label, ...),
+            probability=(float | None, None),
+            probabilities=(dict[str, float] | None, None) if classification else (None, None),
+            model_name=(str, ...),
+            model_version=(str, ...),
+            arm=(str, ...),
+        )
+        self.response = create_model(
+            "PredictResponse",
+            request_id=(str, ...),
+            predictions=(list[self.prediction], ...),
+        )

@@ -1,0 +1,135 @@
+"""Pure parts of serving: webhook signatures, traffic buckets, request models, the log writer."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+from mlflow.webhooks.delivery import _generate_hmac_signature
+from pydantic import ValidationError
+
+from kubricks.settings import KubricksSettings
+from kubricks.spec import load_spec
+from serving import inference_log, schema, traffic, webhook
+from serving.http import one_line
+
+CHURN = load_spec("churn")
+
+
+def test_webhook_signature_matches_mlflow_and_refuses_tampering() -> None:
+    body = b'{"entity": "model_version_alias", "action": "created", "data": {}}'
+    stamp = str(int(time.time()))
+    headers = {
+        "x-mlflow-delivery-id": "d1",
+        "x-mlflow-timestamp": stamp,
+        "x-mlflow-signature": _generate_hmac_signature("s", "d1", stamp, body.decode()),
+    }
+    webhook.verify("s", headers, body)  # what a real MLflow server sends passes
+    with pytest.raises(webhook.WebhookRejected, match="does not match"):
+        webhook.verify("s", headers, body + b" ")
+    with pytest.raises(webhook.WebhookRejected, match="does not match"):
+        webhook.verify("other", headers, body)
+    with pytest.raises(webhook.WebhookRejected, match="s old"):
+        webhook.verify("s", headers, body, now=time.time() + 3600)
+    with pytest.raises(webhook.WebhookRejected, match="disabled"):
+        webhook.verify(None, headers, body)
+    with pytest.raises(webhook.WebhookRejected, match="missing"):
+        webhook.verify("s", {}, body)
+
+
+def test_alias_events_are_read_from_the_mlflow_payload() -> None:
+    created = b'{"entity": "model_version_alias", "action": "created",'
+    created += b' "data": {"name": "churn", "alias": "champion", "version": "4"}}'
+    assert webhook.alias_event(created) == webhook.AliasEvent("churn", "champion", "4")
+    deleted = created.replace(b'"created"', b'"deleted"')
+    assert webhook.alias_event(deleted) == webhook.AliasEvent("churn", "champion", None)
+    assert webhook.alias_event(b'{"entity": "registered_model"}') is None
+
+
+def test_split_is_sticky_and_close_to_the_percentage() -> None:
+    config = traffic.Traffic("split", 20.0)
+    picks = [traffic.to_challenger(config, key, "rid") for key in range(5000)]
+    assert picks == [traffic.to_challenger(config, key, "other") for key in range(5000)]
+    assert 0.17 < sum(picks) / len(picks) < 0.23
+    assert not traffic.to_challenger(traffic.Traffic("shadow", 100.0), 1, "rid")
+
+
+def test_settings_override_the_spec_serving_section() -> None:
+    spec = CHURN.model_copy(
+        update={"serving": CHURN.serving.model_copy(update={"traffic": "shadow"})}
+    )
+    assert traffic.traffic(spec, KubricksSettings()).mode == "shadow"
+    chosen = traffic.traffic(
+        spec, KubricksSettings(serving_traffic="split", serving_split_percent=5)
+    )
+    assert (chosen.mode, chosen.split_percent) == ("split", 5)
+
+
+def test_row_model_is_strict_and_names_the_field() -> None:
+    row = schema.row_model(CHURN)
+    good = {c: 1 for c in CHURN.gold_feature_columns()}
+    assert row.model_validate(good).CreditScore == 1
+    for bad, field in (
+        ({**good, "Extra": 1}, "Extra"),
+        ({**good, "Balance": math.nan}, "Balance"),
+        ({**good, "Geography_France": 2}, "Geography_France"),
+        ({k: v for k, v in good.items() if k != "Age"}, "Age"),
+        ({**good, "Age": None}, "Age"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            row.model_validate(bad)
+        assert caught.value.errors()[0]["loc"] == (field,)
+    partial = schema.row_model(CHURN, partial=True)
+    assert partial.model_validate({"Age": 40}).model_dump(exclude_unset=True) == {"Age": 40}
+
+
+def test_one_line_error_names_the_path() -> None:
+    detail = [{"loc": ["rows", 0, "Age"], "msg": "Field required"}, {"loc": ["rows"], "msg": "x"}]
+    assert one_line(detail) == "rows.0.Age: Field required (and 1 more)"
+    assert one_line([{"loc": [], "msg": "Invalid JSON"}]) == "body: Invalid JSON"
+
+
+def test_writer_commits_micro_batches_and_flushes_on_close(tmp_path: Path) -> None:
+    settings = KubricksSettings(home=tmp_path, inference_log_flush_seconds=0.2)
+    writer = inference_log.InferenceLogWriter(CHURN, settings).start()
+    features = {c: 1 for c in CHURN.gold_feature_columns()}
+    answer = {
+        "prediction": 1,
+        "probability": 0.7,
+        "probabilities": {"0": 0.3, "1": 0.7},
+        "model_name": "churn",
+        "model_version": "3",
+        "arm": "champion",
+    }
+    at = inference_log.now()
+    writer.put(inference_log.records("r1", at, [15565701], [features], [answer], False))
+    deadline = time.monotonic() + 10
+    uri = inference_log.log_uri(CHURN, settings)
+    while not DeltaTable.is_deltatable(uri) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    writer.put(inference_log.records("r2", at, [None], [features], [answer], False))
+    writer.close()
+    table = DeltaTable(uri)
+    assert len(table.history()) >= 2  # two commits: micro-batches, not one per row
+    data = table.to_pyarrow_table()
+    assert pa.schema(data.schema) == inference_log.log_schema(CHURN)
+    rows = sorted(data.to_pylist(), key=lambda r: r["request_id"])
+    assert [r["request_id"] for r in rows] == ["r1", "r2"]
+    assert rows[0]["entity_key"] == "15565701" and rows[1]["entity_key"] is None
+    assert rows[0]["prediction"] == "1" and rows[0]["probabilities"] == '{"0": 0.3, "1": 0.7}'
+
+
+def test_close_commits_at_once_even_with_a_long_flush_interval(tmp_path: Path) -> None:
+    settings = KubricksSettings(home=tmp_path, inference_log_flush_seconds=600)
+    writer = inference_log.InferenceLogWriter(CHURN, settings).start()
+    features = {c: 0 for c in CHURN.gold_feature_columns()}
+    answer = {"prediction": 0, "model_name": "churn", "model_version": "1", "arm": "shadow"}
+    writer.put(inference_log.records("r", inference_log.now(), [1], [features], [answer], False))
+    started = time.monotonic()
+    writer.close()
+    assert time.monotonic() - started < 5
+    assert DeltaTable(inference_log.log_uri(CHURN, settings)).to_pyarrow_table().num_rows == 1
