@@ -1,40 +1,61 @@
-"""Monitor: compare current gold feature distributions with the champion's training data."""
+"""Monitor: windowed drift and quality of the champion, then the closed loop once."""
 
-from kfp.dsl import HTML, Metrics, Output
+from kfp.dsl import HTML, Metrics, Model, Output
 from kfp.dsl.python_component import PythonComponent
 
 
 def monitor(
     usecase: str,
-    p_value: float,
-    drift_share: float,
+    monitor_source: str,
+    granularity: str,
+    retrain: bool,
+    budget_minutes: float,
+    max_trials: int,
+    seed: int,
+    thresholds: dict,
     parent_run_id: str,
     report: Output[HTML],
     metrics: Output[Metrics],
+    model: Output[Model],
 ) -> bool:
-    """Run the drift tests; return whether the share of drifted features reaches the threshold.
-
-    The single boolean output is what the monitoring pipeline's ``dsl.If`` tests.
-    """
+    """Monitor, then let the retraining policy decide; return whether a new champion was
+    promoted. The single boolean output is what the pipeline's ``dsl.If`` tests."""
     from pathlib import Path
 
-    from kubricks.monitoring.check import check_drift
+    from kubricks.monitoring import loop
+    from kubricks.monitoring.run import monitor as run_monitor
+    from kubricks.steps.gating import with_thresholds
     from kubricks.steps.step import step
 
     with step("monitor", usecase, parent_run_id) as ctx:
-        result = check_drift(ctx.spec, ctx.settings, p_value=p_value, drift_share=drift_share)
+        result = run_monitor(
+            ctx.spec,
+            ctx.settings,
+            source=monitor_source,
+            granularity=granularity or None,
+            client=ctx.client(),
+        )
         Path(report.path).write_text(result.html)
-        summary = result.drift.summary()
+        summary = result.summary()
         for name, value in summary.items():
             metrics.log_metric(name, float(value))
-        ctx.outputs.update({**summary, "baseline": result.baseline})
-        ctx.log_metrics(summary)
-        verdict = "drift detected" if result.drift.drift_detected else "no drift"
-        print(
-            f"{verdict}: {summary['drifted_features']:.0f} of {summary['features']:.0f}"
-            f" features drifted (share {summary['drift_share']:.2f})"
+        ctx.outputs.update({**summary, "drifted": ", ".join(result.drifted_features)})
+        print(f"monitor: alarm={result.alarm}, drifted: {result.drifted_features or 'none'}")
+        if not retrain:
+            return False
+        outcome = loop.run_once(
+            with_thresholds(ctx.spec, thresholds),
+            ctx.settings,
+            client=ctx.client(),
+            monitor=loop.given_alarm(result),
+            trainer=loop.automl_trainer(seed, budget_minutes, max_trials),
+            parent_run_id=ctx.mlflow_run_id or parent_run_id or None,
         )
-        return bool(result.drift.drift_detected)
+        ctx.outputs.update({"loop": outcome.summary(), "promoted": outcome.promoted})
+        model.metadata["version"] = outcome.candidate_version or ""
+        model.metadata["champion"] = outcome.champion_after or ""
+        print(f"loop: {outcome.summary()}")
+        return bool(outcome.promoted)
 
 
 def component(image: str) -> PythonComponent:

@@ -123,6 +123,14 @@ class KubricksSettings(BaseSettings):
     # Real-time serving (BentoML): the service, hot swap, traffic arms and the inference log.
     serving_host: str = "127.0.0.1"
     serving_port: int = 3000
+    serving_target: Literal["local", "kubernetes"] = Field(
+        "local",
+        description="Where the deploy step serves: hot-swap `kubricks serve`, or apply the Bento.",
+    )
+    serving_node_port: int = Field(
+        30300,
+        description="The Bento Service's NodePort in the cluster (kind maps it to localhost).",
+    )
     serving_workers: int = Field(1, description="BentoML worker processes of `kubricks serve`.")
     bentoml_home: Path | None = Field(
         None, description="BentoML's model and Bento store; default <home>/bentoml."

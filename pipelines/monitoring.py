@@ -1,7 +1,10 @@
-"""Monitoring: check drift, and retrain (the training pipeline, nested) when it is detected.
+"""Monitoring: windowed drift and quality against the champion's training data, then the
+closed loop (retrain only when the policy allows, gate, promote), then deploy if promoted.
 
-Its retraining parameters are the training pipeline's own (``training.PARAMETERS``),
-passed through by name, so the two cannot drift apart.
+The retraining takes the training pipeline's search parameters (``training.SEARCH_PARAMETERS``),
+passed through by name, so the two cannot drift apart. Retraining runs inside the monitor step
+(``kubricks.monitoring.loop.run_once``) because the decision, its lease against concurrent
+runs and the record of the gate's outcome belong to one transaction-like unit.
 """
 
 from typing import Any
@@ -14,39 +17,46 @@ from pipelines import training
 from pipelines.builder import PARENT_RUN_ID, USECASE, Param, pipeline, values
 
 NAME = "monitoring"
-DESCRIPTION = "Compare gold with the champion's training data; retrain when features drift."
+DESCRIPTION = (
+    "Windowed drift and quality against the champion's training data; retrain when the policy"
+    " allows; deploy a promoted model."
+)
 PARAMETERS = (
-    Param("p_value", float, 0.05, "Per-feature test level."),
-    Param("drift_share", float, 0.5, "Share of drifted features that triggers retraining."),
+    Param("monitor_source", str, "gold", "What is monitored: gold, inference-log, or a path."),
+    Param("granularity", str, "", "Window size: hour, day, week or month; empty: the spec's."),
+    Param("retrain", bool, True, "Run the closed loop after monitoring (policy decides)."),
 )
 
 
 def build(settings: KubricksSettings) -> GraphComponent:
-    retrain = training.build(settings, close_parent=False)
     return pipeline(
         NAME,
         DESCRIPTION,
-        [USECASE, *PARAMETERS, *training.PARAMETERS, PARENT_RUN_ID],
-        lambda args: tasks(settings, retrain, args),
+        [USECASE, *PARAMETERS, *training.SEARCH_PARAMETERS, PARENT_RUN_ID],
+        lambda args: tasks(settings, args),
     )
 
 
-def tasks(settings: KubricksSettings, retrain: GraphComponent, args: dict[str, Any]) -> None:
-    from components import monitor
-    from components.tasks import SMALL, closing_parent, configure
+def tasks(settings: KubricksSettings, args: dict[str, Any]) -> None:
+    from components import deploy, monitor
+    from components.tasks import SMALL, TRAINING, closing_parent, configure
 
     with closing_parent(settings, args["parent_run_id"]):
         checked = configure(
             monitor.component(settings.image)(
-                usecase=args["usecase"],
-                p_value=args["p_value"],
-                drift_share=args["drift_share"],
-                parent_run_id=args["parent_run_id"],
+                **values(args, [USECASE, *PARAMETERS, *training.SEARCH_PARAMETERS, PARENT_RUN_ID])
             ),
             settings,
-            SMALL,
-        ).set_display_name("monitor drift")
-        with dsl.If(checked.outputs["Output"] == True, name="drift-detected"):  # noqa: E712
-            retrain(
-                **values(args, [USECASE, *training.PARAMETERS, PARENT_RUN_ID])
-            ).set_display_name("retrain")
+            TRAINING,
+            network=False,
+        ).set_display_name("monitor and retrain")
+        with dsl.If(checked.outputs["Output"] == True, name="promoted"):  # noqa: E712
+            configure(
+                deploy.component(settings.image)(
+                    usecase=args["usecase"],
+                    registered=checked.outputs["model"],
+                    parent_run_id=args["parent_run_id"],
+                ),
+                settings,
+                SMALL,
+            ).set_display_name("deploy")

@@ -14,10 +14,13 @@ from pipelines.builder import PARENT_RUN_ID, USECASE, Param, pipeline
 
 NAME = "training"
 DESCRIPTION = "Ingest a batch, build features, run AutoML, gate the candidate, deploy the champion."
-PARAMETERS = (
+INGEST_PARAMETERS = (
     Param("source", str, "", "A file, a folder or 'synthetic' (`rows` rows); empty: the spec's."),
     Param("rows", int, 10_000, "Rows of a synthetic source."),
     Param("batch_id", str, "", "Ingest batch id; empty: a hash of the source's content."),
+)
+# What a search and its gate take; the monitoring pipeline's retraining reuses these.
+SEARCH_PARAMETERS = (
     Param("budget_minutes", float, 2.0, "Time budget of the AutoML search."),
     Param("max_trials", int, 20, "Stop the search after this many trials."),
     Param("seed", int, 42, "Seed of the splits, the sampler and the models."),
@@ -28,6 +31,7 @@ PARAMETERS = (
         "Metric minimums laid over the spec's, e.g. {\"roc_auc\": 0.8}; {} keeps the spec's.",
     ),
 )
+PARAMETERS = (*INGEST_PARAMETERS, *SEARCH_PARAMETERS)
 
 
 def build(settings: KubricksSettings, close_parent: bool = True) -> GraphComponent:

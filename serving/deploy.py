@@ -119,13 +119,16 @@ def deploy_cluster(
     from serving import kubernetes as k8s  # contract C3, written by the infra work stream
 
     manifests = k8s.bento_manifests(
-        name=f"kubricks-{spec.name.lower().replace('_', '-')}",
+        name=k8s.serving_name(spec.name),
         image=image,
         namespace=settings.k8s_namespace,
         replicas=replicas,
         max_replicas=max_replicas,
         configmap=settings.settings_configmap,
         secret=settings.secrets_name,
+        service_type="NodePort",
+        node_port=settings.serving_node_port,
+        args=k8s.serve_args(spec.name),
     )
     k8s.validate_manifests(manifests)
     applied = k8s.apply_manifests(api_client, manifests) if api_client is not None else []

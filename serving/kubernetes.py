@@ -46,6 +46,16 @@ def _probe(path: str, port: int, period: int, failures: int) -> dict[str, Any]:
     }
 
 
+def serving_name(usecase: str) -> str:
+    """The Deployment/Service/HPA name of a use case's Bento: one home for Pulumi and deploy."""
+    return f"bento-{usecase.lower().replace('_', '-')}"
+
+
+def serve_args(usecase: str, port: int = 3000) -> list[str]:
+    """The container command: serve the use case's champion on every pod address."""
+    return ["kubricks", "serve", "--usecase", usecase, "--host", "0.0.0.0", "--port", str(port)]
+
+
 def bento_manifests(
     *,
     name: str,

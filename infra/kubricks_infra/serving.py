@@ -8,13 +8,9 @@ import pulumi_kubernetes as k8s
 
 from kubricks_infra import k8s as m
 from kubricks_infra.config import PlatformConfig
-from serving.kubernetes import bento_manifests
+from serving.kubernetes import bento_manifests, serve_args, serving_name
 
 PORT = 3000
-
-
-def serving_name(usecase: str) -> str:
-    return f"bento-{usecase}"
 
 
 class Serving(pulumi.ComponentResource):
@@ -51,16 +47,7 @@ class Serving(pulumi.ComponentResource):
             secret=secret,
             service_type="NodePort",
             node_port=cfg.ports.serving,
-            args=[
-                "kubricks",
-                "serve",
-                "--usecase",
-                cfg.usecase,
-                "--host",
-                "0.0.0.0",
-                "--port",
-                str(PORT),
-            ],
+            args=serve_args(cfg.usecase, PORT),
         )
         for manifest in manifests:
             if manifest["kind"] == "Deployment":

@@ -33,6 +33,9 @@ def cluster_settings(
         feast_online_store="redis",
         image=image,
         spark_mode="kubernetes",
+        spark_s3_transport="s3a",  # the project image carries the S3A jars
+        serving_target="kubernetes",
+        serving_node_port=cfg.ports.serving,
         k8s_namespace=cfg.namespace,
         spark_service_account="spark",
         tracking_username=tracking_username,

@@ -8,7 +8,6 @@ import pandas as pd
 import typer
 
 from kubricks.console import console, table
-from kubricks.errors import KubricksError
 from kubricks.settings import get_settings
 
 
@@ -61,14 +60,7 @@ def monitor(
     result = run_monitor(spec, settings, source=source, granularity=granularity)
     print_result(result)
     if retrain:
-        # TODO(integrator): kubricks.monitoring.loop (workstream loop) owns run_once; align the
-        # call below with its final signature when the branches merge.
-        try:
-            from kubricks.monitoring import loop
-        except ImportError as exc:
-            raise KubricksError(
-                "--retrain needs kubricks.monitoring.loop (the closed loop), which is not"
-                " installed in this build"
-            ) from exc
-        decision = loop.run_once(spec, settings, monitor_result=result)
-        console.print(f"Loop: {decision}")
+        from kubricks.monitoring import loop
+
+        outcome = loop.run_once(spec, settings, monitor=loop.given_alarm(result))
+        console.print(f"Loop: {outcome.summary()}")

@@ -21,6 +21,10 @@ UseCase = Annotated[str, typer.Option(help="Use-case name or path to a spec YAML
 def serve(
     usecase: UseCase = "churn",
     port: Annotated[int | None, typer.Option(help="Port (default KUBRICKS_SERVING_PORT).")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Bind address (0.0.0.0 in a pod)."),
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="BentoML worker processes.")] = None,
     background: Annotated[bool, typer.Option(help="Return once ready; keep serving.")] = False,
     stop: Annotated[bool, typer.Option("--stop", help="Stop a background server.")] = False,
@@ -32,6 +36,8 @@ def serve(
     overrides: dict[str, object] = {}
     if port is not None:
         overrides["serving_port"] = port
+    if host is not None:
+        overrides["serving_host"] = host
     if workers is not None:
         overrides["serving_workers"] = workers
     settings = get_settings(**overrides)

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -38,6 +38,9 @@ from kubricks.monitoring.policy import (
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
 from kubricks.training.result import TrainResult
+
+if TYPE_CHECKING:  # run.py imports Spark-free but heavy modules; only its type is needed
+    from kubricks.monitoring.run import MonitorResult
 
 CHAMPION = "champion"
 GOLD_VERSION_TAGS = ("lineage.gold_version", "kubricks.gold_version")  # version tag, run tag
@@ -179,11 +182,42 @@ def gather_state(
 # --- the injected parts ------------------------------------------------------------------
 
 
-def drift_alarm(p_value: float = 0.05, drift_share: float = 0.5) -> Monitor:
-    """A monitor from today's drift check (champion's holdout against current gold).
+def alarm_of(result: MonitorResult) -> Alarm:
+    """The loop's question answered from a finished monitoring run: the latest window's alarm
+    after k-of-n persistence, why, and for which champion version its windows were scored."""
+    last = result.analysis.windows.iloc[-1] if not result.analysis.windows.empty else None
+    reasons = []
+    if result.drifted_features:
+        reasons.append(f"features drifted: {', '.join(result.drifted_features)}")
+    if last is not None and bool(last.get("quality_alarm", False)):
+        reasons.append("quality below the champion's holdout")
+    if result.alarm and not reasons:
+        reasons.append("persistent alarm over the last windows")
+    return Alarm(result.alarm, tuple(reasons), result.lineage.get("model_version"))
 
-    Stands in until monitoring's windowed alarms (with persistence) provide the same
-    answer: alarmed or not, why, and for which champion version.
+
+def windowed_alarm(source: str = "gold", granularity: str | None = None) -> Monitor:
+    """A monitor that runs the windowed drift/quality monitoring (tables, report) first."""
+
+    def monitor(spec: UseCaseSpec, settings: KubricksSettings, client: MlflowClient) -> Alarm:
+        from kubricks.monitoring.run import monitor as run_monitor
+
+        return alarm_of(
+            run_monitor(spec, settings, source=source, granularity=granularity, client=client)
+        )
+
+    return monitor
+
+
+def given_alarm(result: MonitorResult) -> Monitor:
+    """A monitor answering from a result already computed (the CLI and the pipeline step)."""
+    return lambda spec, settings, client: alarm_of(result)
+
+
+def drift_alarm(p_value: float = 0.05, drift_share: float = 0.5) -> Monitor:
+    """A whole-table monitor: the champion's holdout against current gold (KS/chi-square).
+
+    Cheaper than the windowed monitoring and needs no time column; the loop's tests use it.
     """
 
     def monitor(spec: UseCaseSpec, settings: KubricksSettings, client: MlflowClient) -> Alarm:
@@ -206,8 +240,11 @@ def drift_alarm(p_value: float = 0.05, drift_share: float = 0.5) -> Monitor:
     return monitor
 
 
-def automl_trainer(seed: int = 42) -> Trainer:
-    """The project's AutoML with the spec's retraining budget, nested under the loop's run."""
+def automl_trainer(
+    seed: int = 42, budget_minutes: float | None = None, max_trials: int | None = None
+) -> Trainer:
+    """The project's AutoML with the spec's retraining budget (or the pipeline's), nested
+    under the loop's run."""
 
     def trainer(
         spec: UseCaseSpec, settings: KubricksSettings, parent_run_id: str | None
@@ -217,8 +254,8 @@ def automl_trainer(seed: int = 42) -> Trainer:
         return train(
             spec,
             settings,
-            budget_minutes=spec.retraining.budget_minutes,
-            max_trials=spec.retraining.max_trials,
+            budget_minutes=budget_minutes or spec.retraining.budget_minutes,
+            max_trials=max_trials or spec.retraining.max_trials,
             seed=seed,
             parent_run_id=parent_run_id,
             progress=False,
@@ -432,7 +469,7 @@ def run_once(
     from kubricks.tracking import connect
 
     client = client or connect(settings)
-    monitor = monitor or drift_alarm()
+    monitor = monitor or windowed_alarm()
     trainer = trainer or automl_trainer()
     recorder = Recorder(spec, settings, uuid.uuid4().hex)
     recorder.mlflow_run_id = _start_run(client, spec, recorder.decision_id, parent_run_id)

@@ -1,7 +1,7 @@
-"""The deploy step's hand-off to serving.
+"""The deploy step's hand-off to serving: which concrete version ``champion`` names now.
 
-Serving is not wired into pipelines yet, so the hand-off is recorded, not performed:
-it resolves ``champion`` to a concrete version and says what would be deployed.
+The step (``components/deploy.py``) then hot-swaps the local server or applies the cluster
+objects (``serving.deploy``); this core half only resolves and describes the version.
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ def plan(client: MlflowClient, spec: UseCaseSpec, gated_version: str | None) -> 
     """The champion version to serve; fails if the alias is missing."""
     version = champion_version(client, spec.name, "nothing to deploy")
     uri = f"models:/{spec.name}@{CHAMPION}"
-    note = (
-        f"would deploy {uri} (version {version}) to serving; the serving hand-off is"
-        " not implemented yet, so nothing was changed"
-    )
+    note = f"{uri} is version {version}"
     if gated_version and str(gated_version) != str(version):
         note += f" (the gate passed v{gated_version}, but the champion is now v{version})"
     return {
@@ -30,6 +27,5 @@ def plan(client: MlflowClient, spec: UseCaseSpec, gated_version: str | None) -> 
         "alias": CHAMPION,
         "version": str(version),
         "uri": uri,
-        "status": "recorded",
         "note": note,
     }

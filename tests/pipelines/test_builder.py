@@ -15,35 +15,43 @@ def settings() -> KubricksSettings:
 
 def test_monitoring_declares_training_parameters_by_reference_only() -> None:
     own = {p.name for p in monitoring.PARAMETERS}
-    assert own == {"p_value", "drift_share"}
+    assert own == {"monitor_source", "granularity", "retrain"}
     assert not own & {p.name for p in training.PARAMETERS}
 
 
-def test_monitoring_takes_every_training_parameter_with_its_type_and_default(
+def test_monitoring_takes_training_search_parameters_with_their_types_and_defaults(
     settings: KubricksSettings,
 ) -> None:
     trains = catalog.parameters(catalog.build("training", settings))
     monitors = catalog.parameters(catalog.build("monitoring", settings))
-    assert set(monitors) == set(trains) | {"p_value", "drift_share"}
-    for name, param in trains.items():
-        assert monitors[name] == param, name
+    search = {p.name for p in training.SEARCH_PARAMETERS}
+    assert set(monitors) == {"usecase"} | search | {p.name for p in monitoring.PARAMETERS}
+    for name in search:
+        assert monitors[name] == trains[name], name
     assert trains["budget_minutes"].description == "Time budget of the AutoML search."
 
 
-def test_the_nested_training_pipeline_gets_each_parameter_of_the_same_name(
+def test_the_monitor_step_gets_each_search_parameter_of_the_same_name(
     settings: KubricksSettings,
 ) -> None:
     spec = catalog.build("monitoring", settings).pipeline_spec
-    nested = [
+    (task,) = [
         task
         for component in spec.components.values()
         if component.WhichOneof("implementation") == "dag"
         for task in component.dag.tasks.values()
-        if task.component_ref.name == "comp-training"
+        if task.component_ref.name == "comp-monitor"
     ]
-    assert len(nested) == 1
-    passed = {k: v.component_input_parameter for k, v in nested[0].inputs.parameters.items()}
-    expected = {p.name for p in (builder.USECASE, *training.PARAMETERS, builder.PARENT_RUN_ID)}
+    passed = {k: v.component_input_parameter for k, v in task.inputs.parameters.items()}
+    expected = {
+        p.name
+        for p in (
+            builder.USECASE,
+            *monitoring.PARAMETERS,
+            *training.SEARCH_PARAMETERS,
+            builder.PARENT_RUN_ID,
+        )
+    }
     assert passed == {name: f"pipelinechannel--{name}" for name in expected}
 
 
@@ -54,5 +62,5 @@ def test_a_parameter_declared_twice_is_refused() -> None:
 
 
 def test_values_picks_the_named_parameters() -> None:
-    args = {"usecase": "u", "seed": 1, "p_value": 0.1}
+    args = {"usecase": "u", "seed": 1, "granularity": "day"}
     assert builder.values(args, [builder.USECASE]) == {"usecase": "u"}

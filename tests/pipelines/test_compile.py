@@ -19,7 +19,6 @@ NETWORK_STEPS = {
     "validate-and-promote",
     "deploy",
     "batch-score",
-    "monitor",
     "close-parent-run",
 }
 
@@ -100,7 +99,8 @@ def test_parameters_cover_use_case_source_budget_and_thresholds(compiled) -> Non
         assert name in params
     assert params["thresholds"]["parameterType"] == "STRUCT"
     monitoring = compiled["monitoring"][0]["root"]["inputDefinitions"]["parameters"]
-    assert {"p_value", "drift_share", "budget_minutes", "source"} <= set(monitoring)
+    assert {"monitor_source", "granularity", "retrain", "budget_minutes"} <= set(monitoring)
+    assert "source" not in monitoring  # the loop retrains on gold as it stands: no ingest
 
 
 def test_retries_on_network_steps_only(compiled, settings: KubricksSettings) -> None:
@@ -121,7 +121,8 @@ def test_retries_on_network_steps_only(compiled, settings: KubricksSettings) -> 
                 assert task["cachingOptions"] == {} or not task["cachingOptions"].get(
                     "enableCache"
                 ), name
-    assert seen == NETWORK_STEPS | {"train"}
+    # train and monitor (which may retrain) are not retried: a retry would repeat the search
+    assert seen == NETWORK_STEPS | {"train", "monitor"}
 
 
 def test_executors_use_the_project_image_and_install_nothing(compiled, settings) -> None:
@@ -166,16 +167,16 @@ def test_settings_reach_cluster_steps_through_configmap_and_secret(compiled, set
         assert config["securityContext"]["runAsNonRoot"] is True
 
 
-def test_monitoring_retrains_through_the_nested_training_pipeline(compiled) -> None:
+def test_monitoring_deploys_only_a_promoted_model(compiled) -> None:
     spec, _ = compiled["monitoring"]
     tasks = dag_tasks(spec)
     assert set(tasks) == {"monitor", "condition-2"}
     condition = tasks["condition-2"]  # condition-1 is the exit handler's group
     assert "monitor-Output" in condition["triggerPolicy"]["condition"]
     inner = dag_tasks(spec, condition["componentRef"]["name"])
-    (retrain,) = inner.values()
-    training_dag = dag_tasks(spec, retrain["componentRef"]["name"])
-    assert {"ingest", "train", "validate-and-promote"} <= set(training_dag)
+    assert set(inner) == {"deploy"}
+    registered = inner["deploy"]["inputs"]["artifacts"]["registered"]
+    assert registered == {"componentInputArtifact": "pipelinechannel--monitor-model"}
 
 
 def test_batch_inference_is_one_scoring_step(compiled) -> None:

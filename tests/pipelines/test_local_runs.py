@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from kubricks.cli import app
 from kubricks.lakehouse import tables
+from kubricks.monitoring import decisions
 from kubricks.runs import records
 from kubricks.scoring.batch import predictions_table
 from kubricks.settings import KubricksSettings
@@ -235,53 +236,30 @@ def test_batch_inference_scores_gold_once_per_batch(
     assert tables.current_version(uri) == version
 
 
-def test_monitoring_checks_drift_and_skips_retraining_below_the_threshold(
+def test_monitoring_reports_and_the_loop_records_why_it_did_not_retrain(
     trained: records.RunRecord, settings: KubricksSettings
 ) -> None:
+    """Gold as the champion trained on it: no alarm, so the loop skips, records why, and
+    nothing is deployed. (Retraining and promotion by the loop: tests/kubricks/monitoring.)"""
     assert trained.status == "succeeded", trained.error
-    run = local.run_local("monitoring", {"usecase": USECASE, "drift_share": 1.0}, settings)
+    run = local.run_local("monitoring", {"usecase": USECASE}, settings)
     assert run.status == "succeeded", run.error
     by_step = steps(run)
-    assert by_step["monitor"]["status"] == "succeeded"
-    assert by_step["monitor"]["outputs"]["features"] == 10
-    assert {by_step[s]["status"] for s in STEPS} == {"skipped"}
+    monitor = by_step["monitor"]
+    assert monitor["status"] == "succeeded"
+    assert monitor["outputs"]["alarm"] == 0.0 and monitor["outputs"]["promoted"] is False
+    assert "skip" in monitor["outputs"]["loop"]
+    assert by_step["deploy"]["status"] == "skipped"
     reports = list((local.outputs_root(settings) / run.run_id).glob("*/monitor/report"))
-    assert reports and "Drift report" in reports[0].read_text()
+    assert reports and f"Monitoring: {USECASE}" in reports[0].read_text()
+    spec = load_spec(USECASE, settings.usecases_dir)
+    assert tables.exists(
+        tables.table_uri(settings.lakehouse_uri, "monitoring", f"{USECASE}_drift_metrics")
+    )
+    decided = decisions.read(spec, settings)
+    assert decisions.SKIPPED in {row["event"] for row in decided}
     listed = [r.pipeline for r in records.list_runs(settings)]
     assert listed[:1] == ["monitoring"] and "training" in listed
-
-
-def test_monitoring_retrains_through_the_nested_training_pipeline_on_drift(
-    trained: records.RunRecord, settings: KubricksSettings, sample: Path, mlflow_server: str
-) -> None:
-    assert trained.status == "succeeded", trained.error
-    client = MlflowClient(mlflow_server)
-    versions_before = len(client.search_model_versions(f"name = '{USECASE}'"))
-    # p_value above 1 flags every feature: drift is certain, so retraining must run
-    run = local.run_local(
-        "monitoring",
-        {
-            "usecase": USECASE,
-            "p_value": 1.5,
-            "drift_share": 0.5,
-            "source": str(sample),
-            "budget_minutes": 0.25,
-            "max_trials": 2,
-        },
-        settings,
-    )
-    assert run.status == "succeeded", run.error
-    by_step = steps(run)
-    assert by_step["monitor"]["outputs"]["drift_detected"] == 1.0
-    for name in ("ingest", "build-features", "train", "validate-and-promote"):
-        assert by_step[name]["status"] == "succeeded", name
-    assert by_step["ingest"]["outputs"]["skipped"] is True  # same batch: nothing re-ingested
-    assert len(client.search_model_versions(f"name = '{USECASE}'")) == versions_before + 1
-    children = client.search_runs(
-        [client.get_run(run.mlflow_run_id).info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{run.mlflow_run_id}'",
-    )
-    assert {"monitor", "train"} <= {c.info.run_name for c in children}
 
 
 def test_cli_train_pins_the_latest_ingest_and_rejects_an_unknown_version(
