@@ -43,8 +43,34 @@ def demo(
     from serving.demo import serve_and_predict
 
     settings = get_settings()
-    serve_and_predict(settings, load_spec(usecase, settings.usecases_dir))
+    spec = load_spec(usecase, settings.usecases_dir)
+    serve_and_predict(settings, spec)
+    if spec.synthetic:
+        monitoring_story(settings, spec)
     console.print(
         "Explore: the MLflow UI at the URL above; `kubricks runs`, `kubricks tables`,"
         " `kubricks features get --key ...`, `kubricks models history`. Stop with `kubricks down`."
     )
+
+
+def monitoring_story(settings, spec) -> None:
+    """Months 2 (an upstream bug) and 3 (concept drift) through monitoring and the loop."""
+    from kubricks.commands.monitor import print_result
+    from kubricks.monitoring.story import run_story
+    from kubricks.spark import get_spark
+    from serving.deploy import deploy_local
+
+    console.rule("Monitoring: three months served, labels landing, the closed loop")
+    with console.status("Ingesting months 1-3, monitoring by week, running the loop once…"):
+        story = run_story(get_spark(settings), spec, settings)
+    scenario = story.scenario
+    console.print(
+        f"Month 2: {scenario.unit_feature} switched units (x*1.8+32) and {scenario.nulled_feature}"
+        f" was nulled where {scenario.null_rows}; month 3: the label's relation to"
+        f" {scenario.concept_feature} flipped. Silver quarantined {story.ingested.quarantined}."
+    )
+    print_result(story.monitored)
+    console.print(f"Closed loop: {story.outcome.summary()}")
+    if story.outcome.promoted and story.outcome.champion_after:
+        swapped = deploy_local(settings, spec, story.outcome.champion_after)
+        console.print(f"Serving: {swapped}")

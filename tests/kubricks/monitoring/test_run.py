@@ -27,26 +27,13 @@ from kubricks.errors import KubricksError
 from kubricks.lakehouse.ingest import layer_tables
 from kubricks.monitoring import outputs
 from kubricks.monitoring.run import monitor
-from kubricks.monitoring.scenarios import TIME_COLUMN, drift_scenario
+from kubricks.monitoring.scenarios import TIME_COLUMN, drift_scenario, gold_shaped
 from kubricks.settings import KubricksSettings
-from kubricks.spec import UseCaseSpec, load_spec, one_hot_column
+from kubricks.spec import load_spec
 from kubricks.training.mlflow_logging import log_model
 from kubricks.training.result import HOLDOUT_ARTIFACT
 
 pytestmark = pytest.mark.slow
-
-
-def gold_rows(spec: UseCaseSpec, frame: pd.DataFrame) -> pd.DataFrame:
-    """Raw scenario rows as gold has them: one-hot groups, key, label, event time."""
-    out = frame.copy()
-    for feature in spec.features:
-        for category in feature.categories or []:
-            out[one_hot_column(feature.name, category)] = (frame[feature.name] == category).astype(
-                np.int64
-            )
-    out["event_timestamp"] = pd.to_datetime(frame[TIME_COLUMN]).dt.tz_localize("UTC")
-    columns = [spec.entity_key, *spec.gold_feature_columns(), spec.label, "event_timestamp"]
-    return out[columns].reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +48,7 @@ def deployed(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):
     history = drift_scenario(spec, rows_per_month=12_000, seed=22).months[1]
     history[spec.entity_key] = np.arange(len(history)) + 1_000_000
     _, gold_uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
-    train = gold_rows(spec, history)
+    train = gold_shaped(spec, history)
     write_deltalake(gold_uri, train, mode="error")  # version 0: what the champion trains on
 
     features = spec.gold_feature_columns()
@@ -89,7 +76,7 @@ def deployed(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):
 
     months = scenario.all_months()
     months[spec.entity_key] = np.arange(len(months)) + 5_000_000
-    served = gold_rows(spec, months)
+    served = gold_shaped(spec, months)
     proba = pipeline.predict_proba(served[features])[:, 1]
     log = pd.DataFrame(
         {
