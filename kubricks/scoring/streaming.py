@@ -42,7 +42,8 @@ from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
 from kubricks.lakehouse import transforms as silver
 from kubricks.lakehouse.sources import read_source
-from kubricks.scoring.batch import predictions_table, resolve_champion, score_frame
+from kubricks.registry.champion import champion_version
+from kubricks.scoring.batch import predictions_table, score_frame
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 
@@ -216,7 +217,7 @@ class BatchScorer:
         label = f"stream-{self.query_id()[:8]}-{batch_id}"
         at = datetime.now(UTC)
         bronze, bad = self._read(paths, label, at)
-        version = resolve_champion(self.client, self.spec.name)
+        version = champion_version(self.client, self.spec.name, "nothing to score")
         scored = quarantined = 0
         frames = [self._bad_files(bad, label, at)]
         metadata = {
@@ -358,7 +359,8 @@ def start(
         from kubricks.tracking import connect
 
         client = connect(settings)
-    resolve_champion(client, spec.name)  # fail now, clearly, rather than in the first batch
+    # Fail now, clearly, rather than in the first micro-batch.
+    champion_version(client, spec.name, "nothing to score")
     landing = Path(options.landing).expanduser()
     if not landing.is_dir():
         raise KubricksError(f"{landing}: no such landing folder")
