@@ -68,6 +68,7 @@ def import_version(settings: KubricksSettings, spec: UseCaseSpec, version: str) 
         if has_version(settings, spec, version):
             return tag
         mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+        mlflow.set_registry_uri(settings.resolved_tracking_uri)  # registry calls follow it too
         with tempfile.TemporaryDirectory() as tmp:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{spec.name}/{version}", dst_path=tmp

@@ -123,7 +123,9 @@ def test_training_registers_and_promotes_the_champion(
     client = MlflowClient(mlflow_server)
     champion = client.get_model_version_by_alias(USECASE, "champion")
     assert champion.version == gate["version"] == by_step["deploy"]["outputs"]["version"]
-    assert by_step["deploy"]["outputs"]["status"] == "recorded"
+    deployed = by_step["deploy"]["outputs"]
+    # no `kubricks serve` runs here: the step says so instead of failing (serving is optional)
+    assert deployed["status"] == "not deployed" and "no Kubricks server" in deployed["reason"]
 
 
 def test_every_step_after_ingest_reads_the_gold_version_ingest_wrote(

@@ -22,6 +22,7 @@ def log_and_register(
     """Log ``estimator`` (already fit on ``frame``'s columns) with skops, register it and
     point ``alias`` at the new version; returns the version."""
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    mlflow.set_registry_uri(settings.resolved_tracking_uri)  # registry calls follow it too
     mlflow.set_experiment(f"serving-{model_name}")
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
     with mlflow.start_run():

@@ -163,6 +163,7 @@ def world(
     settings = KubricksSettings(home=home, tracking_uri=mlflow_server)
     world = World(cancer_spec("cancer_loop"), settings, MlflowClient(mlflow_server), home)
     mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_registry_uri(mlflow_server)  # registry calls follow it too
     shuffled = cancer.iloc[:400].copy()
     shuffled[LABEL] = np.random.default_rng(0).permutation(shuffled[LABEL].to_numpy())
     bad_champion(world, shuffled, world.deliver(shuffled))
@@ -193,6 +194,7 @@ def concurrent(world: World, cancer: pd.DataFrame) -> Concurrent:
                     world.spec,
                     world.settings,
                     client=world.client,
+                    monitor=loop.drift_alarm(),
                     before_lease=lambda: barrier.wait(timeout=60),
                 )
             )

@@ -56,6 +56,7 @@ def deployed(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):
     fit, holdout = train.iloc[:9_000], train.iloc[9_000:]
     pipeline.fit(fit[features], fit[spec.label])
     mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_registry_uri(mlflow_server)  # registry calls follow it too
     mlflow.set_experiment(f"{spec.name}-train")
     with mlflow.start_run() as run:
         info = log_model(run.info.run_id, pipeline, fit[features].head(50), "classification")

@@ -85,6 +85,7 @@ def candidates(
 ) -> dict[str, TrainResult]:
     """One logged run per model kind, plus a second weak run and one without a holdout."""
     mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_registry_uri(mlflow_server)  # registry calls follow it too
     train, holdout = churn_split
     tmp = tmp_path_factory.mktemp("candidates")
     out = {kind: log_candidate(kind, train, holdout, tmp) for kind in MODELS}

@@ -162,6 +162,7 @@ def test_a_champion_that_cannot_score_the_holdout_fails_the_gate(
     spec: UseCaseSpec, settings: KubricksSettings, candidates: dict[str, TrainResult]
 ) -> None:
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    mlflow.set_registry_uri(settings.resolved_tracking_uri)  # registry calls follow it too
     legacy = LogisticRegression().fit(pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]}), [0, 0, 1, 1])
     with mlflow.start_run(run_name="registry-legacy") as run:
         mlflow.sklearn.log_model(

@@ -62,6 +62,7 @@ def register(
 ) -> str:
     """Fit a small model on gold, log and register it, make it the champion."""
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    mlflow.set_registry_uri(settings.resolved_tracking_uri)  # registry calls follow it too
     mlflow.set_experiment(spec.name)
     features = gold[spec.gold_feature_columns()].astype(float)
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(features, gold[spec.label])

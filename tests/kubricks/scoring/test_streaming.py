@@ -60,6 +60,7 @@ def gold_features(frame: pd.DataFrame, spec: UseCaseSpec) -> pd.DataFrame:
 def versions(spec: UseCaseSpec, churn: pd.DataFrame, mlflow_server: str) -> tuple[str, str]:
     """Two registered versions (logistic regression, then a tree); the first is champion."""
     mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_registry_uri(mlflow_server)  # registry calls follow it too
     mlflow.set_experiment(spec.name)
     features = gold_features(churn, spec)
     out = []
