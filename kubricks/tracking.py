@@ -34,10 +34,19 @@ def export_credentials(settings: KubricksSettings) -> None:
         os.environ["MLFLOW_TRACKING_PASSWORD"] = settings.tracking_password.get_secret_value()
 
 
+def use_server(uri: str) -> None:
+    """Point mlflow's module-level tracking AND registry URIs at one server.
+
+    Setting only the tracking URI leaves registry calls (``models:/...``, registering) on
+    whatever server an earlier call named, which may be gone.
+    """
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+
+
 def connect(settings: KubricksSettings) -> MlflowClient:
     """Point mlflow at the configured server and return a client for it."""
     uri = require_server(settings)
     export_credentials(settings)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    use_server(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
+from kubricks.tracking import use_server
 from serving.model import MLFLOW_SUBDIR, LoadedModel, load_mlflow_dir
 
 
@@ -67,8 +68,7 @@ def import_version(settings: KubricksSettings, spec: UseCaseSpec, version: str) 
     with _locked(lock):
         if has_version(settings, spec, version):
             return tag
-        mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-        mlflow.set_registry_uri(settings.resolved_tracking_uri)  # registry calls follow it too
+        use_server(settings.resolved_tracking_uri)
         with tempfile.TemporaryDirectory() as tmp:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{spec.name}/{version}", dst_path=tmp

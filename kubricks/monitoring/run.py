@@ -285,7 +285,7 @@ def monitor(
     from kubricks.registry.scoring import load_holdout
 
     if client is None:
-        from kubricks.tracking import connect
+        from kubricks.tracking import connect, use_server
 
         client = connect(settings)
     version = _champion(client, spec)
@@ -298,8 +298,7 @@ def monitor(
         )
     options = settings.storage_options()
     baseline_gold = tables.read_arrow(gold_uri, int(gold_version), options).to_pandas()
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-    mlflow.set_registry_uri(settings.resolved_tracking_uri)  # registry calls follow it too
+    use_server(settings.resolved_tracking_uri)
     model = mlflow.sklearn.load_model(f"models:/{spec.name}/{version.version}")
 
     baseline = monitoring_frame(
@@ -386,8 +385,9 @@ def _log(spec: UseCaseSpec, settings: KubricksSettings, result: MonitorResult) -
 
     active = mlflow.active_run()
     if active is None:  # a standalone pass gets its own run in <usecase>-monitoring
-        mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-        mlflow.set_registry_uri(settings.resolved_tracking_uri)  # registry calls follow it too
+        from kubricks.tracking import use_server
+
+        use_server(settings.resolved_tracking_uri)
         mlflow.set_experiment(f"{spec.name}-monitoring")
     # inside a pipeline step (an active run), the step's own run receives the results
     context = mlflow.start_run(run_name=f"monitor {spec.name}") if active is None else _Same(active)

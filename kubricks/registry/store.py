@@ -5,7 +5,6 @@ Aliases only (``champion``, ``challenger``): MLflow 3 deprecates stages.
 
 from __future__ import annotations
 
-import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
@@ -13,6 +12,7 @@ from mlflow.exceptions import MlflowException
 from kubricks import tracking
 from kubricks.registry.errors import RegistryError
 from kubricks.settings import KubricksSettings
+from kubricks.tracking import use_server
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -30,8 +30,7 @@ def open_registry(settings: KubricksSettings, client: MlflowClient | None = None
     if client is None:
         client = tracking.connect(settings)
     else:  # mlflow.register_model and model loading use the global URIs
-        mlflow.set_tracking_uri(client.tracking_uri)
-        mlflow.set_registry_uri(client.tracking_uri)
+        use_server(client.tracking_uri)
     ensure_webhook(client, settings)
     return client
 

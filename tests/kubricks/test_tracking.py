@@ -23,3 +23,18 @@ def test_no_credentials_leave_the_environment_alone(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
     export_credentials(KubricksSettings())
     assert "MLFLOW_TRACKING_USERNAME" not in os.environ
+
+
+def test_use_server_moves_the_registry_with_the_tracking_uri() -> None:
+    import mlflow
+
+    from kubricks.tracking import use_server
+
+    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    try:
+        mlflow.set_registry_uri("http://127.0.0.1:1")  # a stale server from an earlier call
+        use_server("http://127.0.0.1:2")
+        assert mlflow.get_tracking_uri() == mlflow.get_registry_uri() == "http://127.0.0.1:2"
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])

@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 from sklearn.base import BaseEstimator
 
 from kubricks.settings import KubricksSettings
+from kubricks.tracking import use_server
 
 
 def log_and_register(
@@ -21,8 +22,7 @@ def log_and_register(
 ) -> str:
     """Log ``estimator`` (already fit on ``frame``'s columns) with skops, register it and
     point ``alias`` at the new version; returns the version."""
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-    mlflow.set_registry_uri(settings.resolved_tracking_uri)  # registry calls follow it too
+    use_server(settings.resolved_tracking_uri)
     mlflow.set_experiment(f"serving-{model_name}")
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
     with mlflow.start_run():

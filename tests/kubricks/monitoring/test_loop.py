@@ -44,6 +44,7 @@ from kubricks.monitoring.policy import Outcome
 from kubricks.registry.gate import register_and_gate
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
+from kubricks.tracking import use_server
 from kubricks.training import data
 from kubricks.training.result import HOLDOUT_ARTIFACT, MODEL_ARTIFACT, TrainResult
 
@@ -162,8 +163,7 @@ def world(
     home = tmp_path_factory.mktemp("loop-home")
     settings = KubricksSettings(home=home, tracking_uri=mlflow_server)
     world = World(cancer_spec("cancer_loop"), settings, MlflowClient(mlflow_server), home)
-    mlflow.set_tracking_uri(mlflow_server)
-    mlflow.set_registry_uri(mlflow_server)  # registry calls follow it too
+    use_server(mlflow_server)
     shuffled = cancer.iloc[:400].copy()
     shuffled[LABEL] = np.random.default_rng(0).permutation(shuffled[LABEL].to_numpy())
     bad_champion(world, shuffled, world.deliver(shuffled))

@@ -30,6 +30,7 @@ from kubricks.monitoring.run import monitor
 from kubricks.monitoring.scenarios import TIME_COLUMN, drift_scenario, gold_shaped
 from kubricks.settings import KubricksSettings
 from kubricks.spec import load_spec
+from kubricks.tracking import use_server
 from kubricks.training.mlflow_logging import log_model
 from kubricks.training.result import HOLDOUT_ARTIFACT
 
@@ -55,8 +56,7 @@ def deployed(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):
     pipeline = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=1000))
     fit, holdout = train.iloc[:9_000], train.iloc[9_000:]
     pipeline.fit(fit[features], fit[spec.label])
-    mlflow.set_tracking_uri(mlflow_server)
-    mlflow.set_registry_uri(mlflow_server)  # registry calls follow it too
+    use_server(mlflow_server)
     mlflow.set_experiment(f"{spec.name}-train")
     with mlflow.start_run() as run:
         info = log_model(run.info.run_id, pipeline, fit[features].head(50), "classification")

@@ -20,6 +20,7 @@ from sklearn.model_selection import train_test_split
 
 from kubricks.settings import KubricksSettings, get_settings
 from kubricks.spec import UseCaseSpec, load_spec, one_hot_column
+from kubricks.tracking import use_server
 from kubricks.training.result import HOLDOUT_ARTIFACT, MODEL_ARTIFACT, TrainResult
 
 MODELS: dict[str, Callable[[], ClassifierMixin]] = {
@@ -84,8 +85,7 @@ def candidates(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, TrainResult]:
     """One logged run per model kind, plus a second weak run and one without a holdout."""
-    mlflow.set_tracking_uri(mlflow_server)
-    mlflow.set_registry_uri(mlflow_server)  # registry calls follow it too
+    use_server(mlflow_server)
     train, holdout = churn_split
     tmp = tmp_path_factory.mktemp("candidates")
     out = {kind: log_candidate(kind, train, holdout, tmp) for kind in MODELS}

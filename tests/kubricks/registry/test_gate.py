@@ -17,7 +17,7 @@ from kubricks.registry.gate import GateDecision, decide, register_and_gate
 from kubricks.registry.store import CHALLENGER, CHAMPION, alias_version
 from kubricks.settings import KubricksSettings, get_settings
 from kubricks.spec import UseCaseSpec
-from kubricks.tracking import connect
+from kubricks.tracking import connect, use_server
 from kubricks.training.result import TrainResult
 
 THRESHOLDS = {"roc_auc": 0.80}
@@ -161,8 +161,7 @@ def test_a_retried_gate_reuses_the_version_and_decision(
 def test_a_champion_that_cannot_score_the_holdout_fails_the_gate(
     spec: UseCaseSpec, settings: KubricksSettings, candidates: dict[str, TrainResult]
 ) -> None:
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-    mlflow.set_registry_uri(settings.resolved_tracking_uri)  # registry calls follow it too
+    use_server(settings.resolved_tracking_uri)
     legacy = LogisticRegression().fit(pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]}), [0, 0, 1, 1])
     with mlflow.start_run(run_name="registry-legacy") as run:
         mlflow.sklearn.log_model(

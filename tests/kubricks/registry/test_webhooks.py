@@ -28,6 +28,7 @@ from kubricks.registry.errors import RegistryError
 from kubricks.registry.store import open_registry
 from kubricks.registry.webhooks import ALIAS_EVENTS, WEBHOOK_NAME, ensure_webhook
 from kubricks.settings import KubricksSettings, get_settings
+from kubricks.tracking import use_server
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -50,8 +51,7 @@ def webhook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield status.url
     finally:
         services.stop_mlflow(settings)
-        mlflow.set_tracking_uri(previous)
-        mlflow.set_registry_uri(previous)
+        use_server(previous)
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -21,6 +21,7 @@ from kubricks.lakehouse.ingest import ingest, layer_tables
 from kubricks.scoring import batch
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec, load_spec
+from kubricks.tracking import use_server
 
 
 def test_output_kind_tells_labels_scores_and_class_columns() -> None:
@@ -61,8 +62,7 @@ def register(
     spec: UseCaseSpec, gold: pd.DataFrame, settings: KubricksSettings, predict_fn: str
 ) -> str:
     """Fit a small model on gold, log and register it, make it the champion."""
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-    mlflow.set_registry_uri(settings.resolved_tracking_uri)  # registry calls follow it too
+    use_server(settings.resolved_tracking_uri)
     mlflow.set_experiment(spec.name)
     features = gold[spec.gold_feature_columns()].astype(float)
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(features, gold[spec.label])

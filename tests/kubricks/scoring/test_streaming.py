@@ -27,6 +27,7 @@ from kubricks.scoring.streaming import StreamOptions
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec, load_spec, one_hot_column
 from kubricks.synthetic import generate
+from kubricks.tracking import use_server
 
 pytestmark = pytest.mark.slow
 
@@ -59,8 +60,7 @@ def gold_features(frame: pd.DataFrame, spec: UseCaseSpec) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def versions(spec: UseCaseSpec, churn: pd.DataFrame, mlflow_server: str) -> tuple[str, str]:
     """Two registered versions (logistic regression, then a tree); the first is champion."""
-    mlflow.set_tracking_uri(mlflow_server)
-    mlflow.set_registry_uri(mlflow_server)  # registry calls follow it too
+    use_server(mlflow_server)
     mlflow.set_experiment(spec.name)
     features = gold_features(churn, spec)
     out = []
