@@ -283,10 +283,9 @@ def monitor(
     import mlflow
 
     from kubricks.registry.scoring import load_holdout
+    from kubricks.tracking import connect, use_server
 
     if client is None:
-        from kubricks.tracking import connect, use_server
-
         client = connect(settings)
     version = _champion(client, spec)
     tags = version.tags or {}
