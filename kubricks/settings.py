@@ -144,6 +144,16 @@ class KubricksSettings(BaseSettings):
     serving_max_latency_ms: int = Field(
         10_000, description="Adaptive batching: a queued request older than this gets 503."
     )
+    serving_fast_path: bool = Field(
+        True,
+        description="Answer /predict and /predict_by_key in the service's ASGI layer, without"
+        " BentoML's per-request API dispatch (same contract; see serving/http.py).",
+    )
+    serving_trace_predictions: bool = Field(
+        False,
+        description="OpenTelemetry spans for /predict and /predict_by_key (BentoML's `tracing`"
+        " config says where they go). Off: a span cost a third of a single-row request.",
+    )
     serving_poll_seconds: float = Field(
         30.0, description="Alias poll, the safety net for missed registry webhooks (0: off)."
     )

@@ -1,16 +1,24 @@
-"""ASGI guard in front of the BentoML routes: body cap, content type, one-line 4xx errors.
+"""ASGI guard in front of the BentoML routes: body cap, content type, one-line 4xx errors,
+and the fast path for the prediction routes.
 
 BentoML itself has no body cap and answers validation errors with a generic title; this
 middleware buffers POST bodies up to ``max_body`` (413 beyond), refuses anything but JSON
 (415: no pickle or other binary payloads reach a deserializer), and rewrites BentoML's
 400 validation answers so their ``error`` names the failing field, e.g.
 ``rows.0.Age: Input should be a valid integer``.
+
+Fast path: a POST to a path in ``routes`` is answered by that handler from the buffered
+body, without BentoML's per-request API dispatch (signature inspection, dependency
+injection, IO descriptors, routing), which cost about 0.7 ms of a 1 ms single-row request.
+The handlers serve the same contract as the ``@bentoml.api`` methods (same validation,
+same scoring code); BentoML's server, workers, metrics, health and OpenAPI stay in charge.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -18,6 +26,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 JSON_TYPES = {b"", b"application/json"}
+# A fast-path handler: raw body -> (status, JSON payload, extra headers).
+Handler = Callable[[bytes], Awaitable[tuple[int, dict[str, Any], dict[str, str]]]]
+logger = logging.getLogger(__name__)
 
 
 def field_path(loc: list[Any]) -> str:
@@ -31,8 +42,10 @@ def one_line(detail: list[dict[str, Any]]) -> str:
     return f"{field_path(list(first.get('loc', [])))}: {first.get('msg', 'invalid')}{more}"
 
 
-async def _respond(send: Send, status: int, error: str) -> None:
-    body = json.dumps({"error": error}).encode()
+async def send_json(
+    send: Send, status: int, payload: Any, headers: Mapping[str, str] | None = None
+) -> None:
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     await send(
         {
             "type": "http.response.start",
@@ -40,16 +53,24 @@ async def _respond(send: Send, status: int, error: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", b"%d" % len(body)),
+                *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
 
 
+async def _respond(send: Send, status: int, error: str) -> None:
+    await send_json(send, status, {"error": error})
+
+
 class GuardMiddleware:
-    def __init__(self, app: Callable, max_body: int) -> None:
+    def __init__(
+        self, app: Callable, max_body: int, routes: Mapping[str, Handler] | None = None
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.routes = dict(routes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -81,6 +102,15 @@ class GuardMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        handler = self.routes.get(scope["path"])
+        if handler is not None:
+            try:
+                status, payload, headers = await handler(body)
+            except Exception:
+                logger.exception("fast path %s", scope["path"])
+                status, payload, headers = 500, {"error": "internal error: see the log"}, {}
+            await send_json(send, status, payload, headers)
+            return
         replayed = False
 
         async def replay() -> Message:

@@ -1,6 +1,7 @@
 """The Delta inference log (contract C2), written by a background micro-batch writer.
 
-Requests only put records on an in-memory queue; one thread per worker commits them to
+Each scored batch puts its log rows, already an Arrow table (:func:`log_table`), on an
+in-memory queue, so no request waits on Delta; one thread per worker commits them to
 ``gold/<usecase>_inference_log`` every ``inference_log_flush_seconds`` or as soon as
 ``inference_log_max_rows`` wait, and once more on shutdown. Each flush is one atomic Delta
 append, so a reader never sees half a batch. Crash-loss bound: a worker killed without
@@ -11,6 +12,7 @@ being committed. A failed commit keeps its rows and retries on the next flush.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import queue
@@ -19,11 +21,15 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from kubricks.lakehouse import tables
 from kubricks.settings import KubricksSettings
 from kubricks.spec import ProblemType, UseCaseSpec
+from serving.batch import Batch
 from serving.schema import feature_types
 
 logger = logging.getLogger(__name__)
@@ -62,33 +68,73 @@ def log_schema(spec: UseCaseSpec) -> pa.Schema:
     )
 
 
-def records(
-    request_id: str,
-    requested_at: datetime,
-    keys: list[Any],
-    features: list[dict[str, Any]],
-    predictions: list[dict[str, Any]],
-    regression: bool,
-) -> list[dict[str, Any]]:
-    """One log record per row: the features the model saw and what it answered."""
-    out = []
-    for key, row, answer in zip(keys, features, predictions, strict=True):
-        probabilities = answer.get("probabilities")
-        out.append(
-            {
-                **row,
-                "request_id": request_id,
-                "requested_at": requested_at,
-                "entity_key": None if key is None else str(key),
-                "prediction": answer["prediction"] if regression else str(answer["prediction"]),
-                "probability": answer.get("probability"),
-                "probabilities": json.dumps(probabilities) if probabilities is not None else None,
-                "model_name": answer["model_name"],
-                "model_version": answer["model_version"],
-                "arm": answer["arm"],
-            }
+def log_table(spec: UseCaseSpec, batch: Batch) -> pa.Table:
+    """The log rows of one scored batch, built column by column from its arrays.
+
+    Features are the frame the model saw (looked-up ones included); ``probabilities`` is
+    the class-to-probability JSON object, assembled by Arrow rather than per row in Python.
+    """
+    schema = log_schema(spec)
+    sizes = [len(job) for job in batch.jobs]
+    n = sum(sizes)
+
+    def repeated(values: list[Any]) -> np.ndarray:
+        return np.repeat(np.array(values, dtype=object), sizes)
+
+    keys = itertools.chain.from_iterable(job.keys for job in batch.jobs)
+    columns: dict[str, Any] = {
+        "request_id": repeated([job.request_id for job in batch.jobs]),
+        "requested_at": pa.array(
+            repeated([job.requested_at for job in batch.jobs]), pa.timestamp("us", tz="UTC")
+        ),
+        "entity_key": [None if key is None else str(key) for key in keys],
+    }
+    for column, kind in feature_types(spec).items():
+        values = batch.frame[column]
+        if kind in ("date", "timestamp"):
+            columns[column] = _utc(values)
+        elif kind == "string":
+            columns[column] = values.to_numpy()
+        else:
+            columns[column] = pa.array(values.to_numpy(), from_pandas=True)
+    out, model = batch.outputs, batch.model
+    if spec.problem_type == ProblemType.REGRESSION:
+        columns["prediction"] = np.asarray(out.labels, dtype=float)
+    else:
+        columns["prediction"] = np.asarray(out.labels).astype(str)
+    probabilities = out.probabilities
+    if probabilities is None:
+        columns["probability"] = pa.nulls(n, pa.float64())
+        columns["probabilities"] = pa.nulls(n, pa.string())
+    else:
+        positive = model.positive_index
+        columns["probability"] = (
+            probabilities.max(axis=1) if positive is None else probabilities[:, positive]
         )
-    return out
+        columns["probabilities"] = _json_objects([str(c) for c in model.classes], probabilities)
+    columns["model_name"] = pa.array([model.name] * n, pa.string())
+    columns["model_version"] = pa.array([model.version] * n, pa.string())
+    columns["arm"] = repeated([job.arm for job in batch.jobs])
+    arrays = [pa.array(columns[f.name]).cast(f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _utc(values: pd.Series) -> pa.Array:
+    """Dates and timestamps as UTC microseconds (zone-less values are taken as UTC)."""
+    array = pa.array(values)
+    if getattr(array.type, "tz", None) is None:
+        array = pc.assume_timezone(array, "UTC")
+    return array
+
+
+def _json_objects(names: list[str], probabilities: np.ndarray) -> pa.Array:
+    """``{"<class>": p, ...}`` per row, e.g. ``{"0": 0.25, "1": 0.75}``."""
+    parts: list[Any] = []
+    for i, name in enumerate(names):
+        parts.append(("{" if i == 0 else ", ") + json.dumps(name) + ": ")
+        parts.append(pc.cast(pa.array(probabilities[:, i]), pa.string()))
+    parts.append("}")
+    return pc.binary_join_element_wise(*parts, "")
 
 
 class InferenceLogWriter:
@@ -100,8 +146,9 @@ class InferenceLogWriter:
         self.options = settings.storage_options()
         self.flush_seconds = settings.inference_log_flush_seconds
         self.max_rows = settings.inference_log_max_rows
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._pending: list[dict[str, Any]] = []
+        self._queue: queue.Queue[pa.Table] = queue.Queue()
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
         self.committed_rows = 0
@@ -110,13 +157,18 @@ class InferenceLogWriter:
         self._thread.start()
         return self
 
-    def put(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            self._queue.put_nowait(row)
+    def put(self, table: pa.Table) -> None:
+        """Queue log rows (one scored batch's :func:`log_table`); never blocks a request."""
+        if table.num_rows:
+            self._queue.put_nowait(table)
+
+    def _take(self, table: pa.Table) -> None:
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
 
     def _drain(self, wait: float) -> None:
         deadline = time.monotonic() + wait
-        while len(self._pending) < self.max_rows:
+        while self._pending_rows < self.max_rows:
             remaining = deadline - time.monotonic()
             try:
                 item = self._queue.get(timeout=max(remaining, 0.0))
@@ -124,7 +176,7 @@ class InferenceLogWriter:
                 return
             if item is _WAKE:
                 return
-            self._pending.append(item)
+            self._take(item)
             if remaining <= 0:
                 return
 
@@ -144,38 +196,24 @@ class InferenceLogWriter:
             except queue.Empty:
                 break
             if item is not _WAKE:
-                self._pending.append(item)
+                self._take(item)
         if not self._pending:
             return 0
-        batch, self._pending = self._pending, []
+        batch, self._pending, self._pending_rows = self._pending, [], 0
         from deltalake import write_deltalake
 
-        table = self._to_table(batch)
+        table = pa.concat_tables(batch)
         for attempt in range(5):
             try:
                 write_deltalake(self.uri, table, mode="append", storage_options=self.options)
-                self.committed_rows += len(batch)
-                return len(batch)
+                self.committed_rows += table.num_rows
+                return table.num_rows
             except Exception as exc:  # a concurrent first commit by another worker, I/O
                 logger.warning("inference log commit failed (attempt %d): %s", attempt + 1, exc)
                 time.sleep(0.2 * (attempt + 1))
-        self._pending = batch + self._pending  # keep them for the next flush
+        for kept in batch:  # keep them for the next flush
+            self._take(kept)
         return 0
-
-    def _to_table(self, batch: list[dict[str, Any]]) -> pa.Table:
-        """Arrow rows; a record the schema cannot hold is dropped with an error, not the batch."""
-        try:
-            return pa.Table.from_pylist(batch, schema=self.schema)
-        except (pa.ArrowException, OverflowError, TypeError, ValueError):
-            good = []
-            for row in batch:
-                try:
-                    pa.Table.from_pylist([row], schema=self.schema)
-                except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
-                    logger.error("inference log: dropping request %s: %s", row["request_id"], exc)
-                else:
-                    good.append(row)
-            return pa.Table.from_pylist(good, schema=self.schema)
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the thread and commit what is left: shutdown loses nothing acknowledged."""

@@ -9,6 +9,7 @@ outputs as pyfunc (tests/serving/test_model.py proves it) at a fraction of the c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,32 @@ class LoadedModel:
     def classification(self) -> bool:
         return self.spec.problem_type == ProblemType.CLASSIFICATION
 
-    @property
+    @cached_property
     def classes(self) -> list[Any]:
         return [_plain(c) for c in getattr(self.estimator, "classes_", [])]
+
+    @cached_property
+    def class_array(self) -> np.ndarray:
+        """The classes as plain Python values, so labels serialize as they were trained."""
+        array = np.empty(len(self.classes), dtype=object)
+        array[:] = self.classes
+        return array
+
+    @cached_property
+    def positive_index(self) -> int | None:
+        """Column of the positive class in ``predict_proba`` (binary only): what
+        ``probability`` reports, as training, the gate and batch scoring do."""
+        if not self.classification or len(self.classes) != 2:
+            return None
+        from kubricks.training.labels import positive_class
+
+        return self.classes.index(positive_class(self.spec, self.classes))
 
     def predict(self, frame: pd.DataFrame) -> Outputs:
         """Labels as the original values; argmax of predict_proba when the model has it."""
         if self.classification and hasattr(self.estimator, "predict_proba"):
             proba = np.asarray(self.estimator.predict_proba(frame), dtype=float)
-            classes = np.asarray(self.estimator.classes_)
-            return Outputs(classes[proba.argmax(axis=1)], proba, self.classes)
+            return Outputs(self.class_array[proba.argmax(axis=1)], proba, self.classes)
         labels = np.asarray(self.estimator.predict(frame))
         if not self.classification:
             labels = labels.astype(float).reshape(-1)

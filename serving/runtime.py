@@ -11,28 +11,29 @@ request fails or mixes versions; the old model is freed once they finish.
 from __future__ import annotations
 
 import collections
-import itertools
+import gc
 import json
 import logging
 import os
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
-import numpy as np
-import pandas as pd
 
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
 from serving import model as model_io
 from serving import store
+from serving.batch import Batch, Job, Scored, score_jobs
+from serving.batcher import Batcher
 from serving.model import LoadedModel
 from serving.traffic import Traffic
 
 logger = logging.getLogger(__name__)
-CHAMPION, CHALLENGER = "champion", "challenger"
+CHAMPION, CHALLENGER, SHADOW = "champion", "challenger", "shadow"
 WATCH_SECONDS = 0.2
 
 
@@ -83,19 +84,6 @@ def write_target(path: Path, **versions: str | None) -> dict[str, str | None]:
     return data
 
 
-def to_outputs(model: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
-    """The model's answer as a frame (so BentoML's batching can split and join it)."""
-    out = model.predict(frame)
-    numbers = out.probabilities if out.probabilities is not None else out.labels
-    if numbers.dtype.kind == "f" and not np.isfinite(numbers).all():
-        raise ValueError("the model returned non-finite values for these rows")
-    columns: dict[str, Any] = {"label": out.labels, "version": model.version}
-    if out.probabilities is not None:
-        for i in range(out.probabilities.shape[1]):
-            columns[f"p{i}"] = out.probabilities[:, i]
-    return pd.DataFrame(columns, index=frame.index)
-
-
 class Runtime:
     """Arms, batching dispatchers and swap machinery of one worker process."""
 
@@ -105,8 +93,10 @@ class Runtime:
         settings: KubricksSettings,
         initial: dict[str, str | None],
         traffic: Traffic,
+        on_batch: Callable[[Batch], None] | None = None,
     ) -> None:
         self.spec = spec
+        self.on_batch = on_batch  # the inference log and counters; runs off the event loop
         self.settings = settings
         self.traffic = traffic
         self.arms = Arms()
@@ -118,9 +108,8 @@ class Runtime:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._swap_lock = threading.Lock()
-        self._dispatchers: dict[str, Any] = {}
-        self._answered: dict[str, LoadedModel] = {}
-        self._corks: list[Any] = []
+        self._batchers: dict[str, Batcher[Job, Scored]] = {}
+        self._frozen = False
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -136,8 +125,8 @@ class Runtime:
     def close(self) -> None:
         self._stop.set()
         self._wake.set()
-        for cork in self._corks:
-            cork.shutdown()
+        for batcher in self._batchers.values():
+            batcher.close()
 
     @property
     def ready(self) -> bool:
@@ -178,7 +167,20 @@ class Runtime:
                 self.arms = arms  # the one atomic switch
                 self.swaps += 1
                 self.load_error = None
+                self._freeze_heap()
             return changed
+
+    def _freeze_heap(self) -> None:
+        """Move everything loaded so far out of the garbage collector's sight, once.
+
+        Libraries and the model leave about a million long-lived objects; every full
+        collection walked them all and stalled the event loop for tens of milliseconds,
+        which is what the p99 latency was made of.
+        """
+        if not self._frozen:
+            self._frozen = True
+            gc.collect()
+            gc.freeze()
 
     def _watch(self) -> None:
         seen: float | None = None
@@ -234,61 +236,53 @@ class Runtime:
         self._wake.set()
 
     # -- predict -----------------------------------------------------------------------
-    def _dispatcher(self, slot: str):
-        dispatcher = self._dispatchers.get(slot)
-        if dispatcher is None:
-            from bentoml._internal.marshal.dispatcher import CorkDispatcher
-            from bentoml.exceptions import ServiceUnavailable
-
-            def overloaded() -> Any:
-                raise ServiceUnavailable("the model queue is full: retry later")
-
-            dispatcher = CorkDispatcher(
-                max_latency_in_ms=self.settings.serving_max_latency_ms,
-                max_batch_size=self.settings.serving_max_batch_rows,
-                fallback=overloaded,
-                get_batch_size=len,
-                batch_dim=(0, 0),
+    def _batcher(self, slot: str) -> Batcher[Job, Scored]:
+        batcher = self._batchers.get(slot)
+        if batcher is None:
+            batcher = self._batchers[slot] = Batcher(
+                self._batch_callback(slot),
+                max_rows=self.settings.serving_max_batch_rows,
+                max_wait_seconds=self.settings.serving_max_latency_ms / 1000,
             )
-            self._corks.append(dispatcher)
-            dispatcher = dispatcher(self._batch_callback(slot))
-            self._dispatchers[slot] = dispatcher
-        return dispatcher
+        return batcher
 
     def _batch_callback(self, slot: str):
-        async def run(frames: tuple[pd.DataFrame, ...]) -> list[pd.DataFrame]:
+        async def run(jobs: Sequence[Job]) -> list[Scored | Exception]:
             model = self.arms.get(slot)  # one model for the whole batch
             if model is None:
                 raise NotReady(f"no {slot} model is loaded")
-            self._answered[model.version] = model
-            while len(self._answered) > 4:  # forget versions swapped out long ago
-                self._answered.pop(next(iter(self._answered)))
-            sizes = [len(f) for f in frames]
-            joined = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
             try:
-                out = await anyio.to_thread.run_sync(to_outputs, model, joined)
+                batch = await anyio.to_thread.run_sync(self._score, model, jobs)
             except Exception as exc:
-                if len(frames) == 1:
+                if len(jobs) == 1:
                     raise ModelRefused(str(exc)) from exc
                 # One bad request must not fail its batch neighbours: retry them one by one.
-                return [await self._one(model, frame) for frame in frames]
-            bounds = np.cumsum([0, *sizes])
-            return [out.iloc[a:b] for a, b in itertools.pairwise(bounds)]
+                return [await self._one(model, job) for job in jobs]
+            return batch.split()
 
         return run
 
-    async def _one(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
+    def _score(self, model: LoadedModel, jobs: Sequence[Job]) -> Batch:
+        batch = score_jobs(model, jobs)
+        if self.on_batch is not None:
+            try:
+                self.on_batch(batch)
+            except Exception:  # the answer stands even when its log rows cannot be built
+                logger.exception("inference log: dropping the rows of %d requests", len(jobs))
+        return batch
+
+    async def _one(self, model: LoadedModel, job: Job) -> Scored | Exception:
         try:
-            return await anyio.to_thread.run_sync(to_outputs, model, frame)
+            batch = await anyio.to_thread.run_sync(self._score, model, [job])
         except Exception as exc:  # handed to that request's future alone
             return ModelRefused(str(exc))
+        return batch.split()[0]
 
-    async def predict(self, slot: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, LoadedModel]:
-        """Score ``frame`` with the arm in ``slot`` through adaptive batching."""
+    async def predict(self, slot: str, job: Job) -> Scored:
+        """Score ``job`` with the arm in ``slot`` through adaptive batching."""
         if self.arms.get(slot) is None:
             raise NotReady(f"no {slot} model is loaded")
-        out = await self._dispatcher(slot)(frame.reset_index(drop=True))
-        return out, self._answered[str(out["version"].iloc[0])]
+        return await self._batcher(slot)(job)
 
     def remember(self, rows: list[dict[str, Any]]) -> None:
         self.recent.extend(rows[:8])

@@ -13,28 +13,29 @@ import asyncio
 import collections
 import logging
 import uuid
-from datetime import datetime
 from typing import Any
 
 import anyio
 import bentoml
-import pandas as pd
+from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from kubricks.settings import KubricksSettings, get_settings
-from kubricks.spec import ProblemType, UseCaseSpec
+from kubricks.spec import UseCaseSpec
 from serving import inference_log, webhook
-from serving.http import GuardMiddleware
-from serving.model import LoadedModel, to_frame
-from serving.runtime import CHALLENGER, CHAMPION, ModelRefused, NotReady, Runtime
+from serving.batch import Batch, Job, answers
+from serving.batcher import Overloaded
+from serving.http import GuardMiddleware, one_line
+from serving.runtime import CHALLENGER, CHAMPION, SHADOW, ModelRefused, NotReady, Runtime
 from serving.schema import Models, feature_types
 from serving.traffic import to_challenger, traffic
 
 logger = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Request-ID"
+PREDICT_ROUTES = ["/predict", "/predict_by_key"]
 
 
 class ClientError(Exception):
@@ -43,55 +44,27 @@ class ClientError(Exception):
         self.status = status
 
 
-def positive_class(spec: UseCaseSpec, classes: list[Any]) -> Any:
-    """Contract C1: the spec's positive class, else 1 for 0/1 labels, else the last class."""
-    try:
-        from kubricks.training.labels import positive_class as shared
-    except ImportError:
-        shared = None
-    if shared is not None:
-        return shared(spec, classes)
-    if spec.positive_class is not None:
-        return spec.positive_class
-    return 1 if set(classes) <= {0, 1} else classes[-1]
+# What both request paths answer: status, JSON payload, headers (the request id).
+Reply = tuple[int, dict[str, Any], dict[str, str]]
 
 
-def answers(
-    spec: UseCaseSpec, out: pd.DataFrame, model: LoadedModel, arm: str
-) -> list[dict[str, Any]]:
-    """Response rows: the original label, probabilities, and who answered."""
-    labels = out["label"].tolist()
-    base = {"model_name": model.name, "model_version": model.version, "arm": arm}
-    if spec.problem_type == ProblemType.REGRESSION or "p0" not in out:
-        return [
-            {"prediction": label, "probability": None, "probabilities": None, **base}
-            for label in labels
-        ]
-    classes = model.classes
-    names = [str(c) for c in classes]
-    probs = out[[f"p{i}" for i in range(len(classes))]].to_numpy().tolist()
-    binary = len(classes) == 2
-    positive = classes.index(positive_class(spec, classes)) if binary else None
-    rows = []
-    for label, p in zip(labels, probs, strict=True):
-        probability = p[positive] if binary else max(p)
-        rows.append(
-            {
-                "prediction": label,
-                "probability": probability,
-                "probabilities": dict(zip(names, p, strict=True)),
-                **base,
-            }
-        )
-    return rows
+def reply(status: int, payload: dict[str, Any], request_id: str) -> Reply:
+    return status, {**payload, "request_id": request_id}, {REQUEST_ID_HEADER: request_id}
 
 
-def error(status: int, message: str, request_id: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": message, "request_id": request_id},
-        status_code=status,
-        headers={REQUEST_ID_HEADER: request_id},
-    )
+def error(status: int, message: str, request_id: str) -> Reply:
+    return reply(status, {"error": message}, request_id)
+
+
+def invalid(exc: ValidationError, request_id: str) -> Reply:
+    """A 400 naming the first failing field, like BentoML's answer after GuardMiddleware."""
+    detail = exc.errors(include_context=False, include_input=False, include_url=False)
+    return reply(400, {"error": one_line(detail), "detail": detail}, request_id)
+
+
+def as_response(answer: Reply) -> JSONResponse:
+    status, payload, headers = answer
+    return JSONResponse(payload, status_code=status, headers=headers)
 
 
 def make_service(
@@ -109,8 +82,7 @@ def make_service(
         models.response,
     )
     features = list(feature_types(spec))
-    required = [name for name in features if models.row.model_fields[name].is_required()]
-    regression = spec.problem_type == ProblemType.REGRESSION
+    required = sorted(models.row.__required_keys__)
     state: dict[str, Any] = {}
 
     def runtime() -> Runtime:
@@ -127,64 +99,93 @@ def make_service(
             raise NotReady("no model is loaded yet")
         config = rt.traffic
         challenger = rt.arms.challenger is not None
-        slots = [
-            CHALLENGER if challenger and to_challenger(config, key, request_id) else CHAMPION
-            for key in keys
-        ]
-        groups: dict[str, list[int]] = {}
-        for i, slot in enumerate(slots):
-            groups.setdefault(slot, []).append(i)
-        frames = {slot: to_frame(spec, [rows[i] for i in idx]) for slot, idx in groups.items()}
-        results = await asyncio.gather(*(rt.predict(slot, frames[slot]) for slot in groups))
-        out: list[dict[str, Any]] = [{}] * len(rows)
-        for (slot, idx), (frame, model) in zip(groups.items(), results, strict=True):
-            for i, row in zip(idx, answers(spec, frame, model, slot), strict=True):
-                out[i] = row
         now = inference_log.now()
-        record(request_id, now, keys, rows, out)
-        if config.mode == "shadow" and challenger:
-            task = asyncio.get_running_loop().create_task(shadow(request_id, now, keys, rows))
-            state.setdefault("shadows", set()).add(task)
-            task.add_done_callback(state["shadows"].discard)
+        if not challenger:  # the usual case: one job, no regrouping
+            scored = await rt.predict(CHAMPION, Job(request_id, now, keys, rows, CHAMPION))
+            out = answers(scored, CHAMPION)
+        else:
+            groups: dict[str, list[int]] = {}
+            for i, key in enumerate(keys):
+                slot = CHALLENGER if to_challenger(config, key, request_id) else CHAMPION
+                groups.setdefault(slot, []).append(i)
+            jobs = {
+                slot: Job(request_id, now, [keys[i] for i in idx], [rows[i] for i in idx], slot)
+                for slot, idx in groups.items()
+            }
+            results = await asyncio.gather(*(rt.predict(slot, job) for slot, job in jobs.items()))
+            out = [{}] * len(rows)
+            for (slot, idx), scored in zip(groups.items(), results, strict=True):
+                for i, row in zip(idx, answers(scored, slot), strict=True):
+                    out[i] = row
+            if config.mode == "shadow":
+                shadow = Job(request_id, now, keys, rows, SHADOW)
+                task = asyncio.get_running_loop().create_task(shadow_score(shadow))
+                state.setdefault("shadows", set()).add(task)
+                task.add_done_callback(state["shadows"].discard)
         rt.remember(rows)
         return out
 
-    async def shadow(request_id: str, at: datetime, keys: list[Any], rows: list[dict]) -> None:
-        """The challenger scores the same rows; logged, never returned."""
+    async def shadow_score(job: Job) -> None:
+        """The challenger scores the same rows; logged by the batch, never returned."""
         try:
-            frame, model = await runtime().predict(CHALLENGER, to_frame(spec, rows))
+            await runtime().predict(CHALLENGER, job)
         except Exception as exc:
             logger.warning("shadow scoring failed: %s", exc)
-            return
-        record(request_id, at, keys, rows, answers(spec, frame, model, "shadow"))
 
-    def record(
-        request_id: str, at: datetime, keys: list, rows: list[dict], out: list[dict]
-    ) -> None:
-        counter = state.get("counter")
-        if counter is not None:
-            counts = collections.Counter(
-                (a["model_name"], a["model_version"], a["arm"]) for a in out
-            )
-            for (name, version, arm), rows_answered in counts.items():
-                counter.labels(model_name=name, model_version=version, arm=arm).inc(rows_answered)
-        writer = state.get("writer")
-        if writer is not None:
-            writer.put(inference_log.records(request_id, at, keys, rows, out, regression))
+    def on_batch(batch: Batch) -> None:
+        """Count and log one scored batch (in the scoring thread, not on the event loop)."""
+        counter = state["counter"]
+        sizes = collections.Counter()
+        for job in batch.jobs:
+            sizes[job.arm] += len(job)
+        for arm, rows_answered in sizes.items():
+            counter.labels(
+                model_name=batch.model.name, model_version=batch.model.version, arm=arm
+            ).inc(rows_answered)
+        state["writer"].put(inference_log.log_table(spec, batch))
 
-    async def respond(request_id: str, keys: list, rows: list[dict]) -> JSONResponse:
+    async def respond(request_id: str, keys: list, rows: list[dict]) -> Reply:
         try:
             predictions = await score(request_id, keys, rows)
-        except NotReady as exc:
+        except (NotReady, Overloaded) as exc:
             return error(503, str(exc), request_id)
         except ModelRefused as exc:
             return error(422, f"rows: the model refused the input: {exc}", request_id)
-        except bentoml.exceptions.ServiceUnavailable as exc:
-            return error(503, str(exc), request_id)
-        return JSONResponse(
-            {"request_id": request_id, "predictions": predictions},
-            headers={REQUEST_ID_HEADER: request_id},
-        )
+        return reply(200, {"predictions": predictions}, request_id)
+
+    async def predict_rows(request_id: str, rows: list[dict[str, Any]]) -> Reply:
+        keys = [row.pop(spec.entity_key, None) for row in rows]
+        return await respond(request_id, keys, rows)
+
+    async def predict_keys(request_id: str, keys: list[Any], overrides: list | None) -> Reply:
+        try:
+            found = await anyio.to_thread.run_sync(lookup, keys)
+            merged = merge(keys, found, overrides)
+        except ClientError as exc:
+            return error(exc.status, str(exc), request_id)
+        except Exception as exc:  # the online store is down or was never set up
+            logger.exception("feature lookup failed")
+            return error(503, f"feature store unavailable: {exc}", request_id)
+        return await respond(request_id, keys, merged)
+
+    predict_body = TypeAdapter(models.predict_body)
+    by_key_body = TypeAdapter(models.by_key_body)
+
+    async def fast_predict(body: bytes) -> Reply:
+        request_id = uuid.uuid4().hex
+        try:
+            rows = predict_body.validate_json(body)["rows"]
+        except ValidationError as exc:
+            return invalid(exc, request_id)
+        return await predict_rows(request_id, rows)
+
+    async def fast_predict_by_key(body: bytes) -> Reply:
+        request_id = uuid.uuid4().hex
+        try:
+            data = by_key_body.validate_json(body)
+        except ValidationError as exc:
+            return invalid(exc, request_id)
+        return await predict_keys(request_id, data["keys"], data.get("rows"))
 
     def lookup(keys: list[Any]) -> list[dict[str, Any]]:
         """Latest features per key from the Feast online store (opened once per worker)."""
@@ -203,7 +204,7 @@ def make_service(
             raise ClientError(400, f"rows: {len(overrides)} override rows for {len(keys)} keys")
         merged = []
         for i, (key, base) in enumerate(zip(keys, found, strict=True)):
-            extra = overrides[i].model_dump(exclude_unset=True) if overrides else {}
+            extra = dict(overrides[i]) if overrides else {}
             extra.pop(spec.entity_key, None)
             if all(v is None for v in base.values()) and set(required) - set(extra):
                 raise ClientError(
@@ -272,6 +273,7 @@ def make_service(
         endpoints={"livez": "/livez", "readyz": "/readyz"},
         logging={"access": {"enabled": False}},
         metrics={"enabled": True},
+        tracing={} if settings.serving_trace_predictions else {"excluded_urls": PREDICT_ROUTES},
     )
     class KubricksService:
         """Predictions from the champion of one use case (see serving/README.md)."""
@@ -285,19 +287,21 @@ def make_service(
                 documentation="Rows answered, per model version and traffic arm.",
                 labelnames=["model_name", "model_version", "arm"],
             )
-            state["runtime"] = Runtime(spec, current, initial, traffic(spec, current)).start()
+            state["runtime"] = Runtime(
+                spec, current, initial, traffic(spec, current), on_batch=on_batch
+            ).start()
 
         def __is_ready__(self) -> bool:
             rt = state.get("runtime")
             return rt is not None and rt.ready
 
+        # With the fast path on (the default), GuardMiddleware answers these two routes
+        # with the same functions; the methods still define the OpenAPI contract and serve
+        # when KUBRICKS_SERVING_FAST_PATH=false.
         @bentoml.api(route="/predict")
         async def predict(self, rows: Rows) -> PredictResponse:  # type: ignore[valid-type]
             """Score rows of raw features; a row may carry the entity key (sticky split, log)."""
-            request_id = uuid.uuid4().hex
-            plain = [row.model_dump() for row in rows]
-            keys = [row.pop(spec.entity_key) for row in plain]
-            return await respond(request_id, keys, plain)
+            return as_response(await predict_rows(uuid.uuid4().hex, rows))
 
         @bentoml.api(route="/predict_by_key")
         async def predict_by_key(
@@ -306,16 +310,7 @@ def make_service(
             rows: Overrides = None,  # type: ignore[valid-type]
         ) -> PredictResponse:  # type: ignore[valid-type]
             """Score entities by key: features from the online store, ``rows`` override them."""
-            request_id = uuid.uuid4().hex
-            try:
-                found = await anyio.to_thread.run_sync(lookup, list(keys))
-                merged = merge(list(keys), found, rows)
-            except ClientError as exc:
-                return error(exc.status, str(exc), request_id)
-            except Exception as exc:  # the online store is down or was never set up
-                logger.exception("feature lookup failed")
-                return error(503, f"feature store unavailable: {exc}", request_id)
-            return await respond(request_id, list(keys), merged)
+            return as_response(await predict_keys(uuid.uuid4().hex, list(keys), rows))
 
         @bentoml.on_shutdown
         def flush(self) -> None:
@@ -326,5 +321,10 @@ def make_service(
                 state["runtime"].close()
 
     KubricksService.mount_asgi_app(admin, path="/admin")
-    KubricksService.add_asgi_middleware(GuardMiddleware, max_body=settings.serving_max_body_bytes)
+    fast = {"/predict": fast_predict, "/predict_by_key": fast_predict_by_key}
+    KubricksService.add_asgi_middleware(
+        GuardMiddleware,
+        max_body=settings.serving_max_body_bytes,
+        routes=fast if settings.serving_fast_path else {},
+    )
     return KubricksService

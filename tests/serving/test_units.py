@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 from mlflow.webhooks.delivery import _generate_hmac_signature
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+from sklearn.linear_model import LogisticRegression
 
 from kubricks.settings import KubricksSettings
 from kubricks.spec import load_spec
 from serving import inference_log, schema, traffic, webhook
+from serving.batch import Batch, Job, score_jobs
 from serving.http import one_line
+from serving.model import LoadedModel
 
 CHURN = load_spec("churn")
 
@@ -70,9 +76,9 @@ def test_settings_override_the_spec_serving_section() -> None:
 
 
 def test_row_model_is_strict_and_names_the_field() -> None:
-    row = schema.row_model(CHURN)
+    row = TypeAdapter(schema.row_model(CHURN))
     good = {c: 1 for c in CHURN.gold_feature_columns()}
-    assert row.model_validate(good).CreditScore == 1
+    assert row.validate_python(good)["CreditScore"] == 1
     for bad, field in (
         ({**good, "Extra": 1}, "Extra"),
         ({**good, "Balance": math.nan}, "Balance"),
@@ -81,10 +87,10 @@ def test_row_model_is_strict_and_names_the_field() -> None:
         ({**good, "Age": None}, "Age"),
     ):
         with pytest.raises(ValidationError) as caught:
-            row.model_validate(bad)
+            row.validate_python(bad)
         assert caught.value.errors()[0]["loc"] == (field,)
-    partial = schema.row_model(CHURN, partial=True)
-    assert partial.model_validate({"Age": 40}).model_dump(exclude_unset=True) == {"Age": 40}
+    partial = TypeAdapter(schema.row_model(CHURN, partial=True))
+    assert partial.validate_python({"Age": 40}) == {"Age": 40}
 
 
 def test_one_line_error_names_the_path() -> None:
@@ -93,25 +99,27 @@ def test_one_line_error_names_the_path() -> None:
     assert one_line([{"loc": [], "msg": "Invalid JSON"}]) == "body: Invalid JSON"
 
 
+def churn_batch(request_id: str, key: int | None) -> Batch:
+    """One scored request of a real (tiny) churn model."""
+    columns = CHURN.gold_feature_columns()
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame(rng.integers(0, 2, (40, len(columns))), columns=columns)
+    model = LogisticRegression().fit(features, np.arange(40) % 2)
+    row = features.iloc[0].to_dict()
+    loaded = LoadedModel("churn", "3", model, CHURN)
+    return score_jobs(loaded, [Job(request_id, inference_log.now(), [key], [row], "champion")])
+
+
 def test_writer_commits_micro_batches_and_flushes_on_close(tmp_path: Path) -> None:
     settings = KubricksSettings(home=tmp_path, inference_log_flush_seconds=0.2)
     writer = inference_log.InferenceLogWriter(CHURN, settings).start()
-    features = {c: 1 for c in CHURN.gold_feature_columns()}
-    answer = {
-        "prediction": 1,
-        "probability": 0.7,
-        "probabilities": {"0": 0.3, "1": 0.7},
-        "model_name": "churn",
-        "model_version": "3",
-        "arm": "champion",
-    }
-    at = inference_log.now()
-    writer.put(inference_log.records("r1", at, [15565701], [features], [answer], False))
+    first = churn_batch("r1", 15565701)
+    writer.put(inference_log.log_table(CHURN, first))
     deadline = time.monotonic() + 10
     uri = inference_log.log_uri(CHURN, settings)
     while not DeltaTable.is_deltatable(uri) and time.monotonic() < deadline:
         time.sleep(0.05)
-    writer.put(inference_log.records("r2", at, [None], [features], [answer], False))
+    writer.put(inference_log.log_table(CHURN, churn_batch("r2", None)))
     writer.close()
     table = DeltaTable(uri)
     assert len(table.history()) >= 2  # two commits: micro-batches, not one per row
@@ -120,15 +128,16 @@ def test_writer_commits_micro_batches_and_flushes_on_close(tmp_path: Path) -> No
     rows = sorted(data.to_pylist(), key=lambda r: r["request_id"])
     assert [r["request_id"] for r in rows] == ["r1", "r2"]
     assert rows[0]["entity_key"] == "15565701" and rows[1]["entity_key"] is None
-    assert rows[0]["prediction"] == "1" and rows[0]["probabilities"] == '{"0": 0.3, "1": 0.7}'
+    p0, p1 = first.outputs.probabilities[0]
+    assert rows[0]["prediction"] == str(first.outputs.labels[0])
+    assert json.loads(rows[0]["probabilities"]) == pytest.approx({"0": p0, "1": p1})
+    assert rows[0]["probability"] == pytest.approx(p1)
 
 
 def test_close_commits_at_once_even_with_a_long_flush_interval(tmp_path: Path) -> None:
     settings = KubricksSettings(home=tmp_path, inference_log_flush_seconds=600)
     writer = inference_log.InferenceLogWriter(CHURN, settings).start()
-    features = {c: 0 for c in CHURN.gold_feature_columns()}
-    answer = {"prediction": 0, "model_name": "churn", "model_version": "1", "arm": "shadow"}
-    writer.put(inference_log.records("r", inference_log.now(), [1], [features], [answer], False))
+    writer.put(inference_log.log_table(CHURN, churn_batch("r", 1)))
     started = time.monotonic()
     writer.close()
     assert time.monotonic() - started < 5
