@@ -3,7 +3,7 @@
 A :class:`Job` is one request's rows for one arm. The batcher hands every job queued for
 an arm to :func:`score_jobs` at once: one frame, one ``predict_proba``, then each job gets
 its slice back as a :class:`Scored`. Answers and the inference log are built from those
-arrays, never from per-row frames, because per-row pandas work, not the model, is what
+arrays, never from per-request frames: per-request pandas work, not the model, is what
 dominated a request (see the README's serving benchmark).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from serving.model import LoadedModel, Outputs, to_frame
+from serving.model import LoadedModel, Outputs, to_columns
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,8 +50,11 @@ class Batch:
 
     model: LoadedModel
     jobs: Sequence[Job]
-    frame: pd.DataFrame
+    columns: dict[str, Any]  # the frame's columns, as arrays
     outputs: Outputs
+
+    def __len__(self) -> int:
+        return len(self.outputs.labels)
 
     def split(self) -> list[Scored]:
         bounds = itertools.pairwise(np.cumsum([0, *(len(job) for job in self.jobs)]))
@@ -69,12 +72,12 @@ class Batch:
 def score_jobs(model: LoadedModel, jobs: Sequence[Job]) -> Batch:
     """One model call for every job; raises when the model fails or answers non-finite."""
     rows = list(itertools.chain.from_iterable(job.rows for job in jobs))
-    frame = to_frame(model.spec, rows)
-    out = model.predict(frame)
+    columns = to_columns(model.spec, rows)
+    out = model.predict(pd.DataFrame(columns))
     numbers = out.probabilities if out.probabilities is not None else out.labels
     if numbers.dtype.kind == "f" and not np.isfinite(numbers).all():
         raise ValueError("the model returned non-finite values for these rows")
-    return Batch(model, jobs, frame, out)
+    return Batch(model, jobs, columns, out)
 
 
 def answers(scored: Scored, arm: str) -> list[dict[str, Any]]:

@@ -18,11 +18,11 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -44,6 +44,7 @@ _ARROW_TYPES = {
 }
 ARMS = ("champion", "challenger", "shadow")
 _WAKE: Any = object()  # put on the queue to wake the writer for shutdown
+CHUNK_BATCHES = 64  # batches per log_table call: bounds how long one call holds the GIL
 
 
 def log_uri(spec: UseCaseSpec, settings: KubricksSettings) -> str:
@@ -68,63 +69,67 @@ def log_schema(spec: UseCaseSpec) -> pa.Schema:
     )
 
 
-def log_table(spec: UseCaseSpec, batch: Batch) -> pa.Table:
-    """The log rows of one scored batch, built column by column from its arrays.
+def log_table(spec: UseCaseSpec, batches: Sequence[Batch]) -> pa.Table:
+    """The log rows of scored batches, built column by column from their arrays.
 
-    Features are the frame the model saw (looked-up ones included); ``probabilities`` is
+    Features are the columns the model saw (looked-up ones included); ``probabilities`` is
     the class-to-probability JSON object, assembled by Arrow rather than per row in Python.
+    The batches must share their model's classes (the writer cuts chunks per version).
     """
     schema = log_schema(spec)
-    sizes = [len(job) for job in batch.jobs]
+    jobs = [job for batch in batches for job in batch.jobs]
+    sizes = [len(job) for job in jobs]
     n = sum(sizes)
 
     def repeated(values: list[Any]) -> np.ndarray:
         return np.repeat(np.array(values, dtype=object), sizes)
 
-    keys = itertools.chain.from_iterable(job.keys for job in batch.jobs)
+    keys = itertools.chain.from_iterable(job.keys for job in jobs)
     columns: dict[str, Any] = {
-        "request_id": repeated([job.request_id for job in batch.jobs]),
+        "request_id": repeated([job.request_id for job in jobs]),
         "requested_at": pa.array(
-            repeated([job.requested_at for job in batch.jobs]), pa.timestamp("us", tz="UTC")
+            repeated([job.requested_at for job in jobs]), pa.timestamp("us", tz="UTC")
         ),
         "entity_key": [None if key is None else str(key) for key in keys],
     }
     for column, kind in feature_types(spec).items():
-        values = batch.frame[column]
+        parts = [batch.columns[column] for batch in batches]
         if kind in ("date", "timestamp"):
-            columns[column] = _utc(values)
-        elif kind == "string":
-            columns[column] = values.to_numpy()
+            columns[column] = pa.chunked_array([_utc(part) for part in parts]).combine_chunks()
         else:
-            columns[column] = pa.array(values.to_numpy(), from_pandas=True)
-    out, model = batch.outputs, batch.model
+            columns[column] = pa.array(np.concatenate(parts), from_pandas=kind != "string")
+    model = batches[0].model
+    labels = np.concatenate([batch.outputs.labels for batch in batches])
     if spec.problem_type == ProblemType.REGRESSION:
-        columns["prediction"] = np.asarray(out.labels, dtype=float)
+        columns["prediction"] = labels.astype(float)
     else:
-        columns["prediction"] = np.asarray(out.labels).astype(str)
-    probabilities = out.probabilities
-    if probabilities is None:
+        columns["prediction"] = labels.astype(str)
+    if batches[0].outputs.probabilities is None:
         columns["probability"] = pa.nulls(n, pa.float64())
         columns["probabilities"] = pa.nulls(n, pa.string())
     else:
+        probabilities = np.concatenate([batch.outputs.probabilities for batch in batches])
         positive = model.positive_index
         columns["probability"] = (
             probabilities.max(axis=1) if positive is None else probabilities[:, positive]
         )
         columns["probabilities"] = _json_objects([str(c) for c in model.classes], probabilities)
     columns["model_name"] = pa.array([model.name] * n, pa.string())
-    columns["model_version"] = pa.array([model.version] * n, pa.string())
-    columns["arm"] = repeated([job.arm for job in batch.jobs])
+    columns["model_version"] = np.repeat(
+        np.array([batch.model.version for batch in batches], dtype=object),
+        [len(batch) for batch in batches],
+    )
+    columns["arm"] = repeated([job.arm for job in jobs])
     arrays = [pa.array(columns[f.name]).cast(f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _utc(values: pd.Series) -> pa.Array:
+def _utc(values: Any) -> pa.Array:
     """Dates and timestamps as UTC microseconds (zone-less values are taken as UTC)."""
     array = pa.array(values)
     if getattr(array.type, "tz", None) is None:
         array = pc.assume_timezone(array, "UTC")
-    return array
+    return array.cast(pa.timestamp("us", tz="UTC"))
 
 
 def _json_objects(names: list[str], probabilities: np.ndarray) -> pa.Array:
@@ -146,8 +151,9 @@ class InferenceLogWriter:
         self.options = settings.storage_options()
         self.flush_seconds = settings.inference_log_flush_seconds
         self.max_rows = settings.inference_log_max_rows
-        self._queue: queue.Queue[pa.Table] = queue.Queue()
-        self._pending: list[pa.Table] = []
+        self.spec = spec
+        self._queue: queue.Queue[Batch] = queue.Queue()
+        self._pending: list[Batch] = []
         self._pending_rows = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
@@ -157,14 +163,14 @@ class InferenceLogWriter:
         self._thread.start()
         return self
 
-    def put(self, table: pa.Table) -> None:
-        """Queue log rows (one scored batch's :func:`log_table`); never blocks a request."""
-        if table.num_rows:
-            self._queue.put_nowait(table)
+    def put(self, batch: Batch) -> None:
+        """Queue a scored batch; its log rows are built at the next flush, in this thread,
+        so the Arrow work is done once per flush, not once per request."""
+        self._queue.put_nowait(batch)
 
-    def _take(self, table: pa.Table) -> None:
-        self._pending.append(table)
-        self._pending_rows += table.num_rows
+    def _take(self, batch: Batch) -> None:
+        self._pending.append(batch)
+        self._pending_rows += len(batch)
 
     def _drain(self, wait: float) -> None:
         deadline = time.monotonic() + wait
@@ -202,7 +208,9 @@ class InferenceLogWriter:
         batch, self._pending, self._pending_rows = self._pending, [], 0
         from deltalake import write_deltalake
 
-        table = pa.concat_tables(batch)
+        table = self._to_table(batch)
+        if table.num_rows == 0:
+            return 0
         for attempt in range(5):
             try:
                 write_deltalake(self.uri, table, mode="append", storage_options=self.options)
@@ -214,6 +222,28 @@ class InferenceLogWriter:
         for kept in batch:  # keep them for the next flush
             self._take(kept)
         return 0
+
+    def _to_table(self, batches: list[Batch]) -> pa.Table:
+        """One table for many batches, built in chunks of one model version; a batch the
+        schema cannot hold is dropped with an error, never the others."""
+        tables = []
+        for _, group in itertools.groupby(batches, key=lambda b: id(b.model)):
+            chunk = list(group)
+            for start in range(0, len(chunk), CHUNK_BATCHES):
+                part = chunk[start : start + CHUNK_BATCHES]
+                try:
+                    tables.append(log_table(self.spec, part))
+                except (pa.ArrowException, OverflowError, TypeError, ValueError):
+                    tables += [t for t in map(self._one, part) if t is not None]
+        return pa.concat_tables(tables) if tables else self.schema.empty_table()
+
+    def _one(self, batch: Batch) -> pa.Table | None:
+        try:
+            return log_table(self.spec, [batch])
+        except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
+            ids = sorted({job.request_id for job in batch.jobs})
+            logger.error("inference log: dropping requests %s: %s", ids, exc)
+            return None
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the thread and commit what is left: shutdown loses nothing acknowledged."""

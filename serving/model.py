@@ -82,6 +82,11 @@ def _plain(value: Any) -> Any:
 
 def to_frame(spec: UseCaseSpec, rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Validated rows to the model's input frame: numeric as float64, dates as datetime64."""
+    return pd.DataFrame(to_columns(spec, rows))
+
+
+def to_columns(spec: UseCaseSpec, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The frame's columns as arrays (the inference log concatenates them across batches)."""
     columns: dict[str, Any] = {}
     for name, kind in feature_types(spec).items():
         values = [row.get(name) for row in rows]
@@ -91,7 +96,7 @@ def to_frame(spec: UseCaseSpec, rows: list[dict[str, Any]]) -> pd.DataFrame:
             columns[name] = pd.to_datetime(values, utc=kind == "timestamp")
         else:
             columns[name] = np.array(values, dtype=object)
-    return pd.DataFrame(columns)
+    return columns
 
 
 def load_mlflow_dir(path: Path, spec: UseCaseSpec, name: str, version: str) -> LoadedModel:
@@ -101,16 +106,20 @@ def load_mlflow_dir(path: Path, spec: UseCaseSpec, name: str, version: str) -> L
     return LoadedModel(name, version, mlflow.sklearn.load_model(str(path)), spec)
 
 
-def sample_frame(spec: UseCaseSpec, rows: list[dict[str, Any]] | None) -> pd.DataFrame:
+def sample_rows(spec: UseCaseSpec, rows: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Rows to check a freshly loaded model on: recent traffic, else one neutral row."""
     if rows:
-        return to_frame(spec, rows)
+        return rows
     neutral: dict[str, Any] = {}
     for name, kind in feature_types(spec).items():
         neutral[name] = {"string": ""}.get(kind, 0)
         if kind in ("date", "timestamp"):
             neutral[name] = "2024-01-01T00:00:00"
-    return to_frame(spec, [neutral])
+    return [neutral]
+
+
+def sample_frame(spec: UseCaseSpec, rows: list[dict[str, Any]] | None) -> pd.DataFrame:
+    return to_frame(spec, sample_rows(spec, rows))
 
 
 def check(model: LoadedModel, frame: pd.DataFrame) -> None:

@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from serving import model as model_io
 from serving import store
 from serving.batch import Batch, Job, Scored, score_jobs
 from serving.batcher import Batcher
+from serving.inference_log import log_table
 from serving.model import LoadedModel
 from serving.traffic import Traffic
 
@@ -109,7 +111,6 @@ class Runtime:
         self._wake = threading.Event()
         self._swap_lock = threading.Lock()
         self._batchers: dict[str, Batcher[Job, Scored]] = {}
-        self._frozen = False
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -167,20 +168,33 @@ class Runtime:
                 self.arms = arms  # the one atomic switch
                 self.swaps += 1
                 self.load_error = None
-                self._freeze_heap()
+                self._settle_heap()
             return changed
 
-    def _freeze_heap(self) -> None:
-        """Move everything loaded so far out of the garbage collector's sight, once.
+    def _settle_heap(self) -> None:
+        """Warm the request path, then hide everything long-lived from the cyclic GC.
 
-        Libraries and the model leave about a million long-lived objects; every full
-        collection walked them all and stalled the event loop for tens of milliseconds,
-        which is what the p99 latency was made of.
+        Libraries and models leave about a million long-lived objects, and the first
+        requests import more (Arrow compute, delta-rs). Every full collection walked them
+        all and stalled the event loop for 50-100 ms: that was the p99 latency. After a
+        warm-up request through scoring and log building, one collection frees the old
+        model's cycles and ``gc.freeze`` parks the survivors (refcounting still frees them).
         """
-        if not self._frozen:
-            self._frozen = True
-            gc.collect()
-            gc.freeze()
+        import deltalake  # noqa: F401  (the log writer's first flush would import it later)
+
+        rows = model_io.sample_rows(self.spec, list(self.recent))
+        for slot in (CHAMPION, CHALLENGER):
+            model = self.arms.get(slot)
+            if model is None:
+                continue
+            job = Job("warm-up", datetime.now(UTC), [None] * len(rows), rows, slot)
+            try:
+                log_table(self.spec, [score_jobs(model, [job])])
+            except Exception as exc:  # a warm-up, not a gate: the model passed its check
+                logger.warning("warm-up of %s v%s failed: %s", slot, model.version, exc)
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
     def _watch(self) -> None:
         seen: float | None = None

@@ -28,6 +28,7 @@ from kubricks.spec import UseCaseSpec
 from serving import inference_log, webhook
 from serving.batch import Batch, Job, answers
 from serving.batcher import Overloaded
+from serving.bentoml_fixes import cancel_request_timers
 from serving.http import GuardMiddleware, one_line
 from serving.runtime import CHALLENGER, CHAMPION, SHADOW, ModelRefused, NotReady, Runtime
 from serving.schema import Models, feature_types
@@ -74,6 +75,7 @@ def make_service(
     workers: int = 1,
 ) -> Any:
     """The ``@bentoml.service`` class serving ``spec``'s champion (``initial`` versions)."""
+    cancel_request_timers()
     models = Models(spec, settings.serving_max_rows)
     Rows, Keys, Overrides, PredictResponse = (
         models.rows,
@@ -142,7 +144,8 @@ def make_service(
             counter.labels(
                 model_name=batch.model.name, model_version=batch.model.version, arm=arm
             ).inc(rows_answered)
-        state["writer"].put(inference_log.log_table(spec, batch))
+        state["batch_rows"].observe(len(batch))
+        state["writer"].put(batch)
 
     async def respond(request_id: str, keys: list, rows: list[dict]) -> Reply:
         try:
@@ -286,6 +289,11 @@ def make_service(
                 name="kubricks_predictions",
                 documentation="Rows answered, per model version and traffic arm.",
                 labelnames=["model_name", "model_version", "arm"],
+            )
+            state["batch_rows"] = bentoml.metrics.Histogram(
+                name="kubricks_batch_rows",
+                documentation="Rows per model call: how much adaptive batching gathered.",
+                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
             )
             state["runtime"] = Runtime(
                 spec, current, initial, traffic(spec, current), on_batch=on_batch

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from kubricks.spec import UseCaseSpec
 from serving import inference_log
 from serving.batch import Batch, Job, answers, score_jobs
-from serving.model import LoadedModel, Outputs, to_frame
+from serving.model import LoadedModel, Outputs, to_columns, to_frame
 from tests.serving.specs import dataset
 
 AT = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
@@ -96,8 +96,8 @@ def test_a_batch_answers_each_request_as_if_alone(name: str) -> None:
 def test_log_rows_hold_what_the_model_saw_and_said(name: str) -> None:
     model, rows = fitted(name)
     jobs = jobs_of(rows, [2, 3], ["champion", "shadow"])
-    batch = score_jobs(model, jobs)
-    table = inference_log.log_table(model.spec, batch)
+    batches = [score_jobs(model, jobs[:1]), score_jobs(model, jobs[1:])]
+    table = inference_log.log_table(model.spec, batches)
     assert table.schema == inference_log.log_schema(model.spec)
     logged = table.to_pylist()
     assert [r["request_id"] for r in logged] == ["r0"] * 2 + ["r1"] * 3
@@ -108,7 +108,7 @@ def test_log_rows_hold_what_the_model_saw_and_said(name: str) -> None:
     sent = [row for job in jobs for row in job.rows]
     for row, record in zip(sent, logged, strict=True):
         assert {c: record[c] for c in row} == pytest.approx(row)
-    said = [a for s in batch.split() for a in answers(s, "x")]
+    said = [a for batch in batches for s in batch.split() for a in answers(s, "x")]
     for answer, record in zip(said, logged, strict=True):
         if name == "diabetes":
             assert record["prediction"] == pytest.approx(answer["prediction"])
@@ -148,21 +148,21 @@ def test_log_rows_keep_dates_strings_and_missing_values() -> None:
         {"day": date(2026, 12, 1), "opened_at": None, "region": "south", "promo": None},
     ]
     job = Job("r", AT, [1, 2], rows, "champion")
-    frame = to_frame(spec, rows)
     batch = Batch(
         LoadedModel("sales", "1", None, spec),
         [job],
-        frame,
+        to_columns(spec, rows),
         Outputs(np.array([3.5, 4.0]), None),
     )
-    logged = inference_log.log_table(spec, batch)
+    logged = inference_log.log_table(spec, [batch, batch])
     assert logged.schema.field("day").type == pa.timestamp("us", tz="UTC")
     records = logged.to_pylist()
+    assert records[2:] == records[:2]
     assert records[0]["day"] == datetime(2026, 11, 30, tzinfo=UTC)
     assert records[0]["opened_at"] == AT and records[1]["opened_at"] is None
-    assert [r["region"] for r in records] == ["north", "south"]
-    assert [r["promo"] for r in records] == [True, None]
-    assert [r["prediction"] for r in records] == [3.5, 4.0]
+    assert [r["region"] for r in records[:2]] == ["north", "south"]
+    assert [r["promo"] for r in records[:2]] == [True, None]
+    assert [r["prediction"] for r in records[:2]] == [3.5, 4.0]
 
 
 def test_non_finite_outputs_are_refused() -> None:

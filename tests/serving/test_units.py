@@ -114,12 +114,12 @@ def test_writer_commits_micro_batches_and_flushes_on_close(tmp_path: Path) -> No
     settings = KubricksSettings(home=tmp_path, inference_log_flush_seconds=0.2)
     writer = inference_log.InferenceLogWriter(CHURN, settings).start()
     first = churn_batch("r1", 15565701)
-    writer.put(inference_log.log_table(CHURN, first))
+    writer.put(first)
     deadline = time.monotonic() + 10
     uri = inference_log.log_uri(CHURN, settings)
     while not DeltaTable.is_deltatable(uri) and time.monotonic() < deadline:
         time.sleep(0.05)
-    writer.put(inference_log.log_table(CHURN, churn_batch("r2", None)))
+    writer.put(churn_batch("r2", None))
     writer.close()
     table = DeltaTable(uri)
     assert len(table.history()) >= 2  # two commits: micro-batches, not one per row
@@ -137,7 +137,7 @@ def test_writer_commits_micro_batches_and_flushes_on_close(tmp_path: Path) -> No
 def test_close_commits_at_once_even_with_a_long_flush_interval(tmp_path: Path) -> None:
     settings = KubricksSettings(home=tmp_path, inference_log_flush_seconds=600)
     writer = inference_log.InferenceLogWriter(CHURN, settings).start()
-    writer.put(inference_log.log_table(CHURN, churn_batch("r", 1)))
+    writer.put(churn_batch("r", 1))
     started = time.monotonic()
     writer.close()
     assert time.monotonic() - started < 5
