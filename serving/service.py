@@ -135,7 +135,7 @@ def make_service(
             logger.warning("shadow scoring failed: %s", exc)
 
     def on_batch(batch: Batch) -> None:
-        """Count and log one scored batch (in the scoring thread, not on the event loop)."""
+        """Count one scored batch and queue it for the inference log (built at flush)."""
         counter = state["counter"]
         sizes = collections.Counter()
         for job in batch.jobs:
