@@ -5,6 +5,8 @@ MLflow server, trains and registers a small scikit-learn model on synthetic chur
 gold feature columns), then serves that same version four ways:
 
 - ``kubricks``: our service (native arrays, adaptive batching, inference log on);
+- ``kubricks-api``: the same service with ``KUBRICKS_SERVING_FAST_PATH=false``, i.e.
+  BentoML's own per-request API dispatch (what the fast path saves);
 - ``mlflow``: ``mlflow models serve --env-manager local`` (``/invocations``);
 - ``naive-bento``: a BentoML service calling pyfunc per request (benchmarks/naive_bento.py);
 - ``in-process``: ``predict_proba`` in this process, the limit without HTTP.
@@ -165,6 +167,42 @@ def in_process(model: Any, frame: pd.DataFrame, batch: int, seconds: float) -> d
     }
 
 
+def targets(results: dict[tuple[str, str, int], dict[str, float]]) -> str:
+    """The issue's targets, each with the measured value and whether it is met."""
+    ours = results[("kubricks", "1 row", 16)]
+    ours_100 = results[("kubricks", "100 rows", 16)]
+    checks = [
+        (
+            "req/s vs mlflow models serve, c=16",
+            ours["rps"] / results[("mlflow", "1 row", 16)]["rps"],
+            5.0,
+        ),
+        (
+            "req/s vs naive pyfunc Bento, c=16",
+            ours["rps"] / results[("naive-bento", "1 row", 16)]["rps"],
+            2.0,
+        ),
+        (
+            "single rows vs in-process one at a time",
+            ours["rps"] / results[("in-process", "1 row", 16)]["rps"],
+            1.0,
+        ),
+        (
+            "100-row req/s vs in-process 100-row calls/s",
+            ours_100["rps"] / results[("in-process", "100 rows", 16)]["rps"],
+            0.5,
+        ),
+    ]
+    lines = [
+        f"{name}: {value:.2f}x (target >= {want}x) {'met' if value >= want else 'NOT met'}"
+        for name, value, want in checks
+    ]
+    verdict = "met" if ours["p99"] <= 25 else "NOT met"
+    lines.append(f"p99 at c=16: {ours['p99']:.1f} ms (target <= 25 ms) {verdict}")
+    lines.append(f"errors at c=16: {ours['errors']} (target 0)")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="Length of each wrk run.")
@@ -182,6 +220,13 @@ def main() -> None:
         serving_workers=args.workers,
         registry_webhook_secret=SECRET,
         serving_poll_seconds=0,
+    )
+    api_settings = settings.model_copy(
+        update={
+            "home": home / "api-path",
+            "serving_port": free_port(),
+            "serving_fast_path": False,
+        }
     )
     procs: list[subprocess.Popen] = []
     services.start_mlflow(settings)
@@ -203,6 +248,7 @@ def main() -> None:
         console.print(f"champion {spec.name} v{v1} ({len(features.columns)} features)")
 
         ours = local.start(settings, build.prepare(settings, spec))
+        api_path = local.start(api_settings, build.prepare(api_settings, spec))
         mlflow_port, naive_port = free_port(), free_port()
         env = {
             **os.environ,
@@ -252,11 +298,13 @@ def main() -> None:
         records = features.to_dict("records")  # ints stay ints: pyfunc enforces the signature
         bodies = {
             "kubricks": lambda n: json.dumps({"rows": records[:n]}),
+            "kubricks-api": lambda n: json.dumps({"rows": records[:n]}),
             "mlflow": lambda n: json.dumps({"dataframe_records": records[:n]}),
             "naive-bento": lambda n: json.dumps({"rows": records[:n]}),
         }
         urls = {
             "kubricks": f"{ours.url}/predict",
+            "kubricks-api": f"{api_path.url}/predict",
             "mlflow": f"http://127.0.0.1:{mlflow_port}/invocations",
             "naive-bento": f"http://127.0.0.1:{naive_port}/predict",
         }
@@ -297,7 +345,7 @@ def main() -> None:
         for label, connections, _ in LOADS:
             base_m = results[("mlflow", label, connections)]["rps"]
             base_n = results[("naive-bento", label, connections)]["rps"]
-            for name in ("kubricks", "mlflow", "naive-bento", "in-process"):
+            for name in ("kubricks", "kubricks-api", "mlflow", "naive-bento", "in-process"):
                 r = results[(name, label, connections)]
                 table.add_row(
                     name,
@@ -311,6 +359,7 @@ def main() -> None:
                     f"{r['rps'] / base_n:.1f}x",
                 )
         console.print(table)
+        console.print(targets(results))
 
         # Hot swap under load: the champion moves to v2 while wrk runs at concurrency 16.
         body = bodies["kubricks"](1)
@@ -346,6 +395,7 @@ def main() -> None:
         for process in procs:
             stop(process)
         local.stop(settings, spec.name)
+        local.stop(api_settings, spec.name)
         services.stop_mlflow(settings)
 
 
