@@ -251,6 +251,12 @@ class InferenceLogWriter:
         self._queue.put_nowait(_WAKE)  # the thread may be waiting on an empty queue
         self._thread.join(timeout)
         self.flush()
+        if self._pending_rows:  # every commit attempt failed: say so, the rows are gone
+            logger.error(
+                "inference log: %d rows not committed at shutdown to %s",
+                self._pending_rows,
+                self.uri,
+            )
 
 
 def now() -> datetime:

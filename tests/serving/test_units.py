@@ -142,3 +142,17 @@ def test_close_commits_at_once_even_with_a_long_flush_interval(tmp_path: Path) -
     writer.close()
     assert time.monotonic() - started < 5
     assert DeltaTable(inference_log.log_uri(CHURN, settings)).to_pyarrow_table().num_rows == 1
+
+
+def test_a_failed_commit_keeps_its_rows_for_the_next_flush(tmp_path: Path, caplog) -> None:
+    settings = KubricksSettings(home=tmp_path)
+    writer = inference_log.InferenceLogWriter(CHURN, settings)  # no thread: flushed by hand
+    blocker = Path(inference_log.log_uri(CHURN, settings).removeprefix("file://"))
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("a file where the table should be")
+    writer.put(churn_batch("kept", 1))
+    assert writer.flush() == 0
+    assert "inference log commit failed" in caplog.text
+    blocker.unlink()
+    assert writer.flush() == 1
+    assert DeltaTable(str(blocker)).to_pyarrow_table()["request_id"].to_pylist() == ["kept"]
