@@ -1,9 +1,16 @@
-"""Serving fixtures: churn in gold and in the online store, three registered versions."""
+"""Serving fixtures: churn in gold and in the online store, three registered versions; a
+running server, a load generator and a signed promotion shared by the server tests."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
+import httpx
 import pandas as pd
 from pyspark.sql import SparkSession
 from sklearn.ensemble import GradientBoostingClassifier
@@ -17,6 +24,8 @@ from kubricks.registry.aliases import promote
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.synthetic import write_synthetic
+from serving import deploy, local
+from serving.build import Runtime
 from tests.serving.models import log_and_register
 
 
@@ -48,3 +57,58 @@ def register_churn_versions(
     # Through the audited path, so `kubricks models rollback` can find its way back to v1.
     promote(settings, spec.name, out["champion"], reason="first champion")
     return out
+
+
+@contextlib.contextmanager
+def running(settings: KubricksSettings, runtime: Runtime) -> Iterator[str]:
+    """A real local Bento server for ``runtime``, stopped (SIGTERM, logs flushed) on exit."""
+    started = local.start(settings, runtime)
+    try:
+        yield started.url
+    finally:
+        local.stop(settings, runtime.spec.name)
+
+
+class Load:
+    """Threads posting ``body`` to ``/predict`` until the block ends; every reply is kept as
+    (status, JSON body of a 200 or ``{}``), in arrival order."""
+
+    def __init__(self, server: str, body: dict[str, Any], threads: int = 4) -> None:
+        self.server, self.body = server, body
+        self.replies: list[tuple[int, dict[str, Any]]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._post) for _ in range(threads)]
+
+    def _post(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            while not self._stop.is_set():
+                reply = client.post(f"{self.server}/predict", json=self.body)
+                ok = reply.status_code == 200
+                self.replies.append((reply.status_code, reply.json() if ok else {}))
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+
+def promote_by_webhook(
+    server: str, settings: KubricksSettings, model: str, version: str, reason: str
+) -> int:
+    """Move ``champion`` to ``version`` in the registry and send the signed MLflow webhook
+    the way the registry would; returns the webhook's HTTP status."""
+    promote(settings, model, version, reason=reason)
+    body = deploy.alias_payload(model, "champion", version)
+    assert settings.registry_webhook_secret is not None, "the server under test needs a secret"
+    headers = deploy.signed_headers(settings.registry_webhook_secret.get_secret_value(), body)
+    return httpx.post(f"{server}/admin/hooks/mlflow", content=body, headers=headers).status_code

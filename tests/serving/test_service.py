@@ -7,7 +7,6 @@ Churn sits in gold and in the Feast online store; v1 is the champion, v2 the cha
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +22,17 @@ from kubricks.features.online import materialize
 from kubricks.registry.aliases import promote, rollback
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec, load_spec
-from serving import build, deploy, local
+from serving import build, deploy
 from serving.inference_log import log_uri
 from serving.model import to_frame
 from tests.conftest import free_port
-from tests.serving.conftest import churn_gold, register_churn_versions
+from tests.serving.conftest import (
+    Load,
+    churn_gold,
+    promote_by_webhook,
+    register_churn_versions,
+    running,
+)
 
 pytestmark = pytest.mark.slow
 SECRET = "serving-test-secret"
@@ -71,11 +76,8 @@ def versions(gold: pd.DataFrame, spec: UseCaseSpec, settings: KubricksSettings) 
 def server(settings, spec, versions) -> Iterator[str]:
     runtime = build.prepare(settings, spec)
     assert (runtime.champion, runtime.challenger) == (versions["champion"], versions["challenger"])
-    started = local.start(settings, runtime)
-    try:
-        yield started.url
-    finally:
-        local.stop(settings, spec.name)
+    with running(settings, runtime) as url:
+        yield url
 
 
 def feature_rows(gold: pd.DataFrame, spec: UseCaseSpec, keys: list[int]) -> list[dict[str, Any]]:
@@ -262,42 +264,25 @@ def wait_for(server: str, champion: str, timeout: float = 30.0) -> float:
     raise AssertionError(f"still serving {served(server)} after {timeout}s")
 
 
+def champion_version(answer: dict[str, Any]) -> str:
+    """The version the champion arm answered with ("" when the challenger answered)."""
+    arms = {p["arm"]: p["model_version"] for p in answer.get("predictions", [])}
+    return arms.get("champion", "")
+
+
 def test_promotion_hot_swaps_under_load_without_a_failed_request(
     server, spec, gold, settings, versions
 ) -> None:
     rows = feature_rows(gold, spec, KEYS)
-    seen: list[tuple[int, str]] = []
-    stop = threading.Event()
-
-    def hammer() -> None:
-        with httpx.Client(timeout=30) as client:
-            while not stop.is_set():
-                answer = client.post(f"{server}/predict", json={"rows": rows})
-                champions = [
-                    p for p in answer.json().get("predictions", []) if p["arm"] == "champion"
-                ]
-                seen.append(
-                    (answer.status_code, champions[0]["model_version"] if champions else "")
-                )
-
-    threads = [threading.Thread(target=hammer) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    time.sleep(1.0)
-    promote(settings, spec.name, versions["next"], reason="test promotion")
-    body = deploy.alias_payload(spec.name, "champion", versions["next"])
-    hook = httpx.post(
-        f"{server}/admin/hooks/mlflow", content=body, headers=deploy.signed_headers(SECRET, body)
-    )
-    assert hook.status_code == 202
-    took = wait_for(server, versions["next"])
-    time.sleep(1.0)
-    stop.set()
-    for thread in threads:
-        thread.join()
+    with Load(server, {"rows": rows}) as load:
+        time.sleep(1.0)
+        hook = promote_by_webhook(server, settings, spec.name, versions["next"], "test promotion")
+        assert hook == 202
+        took = wait_for(server, versions["next"])
+        time.sleep(1.0)
     assert took < 10
-    assert {status for status, _ in seen} == {200}
-    order = [v for _, v in seen if v]
+    assert {status for status, _ in load.replies} == {200}
+    order = [v for _, body in load.replies if (v := champion_version(body))]
     switched = order.index(versions["next"])
     assert set(order[:switched]) == {versions["champion"]}
     assert set(order[switched:]) - {versions["champion"]} == {versions["next"]}

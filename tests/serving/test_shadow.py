@@ -20,6 +20,7 @@ from kubricks.settings import KubricksSettings
 from serving import build, local
 from serving.inference_log import log_uri
 from tests.conftest import free_port
+from tests.serving.conftest import running
 from tests.serving.models import log_and_register
 from tests.serving.specs import dataset
 
@@ -54,11 +55,8 @@ def versions(settings: KubricksSettings) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(settings: KubricksSettings, versions: dict[str, str]) -> Iterator[str]:
-    started = local.start(settings, build.prepare(settings, SPEC))
-    try:
-        yield started.url
-    finally:
-        local.stop(settings, SPEC.name)
+    with running(settings, build.prepare(settings, SPEC)) as url:
+        yield url
 
 
 def test_shadow_answers_with_the_champion_and_logs_both_on_shutdown(

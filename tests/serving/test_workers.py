@@ -7,11 +7,9 @@ acknowledged prediction in it, from both processes.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 import pytest
@@ -20,11 +18,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from kubricks.registry.aliases import promote
 from kubricks.settings import KubricksSettings
-from serving import build, deploy, local
+from serving import build, local
 from serving.inference_log import log_uri
 from tests.conftest import free_port
+from tests.serving.conftest import Load, promote_by_webhook, running
 from tests.serving.models import log_and_register
 from tests.serving.specs import dataset
 
@@ -60,11 +58,8 @@ def versions(settings: KubricksSettings) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(settings: KubricksSettings, versions: dict[str, str]) -> Iterator[str]:
-    started = local.start(settings, build.prepare(settings, SPEC))
-    try:
-        yield started.url
-    finally:
-        local.stop(settings, SPEC.name)
+    with running(settings, build.prepare(settings, SPEC)) as url:
+        yield url
 
 
 def champions_by_worker(server: str, wanted_workers: int = 2, timeout: float = 20.0) -> dict:
@@ -90,42 +85,21 @@ def test_one_webhook_swaps_every_worker_and_both_log_every_answer(
     before = champions_by_worker(server)
     assert set(before.values()) == {versions["champion"]}
 
-    answered: list[dict[str, Any]] = []
-    failures: list[int] = []
-    stop = threading.Event()
-
-    def hammer() -> None:
-        with httpx.Client(timeout=30) as client:
-            while not stop.is_set():
-                reply = client.post(f"{server}/predict", json={"rows": ROWS})
-                if reply.status_code == 200:
-                    answered.append(reply.json())
-                else:
-                    failures.append(reply.status_code)
-
-    threads = [threading.Thread(target=hammer) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    time.sleep(1.0)
-    promote(settings, SPEC.name, versions["next"], reason="two workers")
-    body = deploy.alias_payload(SPEC.name, "champion", versions["next"])
-    hook = httpx.post(
-        f"{server}/admin/hooks/mlflow", content=body, headers=deploy.signed_headers(SECRET, body)
-    )
-    assert hook.status_code == 202
-    deadline = time.monotonic() + 15
-    after = champions_by_worker(server)
-    while set(after.values()) != {versions["next"]} and time.monotonic() < deadline:
-        time.sleep(0.2)
+    with Load(server, {"rows": ROWS}) as load:
+        time.sleep(1.0)
+        hook = promote_by_webhook(server, settings, SPEC.name, versions["next"], "two workers")
+        assert hook == 202
+        deadline = time.monotonic() + 15
         after = champions_by_worker(server)
-    time.sleep(0.5)
-    stop.set()
-    for thread in threads:
-        thread.join()
+        while set(after.values()) != {versions["next"]} and time.monotonic() < deadline:
+            time.sleep(0.2)
+            after = champions_by_worker(server)
+        time.sleep(0.5)
 
     assert set(after.values()) == {versions["next"]}, after
     assert len(after) == 2
-    assert failures == []
+    assert {status for status, _ in load.replies} == {200}
+    answered = [body for _, body in load.replies]
     served = {p["model_version"] for a in answered for p in a["predictions"]}
     assert served == {versions["champion"], versions["next"]}
 
