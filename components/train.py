@@ -17,10 +17,8 @@ def train(
 ):
     """Search on the gold version ingest wrote, under this step's MLflow run; publish the
     best model's holdout view."""
-    import mlflow
-
     from kubricks.registry.errors import RegistryError
-    from kubricks.registry.scoring import holdout_scores, load_holdout
+    from kubricks.registry.scoring import holdout_classes, holdout_scores, load_holdout
     from kubricks.steps import artifacts
     from kubricks.steps.step import step
     from kubricks.training.automl import train as search
@@ -50,12 +48,8 @@ def train(
                 classification.log_roc_curve(*artifacts.roc_points(truth, scores))
                 classification.log_confusion_matrix(*artifacts.confusion(truth, scores))
             except RegistryError:  # multiclass: no single positive class, no ROC curve
-                predicted = mlflow.pyfunc.load_model(result.model_uri).predict(
-                    holdout[ctx.spec.gold_feature_columns()]
-                )
-                classification.log_confusion_matrix(
-                    *artifacts.class_confusion(holdout[ctx.spec.label], predicted)
-                )
+                truth, predicted = holdout_classes(result.model_uri, holdout, ctx.spec)
+                classification.log_confusion_matrix(*artifacts.class_confusion(truth, predicted))
         ctx.outputs.update(
             {
                 "model_uri": result.model_uri,

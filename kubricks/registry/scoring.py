@@ -93,6 +93,17 @@ def holdout_scores(
     return truth, proba[:, class_index(classes, positive)]
 
 
+def holdout_classes(
+    model_uri: str, holdout: pd.DataFrame, spec: UseCaseSpec
+) -> tuple[list[Any], list[Any]]:
+    """(true, predicted) original class values of any classifier on the holdout, whether its
+    pyfunc answers probabilities or labels: what a multiclass confusion matrix needs."""
+    model = mlflow.pyfunc.load_model(model_uri)
+    proba, classes = class_probabilities(model, holdout[spec.gold_feature_columns()], spec)
+    predicted = [classes[i] for i in np.argmax(proba, axis=1)]
+    return [plain(v) for v in holdout[spec.label]], predicted
+
+
 def score(model_uri: str, holdout: pd.DataFrame, spec: UseCaseSpec) -> dict[str, float]:
     """The spec's metrics of one model on the holdout, computed the same way for every model."""
     model = mlflow.pyfunc.load_model(model_uri)

@@ -13,7 +13,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from kubricks.registry.scoring import class_probabilities, holdout_scores, score
+from kubricks.registry.scoring import (
+    class_probabilities,
+    holdout_classes,
+    holdout_scores,
+    score,
+)
 from kubricks.spec import UseCaseSpec
 from kubricks.training.metrics import classification_metrics
 
@@ -100,3 +105,19 @@ def test_multiclass_and_label_only_models_score_on_original_labels(tmp_path: Pat
     assert by_probability["accuracy"] == pytest.approx(by_label["accuracy"])
     assert by_probability["f1"] == pytest.approx(by_label["f1"])
     assert set(by_label) == set(by_probability)
+
+
+def test_multiclass_holdout_classes_are_labels_whatever_the_pyfunc_answers(
+    tmp_path: Path,
+) -> None:
+    spec = wine_spec()
+    frame = wine(binary=False)
+    train, holdout = frame.iloc[:120], frame.iloc[120:]
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(
+        train[spec.gold_feature_columns()], train[spec.label]
+    )
+    expected = model.predict(holdout[spec.gold_feature_columns()]).tolist()
+    for predict_fn in ("predict_proba", "predict"):
+        truth, predicted = holdout_classes(saved(model, tmp_path, predict_fn), holdout, spec)
+        assert truth == holdout["cultivar"].tolist()
+        assert predicted == expected, predict_fn
