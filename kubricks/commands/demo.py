@@ -1,4 +1,5 @@
-"""`kubricks demo`: the whole local lifecycle on synthetic data, in one command."""
+"""`kubricks demo`: the whole local lifecycle on synthetic data (or the spec's own data), in
+one command."""
 
 from __future__ import annotations
 
@@ -7,10 +8,38 @@ from typing import Annotated
 import typer
 
 from kubricks.console import console
+from kubricks.errors import KubricksError
+from kubricks.spec import UseCaseSpec
+
+SYNTHETIC = "synthetic"
+
+
+def demo_source(spec: UseCaseSpec, source: str | None) -> str:
+    """What the training pipeline ingests: the option, else synthetic rows when the spec can
+    generate them, else the spec's own file (``""`` tells the pipeline to use it)."""
+    if source:
+        return source
+    if spec.synthetic:
+        return SYNTHETIC
+    if spec.source.path:
+        return ""
+    raise KubricksError(
+        f"spec {spec.name!r} has neither a synthetic section nor a source path:"
+        " pass --source PATH (a CSV, Parquet or JSON file)"
+    )
 
 
 def demo(
-    usecase: Annotated[str, typer.Option(help="Use case to run.")] = "churn",
+    usecase: Annotated[
+        str, typer.Option(help="Use case to run (a name or a spec file).")
+    ] = "churn",
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Data to ingest: 'synthetic' or a path. Default: synthetic rows when"
+            " the spec can generate them, else the spec's source file."
+        ),
+    ] = None,
     rows: Annotated[int, typer.Option(help="Synthetic rows to generate.")] = 10_000,
     budget_minutes: Annotated[float, typer.Option(help="AutoML search budget.")] = 1.0,
     max_trials: Annotated[int, typer.Option(help="AutoML trials at most.")] = 15,
@@ -18,15 +47,22 @@ def demo(
     """Start MLflow, run the training pipeline, then batch inference, with kfp.local."""
     from kubricks.commands import models, pipelines, platform
     from kubricks.commands.lakehouse import print_tables
+    from kubricks.settings import get_settings
+    from kubricks.spec import load_spec
+    from serving.demo import serve_and_predict
 
-    console.rule(f"Kubricks demo: {usecase}, {rows:,} synthetic rows")
+    settings = get_settings()
+    spec = load_spec(usecase, settings.usecases_dir)
+    ingested = demo_source(spec, source)
+    data = f"{rows:,} synthetic rows" if ingested == SYNTHETIC else ingested or spec.source.path
+    console.rule(f"Kubricks demo: {spec.name}, {data}")
     platform.up()
     console.rule("Training pipeline: ingest → features → AutoML → gate → deploy")
     pipelines.run(
         "training",
         param=[
             f"usecase={usecase}",
-            "source=synthetic",
+            f"source={ingested}",
             f"rows={rows}",
             f"budget_minutes={budget_minutes}",
             f"max_trials={max_trials}",
@@ -38,12 +74,6 @@ def demo(
     print_tables()
     models.list_versions(usecase=usecase)
     console.rule("Real-time serving: the champion over HTTP")
-    from kubricks.settings import get_settings
-    from kubricks.spec import load_spec
-    from serving.demo import serve_and_predict
-
-    settings = get_settings()
-    spec = load_spec(usecase, settings.usecases_dir)
     serve_and_predict(settings, spec)
     if spec.synthetic:
         monitoring_story(settings, spec)

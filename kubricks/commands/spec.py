@@ -79,5 +79,6 @@ def infer(
             console.print(f"[yellow]left out[/] {decision.subject}: {decision.why}")
     console.print(
         f"Wrote [bold]{target}[/]. Next: kubricks ingest --usecase {target}"
-        f" && kubricks train --usecase {target}"
+        f" && kubricks train --usecase {target}, or the whole lifecycle on it:"
+        f" kubricks demo --usecase {target}"
     )
