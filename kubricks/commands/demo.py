@@ -17,6 +17,11 @@ SYNTHETIC = "synthetic"
 def demo_source(spec: UseCaseSpec, source: str | None) -> str:
     """What the training pipeline ingests: the option, else synthetic rows when the spec can
     generate them, else the spec's own file (``""`` tells the pipeline to use it)."""
+    if source == SYNTHETIC and not spec.synthetic:
+        raise KubricksError(
+            f"spec {spec.name!r} has no synthetic section to generate rows from:"
+            " pass --source PATH (a CSV, Parquet or JSON file)"
+        )
     if source:
         return source
     if spec.synthetic:

@@ -25,3 +25,5 @@ def test_a_spec_with_no_data_at_all_asks_for_a_source() -> None:
     spec, _, _ = dataset("iris")
     with pytest.raises(KubricksError, match="'iris'.*--source PATH"):
         demo_source(spec, None)
+    with pytest.raises(KubricksError, match="'iris' has no synthetic section"):
+        demo_source(spec, SYNTHETIC)
