@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from importlib.metadata import EntryPoint
 
 import mlflow
 from mlflow import MlflowClient
@@ -10,6 +12,9 @@ from mlflow import MlflowClient
 from kubricks.errors import ServiceUnavailable
 from kubricks.services import healthy
 from kubricks.settings import KubricksSettings
+
+HEADER_PLUGINS = "mlflow.request_header_provider"
+UNUSED_HEADER_PLUGINS = frozenset({"feast"})
 
 
 def require_server(settings: KubricksSettings) -> str:
@@ -34,12 +39,41 @@ def export_credentials(settings: KubricksSettings) -> None:
         os.environ["MLFLOW_TRACKING_PASSWORD"] = settings.tracking_password.get_secret_value()
 
 
+def load_header_plugins(skip: frozenset[str] = UNUSED_HEADER_PLUGINS) -> None:
+    """Load MLflow's request-header plugins once, leaving out the ones Kubricks never uses.
+
+    MLflow imports every ``mlflow.request_header_provider`` entry point on a process's first
+    REST call. Feast registers one that adds a token only inside Feast's own MLflow
+    data-source calls, which Kubricks never makes; loading it imports all of Feast, 5-6 s
+    of CPU on 2 cores, in every pipeline step and CLI command that talks to MLflow. A
+    process that needs Feast imports it anyway. A no-op when MLflow already loaded them.
+    """
+    if "mlflow.tracking.request_header.registry" in sys.modules:
+        return
+    from mlflow.utils import plugins
+
+    original = plugins.get_entry_points
+
+    def wanted(group: str) -> list[EntryPoint]:
+        found = list(original(group))
+        if group != HEADER_PLUGINS:
+            return found
+        return [entry for entry in found if entry.name not in skip]
+
+    plugins.get_entry_points = wanted  # the registry module binds it at import
+    try:
+        import mlflow.tracking.request_header.registry  # noqa: F401
+    finally:
+        plugins.get_entry_points = original
+
+
 def use_server(uri: str) -> None:
     """Point mlflow's module-level tracking AND registry URIs at one server.
 
     Setting only the tracking URI leaves registry calls (``models:/...``, registering) on
     whatever server an earlier call named, which may be gone.
     """
+    load_header_plugins()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
 

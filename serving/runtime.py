@@ -24,6 +24,7 @@ from typing import Any
 
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
+from kubricks.tracking import load_header_plugins
 from serving import model as model_io
 from serving import store
 from serving.batch import Batch, Job, Scored, score_jobs
@@ -84,20 +85,20 @@ def write_target(path: Path, **versions: str | None) -> dict[str, str | None]:
     return data
 
 
-def warm_registry_client() -> None:
-    """Pay for MLflow's request-header plugins now, not in the middle of a hot swap.
+def preload_slow_imports() -> None:
+    """Import now what a hot swap or the first by-key lookup would import mid-traffic.
 
-    The first REST call of a process imports every ``mlflow.request_header_provider``
-    entry point, and Feast registers one: importing Feast runs typeguard's instrumentation
-    over its modules, 3-7 s of CPU on 2 cores. Left lazy, that landed inside the first swap
-    (or the first alias poll), which then took 8-12 s under load instead of well under one.
-    Warming before the first load makes readiness include it, which is what a readiness
-    probe should mean.
+    The first MLflow REST call of a process loads MLflow's request-header plugins, and the
+    first by-key lookup imports Feast (typeguard instruments its modules on import: 3-7 s
+    of CPU on 2 cores). Left lazy, they landed inside the first swap, which then took
+    8-12 s under load instead of under two. Done before the first load, so readiness
+    includes it, which is what a readiness probe should mean.
     """
     try:
-        import mlflow.tracking.request_header.registry  # noqa: F401
+        load_header_plugins()
+        import kubricks.features.store  # noqa: F401
     except Exception as exc:  # an optimisation: a broken plugin must not stop serving
-        logger.warning("could not preload MLflow's request-header plugins: %s", exc)
+        logger.warning("could not preload MLflow's plugins or Feast: %s", exc)
 
 
 class Runtime:
@@ -211,7 +212,7 @@ class Runtime:
         gc.freeze()
 
     def _watch(self) -> None:
-        warm_registry_client()  # before the first load, so a ready worker swaps fast
+        preload_slow_imports()  # before the first load, so a ready worker swaps fast
         seen: float | None = None
         while not self._stop.is_set():
             try:
