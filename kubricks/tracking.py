@@ -52,7 +52,11 @@ def load_header_plugins(skip: frozenset[str] = UNUSED_HEADER_PLUGINS) -> None:
         return
     from mlflow.utils import plugins
 
-    original = plugins.get_entry_points
+    original = getattr(plugins, "get_entry_points", None)
+    if original is None:  # MLflow moved it: load everything, as MLflow would
+        import mlflow.tracking.request_header.registry
+
+        return
 
     def wanted(group: str) -> list[EntryPoint]:
         found = list(original(group))
