@@ -39,7 +39,7 @@ def export_credentials(settings: KubricksSettings) -> None:
         os.environ["MLFLOW_TRACKING_PASSWORD"] = settings.tracking_password.get_secret_value()
 
 
-def load_header_plugins(skip: frozenset[str] = UNUSED_HEADER_PLUGINS) -> None:
+def load_header_plugins() -> None:
     """Load MLflow's request-header plugins once, leaving out the ones Kubricks never uses.
 
     MLflow imports every ``mlflow.request_header_provider`` entry point on a process's first
@@ -62,7 +62,7 @@ def load_header_plugins(skip: frozenset[str] = UNUSED_HEADER_PLUGINS) -> None:
         found = list(original(group))
         if group != HEADER_PLUGINS:
             return found
-        return [entry for entry in found if entry.name not in skip]
+        return [entry for entry in found if entry.name not in UNUSED_HEADER_PLUGINS]
 
     plugins.get_entry_points = wanted  # the registry module binds it at import
     try:

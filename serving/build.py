@@ -17,8 +17,9 @@ from pydantic import BaseModel
 from kubricks.errors import KubricksError
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
+from kubricks.tracking import connect
 from serving import store
-from serving.runtime import CHALLENGER, CHAMPION, target_path, write_target
+from serving.runtime import CHALLENGER, CHAMPION, registry_aliases, target_path, write_target
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,15 +42,8 @@ class Runtime(BaseModel):
 
 
 def alias_versions(settings: KubricksSettings, spec: UseCaseSpec) -> dict[str, str | None]:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(settings.resolved_tracking_uri)
-    out: dict[str, str | None] = {}
-    for alias in (CHAMPION, CHALLENGER):
-        try:
-            out[alias] = str(client.get_model_version_by_alias(spec.name, alias).version)
-        except Exception:
-            out[alias] = None
+    """The versions to serve; a clear error when the server is down or has no champion."""
+    out = registry_aliases(connect(settings), spec)
     if out[CHAMPION] is None:
         raise KubricksError(
             f"registered model {spec.name!r} has no 'champion' alias: run the training pipeline"

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
@@ -33,8 +33,12 @@ from serving.inference_log import log_table
 from serving.model import LoadedModel
 from serving.traffic import Traffic
 
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
 logger = logging.getLogger(__name__)
 CHAMPION, CHALLENGER, SHADOW = "champion", "challenger", "shadow"
+SLOTS = (CHAMPION, CHALLENGER)
 WATCH_SECONDS = 0.2
 
 
@@ -83,6 +87,14 @@ def write_target(path: Path, **versions: str | None) -> dict[str, str | None]:
     tmp.write_text(json.dumps(data))
     tmp.replace(path)
     return data
+
+
+def registry_aliases(client: MlflowClient, spec: UseCaseSpec) -> dict[str, str | None]:
+    """The versions the champion and challenger aliases point at (None when unset)."""
+    from kubricks.registry.store import require_model
+
+    aliases = require_model(client, spec.name).aliases
+    return {slot: str(v) if (v := aliases.get(slot)) is not None else None for slot in SLOTS}
 
 
 def preload_slow_imports() -> None:
@@ -239,18 +251,7 @@ class Runtime:
     def poll_once(self) -> dict[str, str | None]:
         from mlflow import MlflowClient
 
-        client = MlflowClient(self.settings.resolved_tracking_uri)
-        found: dict[str, str | None] = {}
-        for alias in (CHAMPION, CHALLENGER):
-            try:
-                found[alias] = str(client.get_model_version_by_alias(self.spec.name, alias).version)
-            except Exception as exc:
-                if (
-                    "RESOURCE_DOES_NOT_EXIST" not in str(exc)
-                    and "not found" not in str(exc).lower()
-                ):
-                    raise
-                found[alias] = None
+        found = registry_aliases(MlflowClient(self.settings.resolved_tracking_uri), self.spec)
         if found[CHAMPION] is None:
             found.pop(CHAMPION)  # never stop serving because the alias vanished
         if {k: read_target(self.target_file).get(k) for k in found} != found:

@@ -89,7 +89,7 @@ def test_one_webhook_swaps_every_worker_and_both_log_every_answer(
         time.sleep(1.0)
         hook = promote_by_webhook(server, settings, SPEC.name, versions["next"], "two workers")
         assert hook == 202
-        deadline = time.monotonic() + 30  # about 1.5 s here; a loaded CI box is slower
+        deadline = time.monotonic() + 15
         after = champions_by_worker(server)
         while set(after.values()) != {versions["next"]} and time.monotonic() < deadline:
             time.sleep(0.2)
