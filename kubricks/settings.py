@@ -129,7 +129,8 @@ class KubricksSettings(BaseSettings):
     )
     serving_node_port: int = Field(
         30300,
-        description="The Bento Service's NodePort in the cluster (kind maps it to localhost).",
+        description="The Bento Service's NodePort in the cluster (kind maps it to localhost); "
+        "0: a ClusterIP Service (clusters that do not publish NodePorts).",
     )
     serving_workers: int = Field(1, description="BentoML worker processes of `kubricks serve`.")
     bentoml_home: Path | None = Field(

@@ -126,8 +126,8 @@ def deploy_cluster(
         max_replicas=max_replicas,
         configmap=settings.settings_configmap,
         secret=settings.secrets_name,
-        service_type="NodePort",
-        node_port=settings.serving_node_port,
+        service_type="NodePort" if settings.serving_node_port else "ClusterIP",
+        node_port=settings.serving_node_port or None,
         args=k8s.serve_args(spec.name),
     )
     k8s.validate_manifests(manifests)

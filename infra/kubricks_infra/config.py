@@ -13,6 +13,19 @@ from typing import Literal
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ObjectStoreKind = Literal["seaweedfs", "minio"]
+ClusterKind = Literal["kind", "existing"]
+
+
+def _run_error() -> type[Exception]:
+    try:
+        from pulumi import RunError
+    except ImportError:  # pragma: no cover - pulumi is a runtime dependency
+        return Exception
+    return RunError
+
+
+class StackSettingError(_run_error(), ValueError):  # type: ignore[misc]
+    """A stack setting that cannot work; Pulumi prints a RunError as one line, no traceback."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,34 @@ KFP_LAPTOP: dict[str, Resources] = {
 }
 KFP_DEFAULT = Resources("10m", "64Mi", "250m", "256Mi")
 
+# What a profile's long-running pods may request in total (CPU, GiB); None: no budget.
+BUDGETS: dict[str, tuple[float, float] | None] = {"laptop": (2.5, 5.0), "standard": None}
+# The platform's own long-running parts (Jobs finish and are left out).
+LONG_RUNNING_PARTS = (
+    "objectstore",
+    "postgres",
+    "mlflow",
+    "valkey",
+    "serving",
+    "spark-controller",
+    "spark-webhook",
+)
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
+
+
+def cpu_cores(value: str | float) -> float:
+    text = str(value)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def memory_gib(value: str | float) -> float:
+    text = str(value)
+    for suffix, factor in _UNITS.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor / 2**30
+    return float(text) / 2**30
+
+
 # Pinned images (never latest). The project image's tag is derived from its sources.
 IMAGES = {
     "postgres": "postgres:17.6",
@@ -103,16 +144,24 @@ class PlatformConfig:
 
     profile: str = "laptop"
     object_store: ObjectStoreKind = "seaweedfs"
-    create_cluster: bool = True
+    create_cluster: bool = True  # kind; False: an existing cluster (kubeconfig + context)
     cluster_name: str = "kubricks"
     kind_config: Path = REPO_ROOT / "kind-config.yaml"
-    kubeconfig_context: str | None = None  # an existing cluster's context instead of kind
+    kubeconfig: Path | None = None  # existing cluster: None means $KUBECONFIG or ~/.kube/config
+    kubeconfig_context: str | None = None  # existing cluster: the context to deploy to
+    image: str | None = None  # existing cluster: the project image, pushed where it can pull
     namespace: str = "kubricks"
     kfp_namespace: str = "kubeflow"
     spark_operator_namespace: str = "spark-operator"
     kfp_version: str = "2.17.0"
     spark_operator_chart: str = "2.4.0"
     spark_operator_repo: str = "https://kubeflow.github.io/spark-operator"
+    # local copies instead of the chart repository and GitHub (offline clusters, the acceptance)
+    spark_operator_chart_path: Path | None = None
+    kfp_manifests: Path | None = None  # a copy of KFP's manifests/kustomize folder
+    # Fail: SparkApplications are refused while the operator's webhook is down. Ignore: they
+    # are admitted without its defaults (an API server that cannot reach pods)
+    spark_webhook_failure_policy: str = "Fail"
     image_repository: str = "kubricks/kubricks"
     mlflow_image: str | None = None  # None: the project image (same MLflow as the clients)
     usecase: str = "churn"
@@ -124,6 +173,28 @@ class PlatformConfig:
     localhost_ports: dict[str, int] = field(
         default_factory=lambda: {"kfp": 8080, "mlflow": 5000, "objectstore": 9000, "serving": 3000}
     )
+
+    @property
+    def node_ports(self) -> bool:
+        """NodePorts only where kind publishes them on 127.0.0.1; ClusterIP on other clusters."""
+        return self.create_cluster
+
+    def external_url(self, part: str, in_cluster: str) -> str:
+        """How a user reaches a part: kind's localhost port, else the in-cluster URL
+        (``kubectl port-forward`` or an Ingress of the user's own on other clusters)."""
+        return f"http://localhost:{self.localhost_ports[part]}" if self.node_ports else in_cluster
+
+    def node_port(self, port_name: str, part: str) -> dict[str, int]:
+        """The ``node_ports`` argument of ``k8s.service``: empty (ClusterIP) off kind."""
+        return {port_name: getattr(self.ports, part)} if self.node_ports else {}
+
+    def own_requests(self) -> tuple[float, float]:
+        """CPU and GiB the platform's own long-running pods request (KFP aside)."""
+        parts = [(p, self.serving_replicas if p == "serving" else 1) for p in LONG_RUNNING_PARTS]
+        return (
+            sum(n * cpu_cores(self.resources(p).cpu_request) for p, n in parts),
+            sum(n * memory_gib(self.resources(p).memory_request) for p, n in parts),
+        )
 
     def resources(self, part: str) -> Resources:
         return PROFILES[self.profile][part]
@@ -145,20 +216,84 @@ def from_pulumi_config() -> PlatformConfig:
     base = PlatformConfig()
     profile = cfg.get("profile") or base.profile
     if profile not in PROFILES:
-        raise ValueError(f"kubricks:profile={profile!r}: expected one of {sorted(PROFILES)}")
+        raise StackSettingError(f"kubricks:profile={profile!r}: expected one of {sorted(PROFILES)}")
     store = cfg.get("objectStore") or base.object_store
     if store not in ("seaweedfs", "minio"):
-        raise ValueError(f"kubricks:objectStore={store!r}: expected seaweedfs or minio")
-    context = cfg.get("kubeconfigContext")
+        raise StackSettingError(f"kubricks:objectStore={store!r}: expected seaweedfs or minio")
+    cluster = cfg.get("cluster") or "kind"
+    if cluster not in ("kind", "existing"):
+        raise StackSettingError(f"kubricks:cluster={cluster!r}: expected kind or existing")
+    image = cfg.get("image")
+    context = cfg.get("context")
+    if cluster == "existing":
+        if not image:
+            raise StackSettingError(
+                "kubricks:image is required with kubricks:cluster existing: the reference of the "
+                "project image (docker build -t REF . && docker push REF) your cluster can pull"
+            )
+        if not context:
+            raise StackSettingError(
+                "kubricks:context is required with kubricks:cluster existing: "
+                "the kubeconfig context to deploy to (kubectl config get-contexts)"
+            )
+    elif context or cfg.get("kubeconfig"):
+        raise StackSettingError(
+            "kubricks:context and kubricks:kubeconfig apply only with kubricks:cluster existing"
+        )
+    policy = cfg.get("sparkWebhookFailurePolicy") or base.spark_webhook_failure_policy
+    if policy not in ("Fail", "Ignore"):
+        raise StackSettingError(
+            f"kubricks:sparkWebhookFailurePolicy={policy!r}: expected Fail or Ignore"
+        )
+    chart_path = cfg.get("sparkOperatorChartPath")
+    kfp_manifests = cfg.get("kfpManifests")
+    for key, value, inside in (
+        ("sparkOperatorChartPath", chart_path, "Chart.yaml"),
+        ("kfpManifests", kfp_manifests, "env/platform-agnostic/kustomization.yaml"),
+    ):
+        if value and not (Path(value) / inside).is_file():
+            raise StackSettingError(f"kubricks:{key}={value}: no {inside} there")
+    kubeconfig = cfg.get("kubeconfig")
     return base.with_(
         profile=profile,
         object_store=store,
-        create_cluster=context is None,
+        create_cluster=cluster == "kind",
+        kubeconfig=Path(kubeconfig).expanduser() if kubeconfig else None,
         kubeconfig_context=context,
+        image=image,
         cluster_name=cfg.get("clusterName") or base.cluster_name,
         namespace=cfg.get("namespace") or base.namespace,
         kfp_version=cfg.get("kfpVersion") or base.kfp_version,
         spark_operator_chart=cfg.get("sparkOperatorChart") or base.spark_operator_chart,
+        spark_operator_chart_path=Path(chart_path) if chart_path else None,
+        kfp_manifests=Path(kfp_manifests) if kfp_manifests else None,
+        spark_webhook_failure_policy=policy,
         mlflow_image=cfg.get("mlflowImage"),
         usecase=cfg.get("usecase") or base.usecase,
     )
+
+
+def existing_kubeconfig(cfg: PlatformConfig, environ: dict[str, str] | None = None) -> str:
+    """The kubeconfig file's text, once its context is known to exist in it.
+
+    A wrong context would otherwise surface as a long provider error halfway through the run.
+    """
+    import os
+
+    import yaml
+
+    env = os.environ if environ is None else environ
+    path = cfg.kubeconfig or Path(
+        env.get("KUBECONFIG", "").split(os.pathsep)[0] or Path.home() / ".kube" / "config"
+    )
+    where = "kubricks:kubeconfig" if cfg.kubeconfig else "$KUBECONFIG or ~/.kube/config"
+    if not path.is_file():
+        raise StackSettingError(f"{where}: no kubeconfig file at {path}")
+    text = path.read_text()
+    contexts = [c.get("name") for c in (yaml.safe_load(text) or {}).get("contexts") or []]
+    if cfg.kubeconfig_context not in contexts:
+        raise StackSettingError(
+            f"kubricks:context={cfg.kubeconfig_context!r}: not a context in {path} "
+            f"(it has: {', '.join(map(str, contexts)) or 'none'})"
+        )
+    return text

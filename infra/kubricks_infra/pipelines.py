@@ -12,7 +12,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from kubricks_infra import k8s as m
-from kubricks_infra.config import KFP_DEFAULT, PlatformConfig, Resources
+from kubricks_infra.config import (
+    KFP_DEFAULT,
+    PlatformConfig,
+    Resources,
+    StackSettingError,
+    cpu_cores,
+    memory_gib,
+)
 from kubricks_infra.spark import binding
 
 KFP_REPO = "https://github.com/kubeflow/pipelines/"
@@ -24,13 +31,27 @@ def kustomize_url(path: str, version: str) -> str:
     return f"{KFP_REPO}/manifests/kustomize/{path}?ref={version}"
 
 
-def resource_patch(table: Mapping[str, Resources], namespace: str) -> Any:
+def kustomize_source(cfg: PlatformConfig, path: str) -> str:
+    """A folder of a local copy of KFP's manifests (kubricks:kfpManifests), else GitHub."""
+    if cfg.kfp_manifests:
+        return str(cfg.kfp_manifests / path)
+    return kustomize_url(path, cfg.kfp_version)
+
+
+def resource_patch(
+    table: Mapping[str, Resources],
+    namespace: str,
+    budget: tuple[float, float] | None = None,
+    profile: str = "laptop",
+) -> Any:
     """A kustomize transformation: set each KFP workload's requests and limits from ``table``.
 
     Runs on every rendered object before it is registered, so the patched values are the
     ones sent to the cluster. A workload missing from the table gets ``KFP_DEFAULT`` and a
-    warning: a new KFP release cannot grow the footprint unnoticed.
+    warning; ``budget`` (CPU, GiB left for KFP) stops the run with one line as soon as the
+    patched workloads ask for more, so a new KFP release cannot grow the footprint unnoticed.
     """
+    seen: dict[str, tuple[float, float]] = {}
 
     def transform(obj: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
         if obj.get("kind") not in ("Deployment", "StatefulSet"):
@@ -44,8 +65,34 @@ def resource_patch(table: Mapping[str, Resources], namespace: str) -> Any:
         for i, container in enumerate(containers):
             res = table.get(name, KFP_DEFAULT) if i == 0 else KFP_DEFAULT
             container["resources"] = res.as_k8s()
+        seen[name] = (
+            sum(cpu_cores(c["resources"]["requests"]["cpu"]) for c in containers),
+            sum(memory_gib(c["resources"]["requests"]["memory"]) for c in containers),
+        )
+        if budget is None:
+            return
+        used_cpu = sum(c for c, _ in seen.values())
+        used_mem = sum(g for _, g in seen.values())
+        if used_cpu > budget[0] + 1e-9 or used_mem > budget[1] + 1e-9:
+            raise StackSettingError(
+                f"kubricks:profile={profile}: KFP's workloads up to {name} request "
+                f"{used_cpu:.2f} CPU and {used_mem:.2f} GiB, over the {budget[0]:.2f} CPU and "
+                f"{budget[1]:.2f} GiB the profile leaves for KFP; lower them in KFP_LAPTOP "
+                "(infra/kubricks_infra/config.py) or use kubricks:profile standard"
+            )
 
     return transform
+
+
+def kfp_budget(cfg: PlatformConfig) -> tuple[float, float] | None:
+    """What the profile's budget leaves for KFP after the platform's own parts."""
+    from kubricks_infra.config import BUDGETS
+
+    total = BUDGETS.get(cfg.profile)
+    if total is None:
+        return None
+    own_cpu, own_mem = cfg.own_requests()
+    return total[0] - own_cpu, total[1] - own_mem
 
 
 def runner_role(namespace: str) -> dict[str, Any]:
@@ -102,19 +149,21 @@ class Pipelines(pulumi.ComponentResource):
         super().__init__("kubricks:platform:Pipelines", name, None, opts)
         kfp_ns = cfg.kfp_namespace
         self.namespace = kfp_ns
-        self.ui_url = f"http://localhost:{cfg.localhost_ports['kfp']}"
+        self.ui_url = cfg.external_url("kfp", f"http://{m.fqdn('ml-pipeline-ui', kfp_ns)}")
         child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends_on)
         self.cluster_scoped = k8s.kustomize.Directory(
             "kfp-cluster-scoped",
-            directory=kustomize_url("cluster-scoped-resources", cfg.kfp_version),
+            directory=kustomize_source(cfg, "cluster-scoped-resources"),
             opts=child,
         )
         transforms = []
         if cfg.kfp_resources():
-            transforms.append(resource_patch(cfg.kfp_resources(), kfp_ns))
+            transforms.append(
+                resource_patch(cfg.kfp_resources(), kfp_ns, kfp_budget(cfg), cfg.profile)
+            )
         self.install = k8s.kustomize.Directory(
             "kfp",
-            directory=kustomize_url("env/platform-agnostic", cfg.kfp_version),
+            directory=kustomize_source(cfg, "env/platform-agnostic"),
             transformations=transforms,
             opts=pulumi.ResourceOptions(
                 parent=self, provider=provider, depends_on=[*depends_on, self.cluster_scoped]
@@ -136,7 +185,8 @@ class Pipelines(pulumi.ComponentResource):
                 ],
             },
         }
-        m.apply(ui, self, provider, [self.install])
+        if cfg.node_ports:  # kind publishes it on 127.0.0.1; elsewhere KFP's own ClusterIP
+            m.apply(ui, self, provider, [self.install])
         role = m.apply(runner_role(cfg.namespace), self, provider, depends_on)
         m.apply(
             binding(

@@ -8,7 +8,7 @@ import pulumi_kubernetes as k8s
 import kubricks
 from kubricks_infra import k8s as m
 from kubricks_infra.cluster import KindCluster, ProjectImage
-from kubricks_infra.config import REPO_ROOT, PlatformConfig
+from kubricks_infra.config import REPO_ROOT, PlatformConfig, existing_kubeconfig
 from kubricks_infra.database import Postgres
 from kubricks_infra.features import OnlineStore
 from kubricks_infra.pipelines import Pipelines
@@ -37,6 +37,13 @@ def namespace(name: str) -> dict:
     }
 
 
+class ExistingImage:
+    """The project image on an existing cluster: a reference the user pushed themselves."""
+
+    def __init__(self, reference: str) -> None:
+        self.image: pulumi.Output[str] = pulumi.Output.from_input(reference)
+
+
 class Platform(pulumi.ComponentResource):
     """Everything ``pulumi up`` stands up; ``outputs`` are the stack outputs."""
 
@@ -56,18 +63,24 @@ class Platform(pulumi.ComponentResource):
             )
         else:
             self.cluster = None
-            provider = k8s.Provider("k8s", context=cfg.kubeconfig_context, opts=child)
+            provider = k8s.Provider(
+                "k8s",
+                kubeconfig=pulumi.Output.secret(existing_kubeconfig(cfg)),
+                context=cfg.kubeconfig_context,
+                opts=child,
+            )
         self.provider = provider
-        self.image = ProjectImage(
-            "image",
-            cfg.image_repository,
-            kubricks.__version__,
-            REPO_ROOT,
-            cfg.cluster_name if cfg.create_cluster else None,
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.cluster] if self.cluster else []
-            ),
-        )
+        if cfg.create_cluster:
+            self.image: ProjectImage | ExistingImage = ProjectImage(
+                "image",
+                cfg.image_repository,
+                kubricks.__version__,
+                REPO_ROOT,
+                cfg.cluster_name,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            )
+        else:  # the user's own registry: nothing is built, the reference is used as given
+            self.image = ExistingImage(str(cfg.image))
         ns = m.apply(namespace(cfg.namespace), self, provider)
         # Parts that run the project image wait for it through its output (the tag); the
         # others start pulling their images while it builds.

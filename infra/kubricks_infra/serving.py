@@ -32,7 +32,7 @@ class Serving(pulumi.ComponentResource):
     ) -> None:
         super().__init__("kubricks:platform:Serving", name, None, opts)
         self.name = serving_name(cfg.usecase)
-        self.url = f"http://localhost:{cfg.localhost_ports['serving']}"
+        self.url = cfg.external_url("serving", f"http://{m.fqdn(self.name, cfg.namespace)}:{PORT}")
         # Rendered with a placeholder image, then the built tag is put in: the manifest's
         # structure is known (and validated) before the image exists.
         manifests = bento_manifests(
@@ -45,8 +45,8 @@ class Serving(pulumi.ComponentResource):
             resources=cfg.resources("serving").as_k8s(),
             configmap=configmap,
             secret=secret,
-            service_type="NodePort",
-            node_port=cfg.ports.serving,
+            service_type="NodePort" if cfg.node_ports else "ClusterIP",
+            node_port=cfg.ports.serving if cfg.node_ports else None,
             args=serve_args(cfg.usecase, PORT),
         )
         for manifest in manifests:

@@ -35,7 +35,7 @@ def cluster_settings(
         spark_mode="kubernetes",
         spark_s3_transport="s3a",  # the project image carries the S3A jars
         serving_target="kubernetes",
-        serving_node_port=cfg.ports.serving,
+        serving_node_port=cfg.ports.serving if cfg.node_ports else 0,
         k8s_namespace=cfg.namespace,
         spark_service_account="spark",
         tracking_username=tracking_username,

@@ -30,6 +30,7 @@ def operator_values(cfg: PlatformConfig) -> dict[str, Any]:
         },
         "webhook": {
             "enable": True,
+            "failurePolicy": cfg.spark_webhook_failure_policy,
             "replicas": 1,
             "resources": cfg.resources("spark-webhook").as_k8s(),
             "securityContext": _security(),
@@ -92,13 +93,19 @@ class SparkOperator(pulumi.ComponentResource):
     ) -> None:
         super().__init__("kubricks:platform:SparkOperator", name, None, opts)
         ns = cfg.namespace
+        if cfg.spark_operator_chart_path:  # a local copy of the chart: nothing is fetched
+            source: dict[str, Any] = {"chart": str(cfg.spark_operator_chart_path)}
+        else:
+            source = {
+                "chart": "spark-operator",
+                "version": cfg.spark_operator_chart,
+                "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=cfg.spark_operator_repo),
+            }
         release = k8s.helm.v3.Release(
             "spark-operator",
             k8s.helm.v3.ReleaseArgs(
                 name="spark-operator",
-                chart="spark-operator",
-                version=cfg.spark_operator_chart,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=cfg.spark_operator_repo),
+                **source,
                 namespace=cfg.spark_operator_namespace,
                 create_namespace=True,
                 values=operator_values(cfg),

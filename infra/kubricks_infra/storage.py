@@ -70,7 +70,7 @@ class ObjectStore(pulumi.ComponentResource):
         self.service = kind
         self.port = 8333 if kind == "seaweedfs" else 9000
         self.endpoint = f"http://{m.fqdn(kind, ns)}:{self.port}"
-        self.external_url = f"http://localhost:{cfg.localhost_ports['objectstore']}"
+        self.external_url = cfg.external_url("objectstore", self.endpoint)
         self.credentials_secret = CREDENTIALS_SECRET
         self.buckets = list(cfg.buckets)
 
@@ -156,7 +156,7 @@ class ObjectStore(pulumi.ComponentResource):
         )
         sts = m.apply(store, self, provider, secrets)
         svc = m.apply(
-            m.service(kind, ns, {"s3": self.port}, node_ports={"s3": cfg.ports.objectstore}),
+            m.service(kind, ns, {"s3": self.port}, node_ports=cfg.node_port("s3", "objectstore")),
             self,
             provider,
             depends_on,

@@ -78,7 +78,7 @@ class Mlflow(pulumi.ComponentResource):
         )
         webhook_key = random.RandomId("webhook-key", byte_length=32, opts=child)
         self.url = f"http://{m.fqdn('mlflow', ns)}:{PORT}"
-        self.external_url = f"http://localhost:{cfg.localhost_ports['mlflow']}"
+        self.external_url = cfg.external_url("mlflow", self.url)
         self.secret_name = SECRET
         auth_ini = pulumi.Output.concat(
             "[mlflow]\n",
@@ -173,7 +173,7 @@ class Mlflow(pulumi.ComponentResource):
         )
         self.ready = m.apply(deployment, self, provider, [*secrets, postgres.ready, store.ready])
         m.apply(
-            m.service("mlflow", ns, {"http": PORT}, node_ports={"http": cfg.ports.mlflow}),
+            m.service("mlflow", ns, {"http": PORT}, node_ports=cfg.node_port("http", "mlflow")),
             self,
             provider,
             depends_on,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -505,9 +506,8 @@ def test_only_parts_that_run_the_project_image_wait_for_its_build(program: Recor
     )  # the image is loaded into the cluster, so it comes after it
 
 
-def test_stack_config_example_is_what_the_program_reads() -> None:
+def test_stack_config_example_is_what_the_program_reads(tmp_path: Path) -> None:
     """Every key in Pulumi.example.yaml is read by the program, with the example's value."""
-    from pathlib import Path
 
     import pulumi
     import yaml
@@ -522,6 +522,16 @@ def test_stack_config_example_is_what_the_program_reads() -> None:
         r"#\s*(kubricks:\w+):\s*(\S+)", (infra / "Pulumi.example.yaml").read_text()
     )
     settings = {k: str(v) for k, v in example.items()} | dict(commented)
+    # the local copies must exist: point the two paths at ones that do
+    chart = tmp_path / "spark-operator-chart"
+    (chart).mkdir()
+    (chart / "Chart.yaml").write_text("name: spark-operator\n")
+    kfp = tmp_path / "kustomize"
+    (kfp / "env" / "platform-agnostic").mkdir(parents=True)
+    (kfp / "env" / "platform-agnostic" / "kustomization.yaml").write_text("resources: []\n")
+    assert {"kubricks:sparkOperatorChartPath", "kubricks:kfpManifests"} <= settings.keys()
+    settings["kubricks:sparkOperatorChartPath"] = str(chart)
+    settings["kubricks:kfpManifests"] = str(kfp)
     pulumi.runtime.set_all_config(settings)
     try:
         cfg = from_pulumi_config()
@@ -531,7 +541,13 @@ def test_stack_config_example_is_what_the_program_reads() -> None:
         "kubricks:profile": cfg.profile,
         "kubricks:objectStore": cfg.object_store,
         "kubricks:clusterName": cfg.cluster_name,
-        "kubricks:kubeconfigContext": cfg.kubeconfig_context,
+        "kubricks:cluster": "existing" if not cfg.create_cluster else "kind",
+        "kubricks:kubeconfig": str(cfg.kubeconfig).replace(str(Path.home()), "~"),
+        "kubricks:context": cfg.kubeconfig_context,
+        "kubricks:image": cfg.image,
+        "kubricks:sparkOperatorChartPath": str(cfg.spark_operator_chart_path),
+        "kubricks:kfpManifests": str(cfg.kfp_manifests),
+        "kubricks:sparkWebhookFailurePolicy": cfg.spark_webhook_failure_policy,
         "kubricks:namespace": cfg.namespace,
         "kubricks:kfpVersion": cfg.kfp_version,
         "kubricks:sparkOperatorChart": cfg.spark_operator_chart,
@@ -539,4 +555,4 @@ def test_stack_config_example_is_what_the_program_reads() -> None:
         "kubricks:mlflowImage": cfg.mlflow_image,
     }
     assert read == settings
-    assert cfg.create_cluster is False  # a kubeconfig context means an existing cluster
+    assert cfg.create_cluster is False and cfg.node_ports is False
