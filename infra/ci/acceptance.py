@@ -11,15 +11,12 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 INFRA = Path(__file__).resolve().parents[1]
 if str(INFRA) not in sys.path:
     sys.path.insert(0, str(INFRA))
 
-
-class AcceptanceError(Exception):
-    """A check that failed; the message is the one line the script prints."""
+from ci.kube import AcceptanceError, clients  # noqa: E402
 
 
 def no_egress() -> None:
@@ -34,13 +31,6 @@ def no_egress() -> None:
         except OSError:
             return
     raise AcceptanceError("a connection to 10.0.0.1 succeeded: this namespace is not isolated")
-
-
-def clients() -> Any:
-    from kubernetes import client, config
-
-    config.load_kube_config()
-    return client
 
 
 def make_node(name: str, cpu: str, memory: str) -> None:
@@ -77,6 +67,54 @@ def make_node(name: str, cpu: str, memory: str) -> None:
     raise AcceptanceError(f"node {name} did not become Ready within 60 s (is kwok running?)")
 
 
+def prepare_storage(count: int = 10, size: str = "20Gi") -> None:
+    """A default StorageClass and pre-made volumes: no provisioner runs under kwok, and kind's
+    local-path provisioner is what the program's claims get there."""
+    client = clients()
+    client.StorageV1Api().create_storage_class(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {
+                "name": "standard",
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "Immediate",
+        }
+    )
+    core = client.CoreV1Api()
+    for i in range(count):
+        core.create_persistent_volume(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": f"acceptance-pv-{i}"},
+                "spec": {
+                    "capacity": {"storage": size},
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": "standard",
+                    "persistentVolumeReclaimPolicy": "Delete",
+                    "hostPath": {"path": f"/tmp/kubricks-acceptance-pv-{i}"},
+                },
+            }
+        )
+    print(f"storage: default StorageClass and {count} volumes of {size}")
+
+
+def refusals(log: str) -> list[str]:
+    """The API server's refusals in a `pulumi up` log: the object and the server's reason."""
+    out = []
+    current = ""
+    for line in log.splitlines():
+        text = line.strip()
+        if text.startswith("kubernetes:") and "(" in text:
+            current = text.rstrip(":")
+        elif text.startswith("error:") and current:
+            out.append(f"refused: {current}: {text.removeprefix('error:').strip()}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -85,12 +123,39 @@ def main(argv: list[str] | None = None) -> int:
     node.add_argument("--name", default="kwok-worker")
     node.add_argument("--cpu", default="4")
     node.add_argument("--memory", default="8Gi")
+    sub.add_parser("storage")
+    for name in ("stack", "gone"):
+        sub.add_parser(name).add_argument("stack_json", type=Path)
+    sub.add_parser("refusals").add_argument("log", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.cmd == "no-egress":
             no_egress()
         elif args.cmd == "node":
             make_node(args.name, args.cpu, args.memory)
+        elif args.cmd == "storage":
+            prepare_storage()
+        elif args.cmd == "stack":
+            from ci import cluster_checks as c
+
+            for line in [
+                *c.check_objects(args.stack_json),
+                *c.check_available(["kubricks", "kubeflow", "spark-operator"]),
+                *c.check_restricted(),
+                *c.check_release(args.stack_json),
+                *c.check_kfp_requests(),
+                *c.check_runner_rbac(),
+                *c.check_apply_as_runner(),
+            ]:
+                print(f"  ok: {line}")
+        elif args.cmd == "gone":
+            from ci import cluster_checks as c
+
+            for line in c.check_gone(args.stack_json):
+                print(f"  ok: {line}")
+        elif args.cmd == "refusals":
+            for line in refusals(args.log.read_text()):
+                print(line, file=sys.stderr)
     except AcceptanceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

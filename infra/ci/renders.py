@@ -64,25 +64,37 @@ def localize(kfp: Path, ref: str) -> list[Path]:
 
 
 def workloads(documents: list[dict[str, Any]], namespace: str = "default") -> list[dict[str, Any]]:
-    """Deployments and StatefulSets, each with replicas and every container's resources."""
+    """Deployments and StatefulSets: replicas, pod labels, each container's image and resources."""
     rows = []
     for obj in documents:
         if not obj or obj.get("kind") not in WORKLOAD_KINDS:
             continue
-        pod = obj["spec"]["template"]["spec"]
+        template = obj["spec"]["template"]
         rows.append(
             {
                 "kind": obj["kind"],
                 "namespace": obj["metadata"].get("namespace", namespace),
                 "name": obj["metadata"]["name"],
                 "replicas": int(obj["spec"].get("replicas", 1)),
+                "labels": template.get("metadata", {}).get("labels", {}),
                 "containers": [
-                    {"name": c["name"], "resources": c.get("resources", {})}
-                    for c in pod.get("containers", [])
+                    {"name": c["name"], "image": c["image"], "resources": c.get("resources", {})}
+                    for c in template["spec"].get("containers", [])
                 ],
             }
         )
     return sorted(rows, key=lambda r: (r["namespace"], r["name"]))
+
+
+def inventory(documents: list[dict[str, Any]], namespace: str = "default") -> list[str]:
+    """Every object of a render as kind/namespace/name (cluster-scoped: kind//name)."""
+    scoped = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
+    scoped |= {"PriorityClass", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+    return sorted(
+        f"{d['kind']}/{'' if d['kind'] in scoped else d['metadata'].get('namespace', namespace)}"
+        f"/{d['metadata']['name']}"
+        for d in documents
+    )
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -94,15 +106,20 @@ def summaries(out: Path) -> dict[str, dict[str, Any]]:
 
     cfg = PlatformConfig()
     values = json.loads((out / "spark-operator-values.json").read_text())
+    spark = load(out / "spark-operator.yaml")
+    kfp = load(out / "kfp.yaml")
+    kfp_cluster = load(out / "kfp-cluster-scoped.yaml")
     return {
         f"spark-operator-{cfg.spark_operator_chart}.json": {
             "source": f"helm template of the Spark operator chart {cfg.spark_operator_chart}",
             "values_digest": values_digest(values),
-            "workloads": workloads(load(out / "spark-operator.yaml"), "spark-operator"),
+            "workloads": workloads(spark, "spark-operator"),
+            "objects": inventory(spark, "spark-operator"),
         },
         f"kfp-{cfg.kfp_version}.json": {
             "source": f"kustomize build of KFP {cfg.kfp_version} env/platform-agnostic",
-            "workloads": workloads(load(out / "kfp.yaml"), cfg.kfp_namespace),
+            "workloads": workloads(kfp, cfg.kfp_namespace),
+            "objects": inventory(kfp, cfg.kfp_namespace) + inventory(kfp_cluster),
         },
     }
 

@@ -83,6 +83,8 @@ KFP_LAPTOP: dict[str, Resources] = {
     "metadata-envoy-deployment": Resources("10m", "32Mi", "250m", "128Mi"),
     "metadata-writer": Resources("10m", "64Mi", "250m", "256Mi"),
     "cache-server": Resources("10m", "48Mi", "250m", "256Mi"),
+    # sets up the cache server's webhook certificate once, then idles
+    "cache-deployer-deployment": Resources("10m", "32Mi", "250m", "128Mi"),
     "workflow-controller": Resources("50m", "128Mi", "500m", "512Mi"),
     "mysql": Resources("100m", "512Mi", "1", "1Gi"),
     "seaweedfs": Resources("50m", "192Mi", "500m", "1Gi"),

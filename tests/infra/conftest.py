@@ -3,8 +3,8 @@
 The mock monitor sees every resource registration (type, name, parent, provider, inputs with
 secrets still marked), which is exactly what the engine would receive. Helm releases and
 kustomize directories are rendered by the provider at deploy time, so the mocks answer the
-kustomize invoke with a stand-in of KFP's workloads; the program's transformation then runs
-on them for real.
+kustomize invoke with KFP's workloads from the real render (``infra/renders/``); the program's
+transformation then runs on them for real.
 """
 
 from __future__ import annotations
@@ -26,26 +26,19 @@ if str(REPO / "infra") not in sys.path:
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 
-# What KFP's platform-agnostic manifests contain, in shape: the real ones are fetched by the
-# provider at deploy time. Upstream requests are deliberately generous so a missing patch shows.
-KFP_WORKLOADS = [
-    ("Deployment", "ml-pipeline", 1),
-    ("Deployment", "ml-pipeline-ui", 1),
-    ("Deployment", "ml-pipeline-persistenceagent", 1),
-    ("Deployment", "ml-pipeline-scheduledworkflow", 1),
-    ("Deployment", "ml-pipeline-viewer-crd", 1),
-    ("Deployment", "ml-pipeline-visualizationserver", 1),
-    ("Deployment", "metadata-grpc-deployment", 2),
-    ("Deployment", "metadata-envoy-deployment", 1),
-    ("Deployment", "metadata-writer", 1),
-    ("Deployment", "cache-server", 1),
-    ("Deployment", "workflow-controller", 1),
-    ("Deployment", "mysql", 1),
-    ("Deployment", "seaweedfs", 1),
-]
 
+def kfp_render(namespace: str = "kubeflow") -> list[dict[str, Any]]:
+    """KFP's workloads as the real ``kustomize build`` of its 2.17.0 manifests has them.
 
-def kfp_stand_in(namespace: str = "kubeflow") -> list[dict[str, Any]]:
+    The provider renders them at deploy time; ``scripts/cluster-renders.sh`` renders them with
+    the real kustomize and keeps what this needs in ``infra/renders/`` (the acceptance fails if
+    that summary goes stale), so the program's transformation runs here on the real workloads.
+    """
+    from ci.renders import read
+    from kubricks_infra.config import PlatformConfig
+
+    summary = read(f"kfp-{PlatformConfig().kfp_version}.json")
+    assert f"ServiceAccount/{namespace}/pipeline-runner" in summary["objects"]
     objs: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
         {
@@ -54,25 +47,25 @@ def kfp_stand_in(namespace: str = "kubeflow") -> list[dict[str, Any]]:
             "metadata": {"name": "pipeline-runner", "namespace": namespace},
         },
     ]
-    for kind, name, containers in KFP_WORKLOADS:
+    for w in summary["workloads"]:
         objs.append(
             {
                 "apiVersion": "apps/v1",
-                "kind": kind,
-                "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+                "kind": w["kind"],
+                "metadata": {"name": w["name"], "namespace": w["namespace"]},
                 "spec": {
-                    "replicas": 2,
-                    "selector": {"matchLabels": {"app": name}},
+                    "replicas": w["replicas"],
+                    "selector": {"matchLabels": w["labels"]},
                     "template": {
-                        "metadata": {"labels": {"app": name}},
+                        "metadata": {"labels": w["labels"]},
                         "spec": {
                             "containers": [
                                 {
-                                    "name": f"{name}-{i}",
-                                    "image": f"ghcr.io/kubeflow/{name}:2.17.0",
-                                    "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}},
+                                    "name": c["name"],
+                                    "image": c["image"],
+                                    "resources": c["resources"],
                                 }
-                                for i in range(containers)
+                                for c in w["containers"]
                             ]
                         },
                     },
@@ -149,7 +142,7 @@ def _run_program(
             if args.token == "kubernetes:kustomize:directory":
                 directory = args.args["directory"]
                 if "env/platform-agnostic" in directory:
-                    return {"result": kfp_stand_in()}, []
+                    return {"result": kfp_render()}, []
                 return {"result": []}, []
             return {}, []
 

@@ -51,19 +51,19 @@ def race(commits: dict[str, callable]) -> dict[str, object]:
 
 
 @pytest.fixture
-def settings(moto_server: S3Server, tmp_path: Path) -> KubricksSettings:
-    return moto_server.settings(tmp_path)
+def settings(s3_server: S3Server, tmp_path: Path) -> KubricksSettings:
+    return s3_server.settings(tmp_path)
 
 
-def log_entries(moto_server: S3Server, uri: str) -> list[str]:
+def log_entries(s3_server: S3Server, uri: str) -> list[str]:
     _, key = storage.split(uri)
     return sorted(
-        k.rsplit("/", 1)[-1] for k in moto_server.keys(f"{key}/_delta_log/") if k.endswith(".json")
+        k.rsplit("/", 1)[-1] for k in s3_server.keys(f"{key}/_delta_log/") if k.endswith(".json")
     )
 
 
 def test_the_same_batch_committed_twice_at_once_lands_once(
-    moto_server: S3Server, settings: KubricksSettings
+    s3_server: S3Server, settings: KubricksSettings
 ) -> None:
     options = settings.storage_options()
     assert options["aws_conditional_put"] == "etag"
@@ -90,7 +90,7 @@ def test_the_same_batch_committed_twice_at_once_lands_once(
     message = str(lost[0])
     assert "\n" not in message and uri in message and "'b1'" in message
     assert tables.read_arrow(uri, storage_options=options)["x"].to_pylist().count(1) == 2
-    assert log_entries(moto_server, uri) == [f"{v:020d}.json" for v in (0, 1)]
+    assert log_entries(s3_server, uri) == [f"{v:020d}.json" for v in (0, 1)]
 
     # The loser's retry is what a re-run does: the batch is already there, so it is skipped.
     assert tables.has_batch(uri, "b1", options)
@@ -98,7 +98,7 @@ def test_the_same_batch_committed_twice_at_once_lands_once(
 
 
 def test_two_overwrites_of_one_version_keep_exactly_the_winner(
-    moto_server: S3Server, settings: KubricksSettings
+    s3_server: S3Server, settings: KubricksSettings
 ) -> None:
     options = settings.storage_options()
     uri = tables.table_uri(settings.lakehouse_uri, "gold", "scores")
@@ -124,7 +124,7 @@ def test_two_overwrites_of_one_version_keep_exactly_the_winner(
     assert len(winners) == 1 and len(losers) == 1, outcomes
     expected = {"mine": [1, 1, 1], "theirs": [2]}[winners[0]]
     assert tables.read_arrow(uri, storage_options=options)["x"].to_pylist() == expected
-    assert log_entries(moto_server, uri) == [f"{v:020d}.json" for v in (0, 1)]
+    assert log_entries(s3_server, uri) == [f"{v:020d}.json" for v in (0, 1)]
     assert not tables.has_batch(uri, f"g-{losers[0]}", options)
 
     # The loser retries from the new snapshot and lands as the next version, whole.

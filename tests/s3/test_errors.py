@@ -108,9 +108,9 @@ def test_refused_credentials_fail_in_one_line_and_change_no_table(
 
 
 def test_a_down_endpoint_fails_in_one_line_and_changes_no_table(
-    moto_server: S3Server, tmp_path: Path
+    s3_server: S3Server, tmp_path: Path
 ) -> None:
-    good, staged, before = seeded(moto_server, tmp_path)
+    good, staged, before = seeded(s3_server, tmp_path)
     dead = f"http://127.0.0.1:{free_port()}"
     bad = good.model_copy(update={"s3_endpoint_url": dead})
     for write in every_write(bad, staged).values():
@@ -118,17 +118,17 @@ def test_a_down_endpoint_fails_in_one_line_and_changes_no_table(
             write()
         one_line(failure.value, dead, "not reachable")
     _, prefix = storage.split(good.lakehouse_uri)
-    assert moto_server.keys(prefix) == before
+    assert s3_server.keys(prefix) == before
     assert tables.current_version(staged.uri, good.storage_options()) == 0
 
 
-def test_a_missing_bucket_is_named(moto_server: S3Server, tmp_path: Path) -> None:
-    settings = moto_server.settings(tmp_path).model_copy(
+def test_a_missing_bucket_is_named(s3_server: S3Server, tmp_path: Path) -> None:
+    settings = s3_server.settings(tmp_path).model_copy(
         update={"lakehouse_root": "s3://no-such-bucket/lake"}
     )
     with pytest.raises(storage.StorageUnavailable) as failure:
         tables.exists(f"{settings.lakehouse_uri}/gold/x", settings.storage_options())
-    one_line(failure.value, moto_server.endpoint, "'no-such-bucket' does not exist")
+    one_line(failure.value, s3_server.endpoint, "'no-such-bucket' does not exist")
 
 
 def test_mlflow_server_with_artifacts_on_a_down_endpoint_is_not_started(tmp_path: Path) -> None:

@@ -41,9 +41,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def settings(moto_server: S3Server, home: Path) -> KubricksSettings:
+def settings(s3_server: S3Server, home: Path) -> KubricksSettings:
     port = free_port()
-    return moto_server.settings(
+    return s3_server.settings(
         home,
         prefix="lifecycle",
         mlflow_port=port,
@@ -74,7 +74,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> UseCaseSpec:
 
 def test_lifecycle_keeps_tables_and_artifacts_in_the_bucket(
     spark: SparkSession,
-    moto_server: S3Server,
+    s3_server: S3Server,
     settings: KubricksSettings,
     mlflow_on_s3: Future[services.ServiceStatus],
     spec: UseCaseSpec,
@@ -117,7 +117,7 @@ def test_lifecycle_keeps_tables_and_artifacts_in_the_bucket(
     trail = audit.read(settings, spec.name)
     assert {r.alias for r in trail} == {"challenger", "champion"}
 
-    keys = moto_server.keys("lifecycle/")
+    keys = s3_server.keys("lifecycle/")
     for table in (
         f"bronze/{spec.name}",
         f"silver/{spec.name}",
@@ -144,11 +144,11 @@ def test_lifecycle_keeps_tables_and_artifacts_in_the_bucket(
 
 
 def test_ingest_against_a_down_endpoint_fails_in_one_line_and_changes_nothing(
-    spark: SparkSession, moto_server: S3Server, home: Path, spec: UseCaseSpec
+    spark: SparkSession, s3_server: S3Server, home: Path, spec: UseCaseSpec
 ) -> None:
-    good = moto_server.settings(home, prefix="down")
+    good = s3_server.settings(home, prefix="down")
     source = resolve_source(spec, "synthetic", good, rows=50, seed=3)
-    before = moto_server.keys("down/")
+    before = s3_server.keys("down/")
     dead = f"http://127.0.0.1:{free_port()}"
     bad = good.model_copy(update={"s3_endpoint_url": dead})
     with pytest.raises(KubricksError) as failure:
@@ -156,4 +156,4 @@ def test_ingest_against_a_down_endpoint_fails_in_one_line_and_changes_nothing(
     message = str(failure.value)
     assert dead in message and "not reachable" in message and "\n" not in message
     assert isinstance(failure.value, storage.StorageUnavailable)
-    assert moto_server.keys("down/") == before == []
+    assert s3_server.keys("down/") == before == []

@@ -79,23 +79,23 @@ def test_mlflow_server_stores_artifacts_beside_an_s3_lakehouse(tmp_path: Path) -
     assert storage.mlflow_server_environment(local, services.artifacts_destination(local)) == {}
 
 
-def test_downloaded_snapshot_files_are_reused(moto_server: S3Server, tmp_path: Path) -> None:
+def test_downloaded_snapshot_files_are_reused(s3_server: S3Server, tmp_path: Path) -> None:
     """Delta data files are immutable, so Spark's local copies are fetched once."""
-    options = moto_server.settings(tmp_path).storage_options()
-    uri = f"s3://{moto_server.bucket}/reuse-{tmp_path.name}/part-0.parquet"
+    options = s3_server.settings(tmp_path).storage_options()
+    uri = f"s3://{s3_server.bucket}/reuse-{tmp_path.name}/part-0.parquet"
     pq.write_table(
         pa.table({"x": [1, 2]}), storage.fs_path(uri), filesystem=storage.filesystem(options)
     )
     [first] = storage.download([uri], tmp_path / "copies", options)
     bucket, key = storage.split(uri)
-    moto_server.client().delete_object(Bucket=bucket, Key=key)  # a second fetch would now fail
+    s3_server.client().delete_object(Bucket=bucket, Key=key)  # a second fetch would now fail
     [again] = storage.download([uri], tmp_path / "copies", options)
     assert again == first
     assert pq.read_table(again)["x"].to_pylist() == [1, 2]
 
 
-def test_tables_in_the_bucket_are_listed(moto_server: S3Server, tmp_path: Path) -> None:
-    settings = moto_server.settings(tmp_path)
+def test_tables_in_the_bucket_are_listed(s3_server: S3Server, tmp_path: Path) -> None:
+    settings = s3_server.settings(tmp_path)
     options = settings.storage_options()
     for layer, name in (("gold", "wine"), ("_meta", "ingest_runs"), ("silver", "wine")):
         uri = tables.table_uri(settings.lakehouse_uri, layer, name)
