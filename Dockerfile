@@ -28,7 +28,8 @@ COPY requirements.lock ./
 RUN pip install --no-cache-dir "uv==0.13.8" \
     && uv pip install --no-cache -r requirements.lock
 
-# Spark reads s3a:// through hadoop-aws and the AWS SDK v2 bundle, which pyspark does not
+# Spark reads s3a:// through hadoop-aws and the AWS SDK v2 bundle (and, from Hadoop 3.5, the
+# S3 analytics accelerator hadoop-aws depends on at run time), which pyspark does not
 # ship. They are fetched here, on the machine that builds the image: hadoop-aws at the same
 # version as pyspark's bundled Hadoop client, the SDK at the version that Hadoop release was
 # built with (read from its POM unless given). Each jar is checked against Maven Central's
@@ -47,6 +48,8 @@ RUN test -f "${SPARK_HOME}/jars/hadoop-client-api-${HADOOP_AWS_VERSION}.jar" \
                 | sed -n 's:.*<aws-java-sdk-v2.version>\(.*\)</aws-java-sdk-v2.version>.*:\1:p' | head -n 1)"; \
          test -n "$sdk" || { echo "set --build-arg AWS_SDK_BUNDLE_VERSION" >&2; exit 1; }; \
        fi \
+    && aal="$(curl -fsSL "${MAVEN_REPO}/org/apache/hadoop/hadoop-project/${HADOOP_AWS_VERSION}/hadoop-project-${HADOOP_AWS_VERSION}.pom" \
+              | sed -n 's:.*<amazon-s3-analyticsaccelerator-s3.version>\(.*\)</amazon-s3-analyticsaccelerator-s3.version>.*:\1:p' | head -n 1)" \
     && fetch() { \
          url="$1"; pin="$2"; out="${SPARK_HOME}/jars/$(basename "$1")"; \
          curl -fsSL --retry 3 -o "$out" "$url"; \
@@ -55,7 +58,10 @@ RUN test -f "${SPARK_HOME}/jars/hadoop-client-api-${HADOOP_AWS_VERSION}.jar" \
          sha256sum "$out"; \
        } \
     && fetch "${MAVEN_REPO}/org/apache/hadoop/hadoop-aws/${HADOOP_AWS_VERSION}/hadoop-aws-${HADOOP_AWS_VERSION}.jar" "${HADOOP_AWS_SHA256}" \
-    && fetch "${MAVEN_REPO}/software/amazon/awssdk/bundle/${sdk}/bundle-${sdk}.jar" "${AWS_SDK_BUNDLE_SHA256}"
+    && fetch "${MAVEN_REPO}/software/amazon/awssdk/bundle/${sdk}/bundle-${sdk}.jar" "${AWS_SDK_BUNDLE_SHA256}" \
+    && if [ -n "$aal" ]; then \
+         fetch "${MAVEN_REPO}/software/amazon/s3/analyticsaccelerator/analyticsaccelerator-s3/${aal}/analyticsaccelerator-s3-${aal}.jar" ""; \
+       fi
 
 COPY pyproject.toml README.md ./
 COPY kubricks ./kubricks

@@ -103,6 +103,10 @@ class KubricksSettings(BaseSettings):
     secrets_name: str = Field(
         "kubricks-secrets", description="Secret whose KUBRICKS_* keys reach cluster steps."
     )
+    serving_secrets_name: str = Field(
+        "kubricks-serving-secrets",
+        description="Secret the Bento reads in the cluster: its own S3 and read-only MLflow login.",
+    )
     spark_mode: Literal["local", "kubernetes"] = Field(
         "local", description="Run Spark steps in-process, or as SparkApplications on the cluster."
     )

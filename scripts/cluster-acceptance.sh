@@ -4,7 +4,7 @@
 # operator chart and KFP manifests, a real `pulumi up` of infra/, and Spark's s3a path against
 # SeaweedFS. Everything it starts runs in a network namespace that has only loopback.
 #
-#   bash scripts/cluster-acceptance.sh [all|control-plane|renders|pulumi|s3a]...
+#   bash scripts/cluster-acceptance.sh [all|control-plane|renders|policies|pulumi|s3a]...
 #
 #   KUBRICKS_ACCEPTANCE_KEEP=1   leave the cluster running and print how to reach it
 #   KUBRICKS_ACCEPTANCE_DIR      work folder (default /tmp/kubricks-acceptance)
@@ -74,7 +74,7 @@ outer() {
   rm -rf "$work"
   mkdir -p "$work"
   # what comes from a registry is fetched here, before anything starts in the namespace
-  if wants renders || wants pulumi; then
+  if wants renders || wants pulumi || wants policies; then
     HELM=$(bin helm "$HELM_VERSION" helm) bash "$root/scripts/cluster-renders.sh" "$work/renders"
   fi
   if wants s3a; then
@@ -136,8 +136,14 @@ inner() {
   export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
   cd "$root"
   "$py" -m infra.ci.acceptance no-egress
-  if wants control-plane || wants pulumi; then
+  if wants control-plane || wants pulumi || wants policies; then
     control_plane
+  fi
+  if wants policies; then
+    # the program's RBAC and admission policies, applied directly and checked by
+    # impersonation (the same checks run again after `pulumi up`)
+    say "policies: the program's Roles and admission policies, checked as the runner and Spark"
+    "$py" -m infra.ci.acceptance policies "$work/renders"
   fi
   if wants pulumi; then
     bash "$root/scripts/cluster-pulumi.sh" "$work"

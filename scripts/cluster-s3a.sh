@@ -16,7 +16,7 @@ hadoop=$(sed -n 's/^ARG HADOOP_AWS_VERSION=\([0-9.]*\)$/\1/p' "$root/Dockerfile"
 
 if [ "$mode" = fetch ]; then
   mkdir -p "$jars"
-  if ls "$jars"/hadoop-aws-"$hadoop".jar "$jars"/bundle-*.jar >/dev/null 2>&1; then
+  if ls "$jars"/hadoop-aws-"$hadoop".jar "$jars"/bundle-*.jar "$jars"/analyticsaccelerator-s3-*.jar >/dev/null 2>&1; then
     say "jars cached in $jars"
     exit 0
   fi
@@ -26,16 +26,22 @@ if [ "$mode" = fetch ]; then
   sdk=$(sed -n 's:.*<aws-java-sdk-v2.version>\(.*\)</aws-java-sdk-v2.version>.*:\1:p' \
     "$m2/poms/hadoop-project-$hadoop.pom" | head -n 1)
   [ -n "$sdk" ] || { say "FAILED: no aws-java-sdk-v2.version in hadoop-project $hadoop"; exit 1; }
+  # hadoop-aws 3.5 needs the S3 analytics accelerator at run time (a compile dependency of it)
+  aal=$(sed -n 's:.*<amazon-s3-analyticsaccelerator-s3.version>\(.*\)</amazon-s3-analyticsaccelerator-s3.version>.*:\1:p' \
+    "$m2/poms/hadoop-project-$hadoop.pom" | head -n 1)
+  [ -n "$aal" ] || { say "FAILED: no amazon-s3-analyticsaccelerator-s3.version in hadoop-project $hadoop"; exit 1; }
   # Maven checks each file against the checksum published beside it
   mvn dependency:copy -Dartifact="org.apache.hadoop:hadoop-aws:$hadoop" -DoutputDirectory="$jars"
   mvn dependency:copy -Dartifact="software.amazon.awssdk:bundle:$sdk" -DoutputDirectory="$jars"
+  mvn dependency:copy -Dartifact="software.amazon.s3.analyticsaccelerator:analyticsaccelerator-s3:$aal" \
+    -DoutputDirectory="$jars"
   rm -rf "$m2"
   (cd "$jars" && sha256sum ./*.jar) >&2
-  say "fetched hadoop-aws $hadoop and the AWS SDK v2 bundle $sdk"
+  say "fetched hadoop-aws $hadoop, the AWS SDK v2 bundle $sdk and analyticsaccelerator-s3 $aal"
   exit 0
 fi
 
-list=$(ls "$jars"/hadoop-aws-"$hadoop".jar "$jars"/bundle-*.jar | paste -sd, -)
+list=$(ls "$jars"/hadoop-aws-"$hadoop".jar "$jars"/bundle-*.jar "$jars"/analyticsaccelerator-s3-*.jar | paste -sd, -)
 say "tests/s3/test_s3a.py with $list"
 cd "$root"
 KUBRICKS_S3A_JARS="$list" .venv/bin/python -m pytest tests/s3/test_s3a.py -q -p no:cacheprovider \

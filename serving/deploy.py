@@ -125,7 +125,7 @@ def deploy_cluster(
         replicas=replicas,
         max_replicas=max_replicas,
         configmap=settings.settings_configmap,
-        secret=settings.secrets_name,
+        secret=settings.serving_secrets_name,
         service_type="NodePort" if settings.serving_node_port else "ClusterIP",
         node_port=settings.serving_node_port or None,
         args=k8s.serve_args(spec.name),

@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     node.add_argument("--cpu", default="4")
     node.add_argument("--memory", default="8Gi")
     sub.add_parser("storage")
+    sub.add_parser("policies").add_argument("renders", type=Path)
     for name in ("stack", "gone"):
         sub.add_parser(name).add_argument("stack_json", type=Path)
     sub.add_parser("refusals").add_argument("log", type=Path)
@@ -135,6 +136,17 @@ def main(argv: list[str] | None = None) -> int:
             make_node(args.name, args.cpu, args.memory)
         elif args.cmd == "storage":
             prepare_storage()
+        elif args.cmd == "policies":
+            from ci import cluster_checks as c
+
+            for line in [
+                *c.apply_objects(c.program_objects(args.renders)),
+                *c.check_runner_rbac(),
+                *c.check_apply_as_runner(),
+                *c.check_secret_policies(),
+                *c.delete_objects(c.program_objects(args.renders)),
+            ]:
+                print(f"  ok: {line}")
         elif args.cmd == "stack":
             from ci import cluster_checks as c
 
@@ -146,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 *c.check_kfp_requests(),
                 *c.check_runner_rbac(),
                 *c.check_apply_as_runner(),
+                *c.check_secret_policies(),
             ]:
                 print(f"  ok: {line}")
         elif args.cmd == "gone":

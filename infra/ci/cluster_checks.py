@@ -263,7 +263,7 @@ def check_apply_as_runner() -> list[str]:
         image=settings.image,
         namespace="kubricks",
         configmap="kubricks-settings",
-        secret="kubricks-secrets",
+        secret=settings.serving_secrets_name,
         args=bento.serve_args("acceptance"),
     )
     bento.validate_manifests(manifests)
@@ -344,3 +344,224 @@ def check_gone(stack_json: Path) -> list[str]:
     if labelled:
         raise AcceptanceError(f"left behind: {[c.metadata.name for c in labelled]}")
     return [f"pulumi destroy: none of the {len(objects)} objects is left"]
+
+
+def program_objects(renders: Path) -> list[dict[str, Any]]:
+    """The program's namespaces, service accounts, Roles, bindings and admission policies,
+    built by its own functions, plus the Spark operator chart's CRDs: what the RBAC and
+    Secret checks need, applied without `pulumi up` (so they run even where Pulumi is not
+    built)."""
+    import yaml
+    from kubricks_infra.config import PlatformConfig
+    from kubricks_infra.pipelines import RUNNER_ACCOUNT, runner_role
+    from kubricks_infra.platform import namespace
+    from kubricks_infra.security import secret_policies
+    from kubricks_infra.spark import SPARK_SERVICE_ACCOUNT, binding, driver_role
+
+    cfg = PlatformConfig(create_cluster=False)
+    ns, kfp = cfg.namespace, cfg.kfp_namespace
+    crds = [
+        yaml.safe_load(p.read_text())
+        for p in sorted((renders / "spark-operator-chart" / "crds").glob("*.yaml"))
+    ]
+
+    def account(name: str, namespace_: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace_},
+        }
+
+    return [
+        *crds,
+        namespace(ns),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": kfp}},
+        account(RUNNER_ACCOUNT, kfp),
+        account(SPARK_SERVICE_ACCOUNT, ns),
+        runner_role(ns),
+        binding("kubricks-pipeline-runner", ns, "kubricks-pipeline-runner", RUNNER_ACCOUNT, kfp),
+        driver_role(ns),
+        binding("spark-driver", ns, "spark-driver", SPARK_SERVICE_ACCOUNT, ns),
+        *secret_policies(cfg, "kubricks-secrets", "kubricks-serving-secrets"),
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "postgres-superuser", "namespace": ns},
+            "stringData": {"password": "not-for-workloads"},
+        },
+    ]
+
+
+def apply_objects(objects: list[dict[str, Any]]) -> list[str]:
+    """Create each object as the admin; the API server's refusal names the object."""
+    from kubernetes.client.exceptions import ApiException
+
+    dyn = _dynamic()
+    done = []
+    for obj in objects:
+        api = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        meta = obj["metadata"]
+        try:
+            api.create(body=obj, namespace=meta.get("namespace"))
+        except ApiException as exc:
+            if exc.status != 409:
+                raise AcceptanceError(
+                    f"the API server refused {obj['kind']} {meta.get('namespace') or ''}/"
+                    f"{meta['name']}: {exc.status} {exc.reason}: {exc.body}"
+                ) from exc
+        done.append(f"{obj['kind']}/{meta['name']}")
+    if any(o["kind"] == "CustomResourceDefinition" for o in objects):
+        _wait_crds(
+            [o["metadata"]["name"] for o in objects if o["kind"] == "CustomResourceDefinition"]
+        )
+    return [f"applied {len(done)} objects the program builds (and the chart's CRDs)"]
+
+
+def _wait_crds(names: list[str]) -> None:
+    ext = clients().ApiextensionsV1Api()
+
+    def pending() -> list[str]:
+        out = []
+        for name in names:
+            conds = ext.read_custom_resource_definition(name).status.conditions or []
+            if not any(c.type == "Established" and c.status == "True" for c in conds):
+                out.append(name)
+        return out
+
+    _wait("CRDs", pending, timeout=60)
+
+
+def check_secret_policies() -> list[str]:
+    """The admission policies refuse a runner Deployment, a runner SparkApplication and a
+    Spark-account pod that name another Secret, and admit the ones that name their own."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from kubricks.settings import KubricksSettings
+    from kubricks.spark_k8s.sparkapp import GROUP, PLURAL, VERSION, render_spark_application
+    from serving import kubernetes as bento
+
+    runner = impersonating(*RUNNER)
+    spark = impersonating(*SPARK)
+    settings = KubricksSettings(
+        image="kubricks/kubricks:acceptance", k8s_namespace="kubricks", spark_mode="kubernetes"
+    )
+
+    def deployment(secret: str) -> dict[str, Any]:
+        (dep,) = [
+            m
+            for m in bento.bento_manifests(
+                name="bento-policy",
+                image=settings.image,
+                namespace="kubricks",
+                configmap="kubricks-settings",
+                secret=secret,
+                args=bento.serve_args("acceptance"),
+            )
+            if m["kind"] == "Deployment"
+        ]
+        return dep
+
+    def pod(secret: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "spark-exec-policy", "namespace": "kubricks"},
+            "spec": {
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [
+                    {
+                        "name": "executor",
+                        "image": settings.image,
+                        "envFrom": [{"secretRef": {"name": secret}}],
+                        "securityContext": {
+                            "runAsUser": 185,
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                    }
+                ],
+            },
+        }
+
+    def sparkapp(secret: str) -> dict[str, Any]:
+        app = render_spark_application(
+            "acceptance-policy", settings, "local:///app/job.py", [], "4.0.0"
+        )
+        app["spec"]["driver"]["secrets"] = [
+            {"name": secret, "path": "/etc/leak", "secretType": "Generic"}
+        ]
+        return app
+
+    cases = [
+        (
+            "runner Deployment",
+            lambda b: client.AppsV1Api(runner).create_namespaced_deployment(
+                "kubricks", b, dry_run="All"
+            ),
+            deployment,
+            "kubricks-serving-secrets",
+        ),
+        (
+            "spark pod",
+            lambda b: client.CoreV1Api(spark).create_namespaced_pod("kubricks", b, dry_run="All"),
+            pod,
+            "kubricks-secrets",
+        ),
+        (
+            "runner SparkApplication",
+            lambda b: client.CustomObjectsApi(runner).create_namespaced_custom_object(
+                GROUP, VERSION, "kubricks", PLURAL, b, dry_run="All"
+            ),
+            sparkapp,
+            "kubricks-secrets",
+        ),
+    ]
+    lines = []
+    for what, create, build, own in cases:
+        create(build(own))  # its own Secret: admitted
+        try:
+            create(build("postgres-superuser"))
+        except ApiException as exc:
+            if exc.status not in (403, 422) or "may reference only" not in (exc.body or ""):
+                raise AcceptanceError(
+                    f"{what} naming postgres-superuser: {exc.status} {exc.body}"
+                ) from exc
+        else:
+            raise AcceptanceError(f"{what} naming postgres-superuser was admitted")
+        lines.append(
+            f"{what}: {own} admitted, postgres-superuser refused (ValidatingAdmissionPolicy)"
+        )
+    return lines
+
+
+def delete_objects(objects: list[dict[str, Any]]) -> list[str]:
+    """Remove what ``apply_objects`` made (the chart's CRDs stay: the Helm release owns them
+    after `pulumi up`), so the Pulumi step starts from a cluster without them."""
+    from kubernetes.client.exceptions import ApiException
+
+    dyn = _dynamic()
+    gone = 0
+    for obj in reversed(objects):
+        if obj["kind"] == "CustomResourceDefinition":
+            continue
+        api = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        try:
+            api.delete(name=obj["metadata"]["name"], namespace=obj["metadata"].get("namespace"))
+            gone += 1
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    namespaces = [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"]
+    core = clients().CoreV1Api()
+
+    def pending() -> list[str]:
+        return [
+            n for n in namespaces if n in {x.metadata.name for x in core.list_namespace().items}
+        ]
+
+    _wait("namespace deletion", pending, timeout=120)
+    return [f"removed {gone} objects again"]

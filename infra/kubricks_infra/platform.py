@@ -12,7 +12,7 @@ from kubricks_infra.config import REPO_ROOT, PlatformConfig, existing_kubeconfig
 from kubricks_infra.database import Postgres
 from kubricks_infra.features import OnlineStore
 from kubricks_infra.pipelines import Pipelines
-from kubricks_infra.security import NetworkPolicies, flows
+from kubricks_infra.security import NetworkPolicies, flows, secret_policies
 from kubricks_infra.serving import PORT as SERVING_PORT
 from kubricks_infra.serving import Serving, serving_name
 from kubricks_infra.settings import ClusterSettings
@@ -101,12 +101,21 @@ class Platform(pulumi.ComponentResource):
             tracking_uri=self.mlflow.url,
             tracking_username=self.mlflow.pipelines_username,
             secrets={
-                "s3_access_key_id": self.store.access_key,
-                "s3_secret_access_key": self.store.secret_key,
+                "s3_access_key_id": self.store.keys["pipelines"][0],
+                "s3_secret_access_key": self.store.keys["pipelines"][1],
                 "feast_online_connection": self.online.connection,
                 "tracking_password": self.mlflow.pipelines_password,
                 "MLFLOW_TRACKING_USERNAME": self.mlflow.pipelines_username,
                 "MLFLOW_TRACKING_PASSWORD": self.mlflow.pipelines_password,
+            },
+            serving_secrets={
+                "s3_access_key_id": self.store.keys["serving"][0],
+                "s3_secret_access_key": self.store.keys["serving"][1],
+                "feast_online_connection": self.online.connection,
+                "tracking_username": self.mlflow.serving_username,
+                "tracking_password": self.mlflow.serving_password,
+                "MLFLOW_TRACKING_USERNAME": self.mlflow.serving_username,
+                "MLFLOW_TRACKING_PASSWORD": self.mlflow.serving_password,
             },
             provider=provider,
             depends_on={cfg.namespace: base, cfg.kfp_namespace: [self.pipelines.ready]},
@@ -117,7 +126,7 @@ class Platform(pulumi.ComponentResource):
             cfg,
             self.image.image,
             self.settings.configmap,
-            self.settings.secret,
+            self.settings.serving_secret,
             provider,
             [*base, self.mlflow.ready, self.spark.ready],
             opts=child,
@@ -125,7 +134,13 @@ class Platform(pulumi.ComponentResource):
         self.flows = flows(
             self.store.service, self.store.port, serving_name(cfg.usecase), SERVING_PORT
         )
-        self.network = NetworkPolicies("network", cfg, self.flows, provider, [ns], opts=child)
+        # pods the runner or the Spark account can start name only their workload's Secret
+        # (the SparkApplication CRD comes with the operator's chart)
+        for policy in secret_policies(cfg, self.settings.secret, self.settings.serving_secret):
+            m.apply(policy, self, provider, [ns, self.spark.ready])
+        self.network = NetworkPolicies(
+            "network", cfg, self.flows, provider, [ns], [self.pipelines.ready], opts=child
+        )
         self.outputs = {
             "kfp_url": self.pipelines.ui_url,
             "mlflow_url": self.mlflow.external_url,

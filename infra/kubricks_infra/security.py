@@ -22,7 +22,38 @@ SPARK = "spark"  # any Spark driver or executor
 DRIVER = "spark-driver"
 STEPS = "steps"  # KFP pipeline pods, in the KFP namespace
 OUTSIDE = "outside"  # not a pod: the host through a NodePort, or the API server
-API_SERVER_PORTS = (443, 6443)
+API_SERVER = "api-server"  # the API server's own addresses, read from the cluster
+# The KFP UI and API behind the NodePort kind publishes on 127.0.0.1
+KFP_UI_PORT = 3000
+# KFP's cache server is an admission webhook the API server calls
+KFP_WEBHOOK_PORT = 8443
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One address and port the API server answers on (its Service and its endpoints)."""
+
+    ip: str
+    port: int
+
+
+def api_server_endpoints(endpoints: dict[str, Any], service: dict[str, Any]) -> list[Endpoint]:
+    """Where pods reach the API server: the ``kubernetes`` Service's ClusterIP and the
+    addresses behind it (policies see one or the other, depending on the network plugin)."""
+    out = [
+        Endpoint(str(service["spec"]["clusterIP"]), int(p["port"]))
+        for p in service["spec"]["ports"]
+    ]
+    for subset in endpoints.get("subsets") or []:
+        for address in subset.get("addresses") or []:
+            for port in subset.get("ports") or []:
+                out.append(Endpoint(str(address["ip"]), int(port["port"])))
+    return sorted(set(out), key=lambda e: (e.ip, e.port))
+
+
+def api_server_egress(api: list[Endpoint]) -> list[dict[str, Any]]:
+    """Egress rules to exactly the API server's addresses and ports, nothing else."""
+    return [{"to": [{"ipBlock": {"cidr": f"{e.ip}/32"}}], "ports": _ports(e.port)} for e in api]
 
 
 @dataclass(frozen=True)
@@ -78,7 +109,9 @@ def _ports(*ports: int, protocol: str = "TCP") -> list[dict[str, Any]]:
     return [{"protocol": protocol, "port": p} for p in ports]
 
 
-def network_policies(cfg: PlatformConfig, flow_list: list[Flow]) -> list[dict[str, Any]]:
+def network_policies(
+    cfg: PlatformConfig, flow_list: list[Flow], api: list[Endpoint]
+) -> list[dict[str, Any]]:
     """Default deny, DNS, Spark's own traffic, then one ingress and one egress policy per pod."""
     ns = cfg.namespace
     policies = [
@@ -122,7 +155,7 @@ def network_policies(cfg: PlatformConfig, flow_list: list[Flow]) -> list[dict[st
             {
                 "podSelector": _peer(DRIVER, cfg)["podSelector"],
                 "policyTypes": ["Egress"],
-                "egress": [{"to": [_peer(OUTSIDE, cfg)], "ports": _ports(*API_SERVER_PORTS)}],
+                "egress": api_server_egress(api),
             },
         ),
     ]
@@ -165,6 +198,65 @@ def network_policies(cfg: PlatformConfig, flow_list: list[Flow]) -> list[dict[st
     return policies
 
 
+def _dns_egress() -> dict[str, Any]:
+    return {
+        "to": [
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                },
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": _ports(53, protocol="UDP") + _ports(53),
+    }
+
+
+def kfp_policies(
+    cfg: PlatformConfig, flow_list: list[Flow], api: list[Endpoint]
+) -> list[dict[str, Any]]:
+    """The KFP namespace: its pods talk among themselves; from elsewhere only the NodePort
+    (when kind publishes it) and the API server's webhook calls get in; out, only DNS, the
+    API server and the Kubricks services the steps use. KFP's API has no authentication, so
+    no pod of another namespace (a Spark driver, the Bento) may reach it."""
+    kfp = cfg.kfp_namespace
+    own = {"podSelector": {}}
+    ingress: list[dict[str, Any]] = [
+        {"from": [own]},
+        {"from": [_peer(OUTSIDE, cfg)], "ports": _ports(KFP_WEBHOOK_PORT)},
+    ]
+    if cfg.node_ports:
+        ingress.append(
+            {
+                "from": [_peer(OUTSIDE, cfg)],
+                "ports": _ports(KFP_UI_PORT),
+            }
+        )
+    kubricks_ns = {"kubernetes.io/metadata.name": cfg.namespace}
+    step_ports = sorted({f.port for f in flow_list if f.client == STEPS})
+    egress: list[dict[str, Any]] = [
+        {"to": [own]},
+        _dns_egress(),
+        *api_server_egress(api),
+        {
+            "to": [{"namespaceSelector": {"matchLabels": kubricks_ns}}],
+            "ports": _ports(*step_ports),
+        },
+    ]
+    return [
+        _policy(
+            "kubricks-kfp-ingress",
+            kfp,
+            {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": ingress},
+        ),
+        _policy(
+            "kubricks-kfp-egress",
+            kfp,
+            {"podSelector": {}, "policyTypes": ["Egress"], "egress": egress},
+        ),
+    ]
+
+
 class NetworkPolicies(pulumi.ComponentResource):
     """Registers :func:`network_policies` for the given flows."""
 
@@ -177,11 +269,178 @@ class NetworkPolicies(pulumi.ComponentResource):
         flow_list: list[Flow],
         provider: k8s.Provider,
         depends_on: list[pulumi.Resource],
+        kfp_depends_on: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kubricks:platform:NetworkPolicies", name, None, opts)
-        policies = network_policies(cfg, flow_list)
-        for policy in policies:
-            m.apply(policy, self, provider, depends_on)
-        self.names = [p["metadata"]["name"] for p in policies]
+        # the API server's addresses, read from the cluster at deploy time
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        endpoints = k8s.core.v1.Endpoints.get(
+            "api-server-endpoints", "default/kubernetes", opts=child
+        )
+        service = k8s.core.v1.Service.get("api-server-service", "default/kubernetes", opts=child)
+        api = pulumi.Output.all(endpoints.subsets, service.spec).apply(
+            lambda v: api_server_endpoints({"subsets": v[0]}, {"spec": v[1]})
+        )
+        names = [p["metadata"]["name"] for p in network_policies(cfg, flow_list, [])]
+        names += [p["metadata"]["name"] for p in kfp_policies(cfg, flow_list, [])]
+        for index, name_ in enumerate(names):
+            kfp = name_.startswith("kubricks-kfp-")
+            manifest = api.apply(
+                lambda a, i=index: (
+                    network_policies(cfg, flow_list, a) + kfp_policies(cfg, flow_list, a)
+                )[i]
+            )
+            _apply_policy(
+                name_,
+                cfg.kfp_namespace if kfp else cfg.namespace,
+                manifest,
+                self,
+                provider,
+                kfp_depends_on if kfp else depends_on,
+            )
+        self.names = names
         self.register_outputs({"names": self.names})
+
+
+def _apply_policy(
+    name: str,
+    namespace: str,
+    manifest: pulumi.Output[dict[str, Any]],
+    parent: pulumi.Resource,
+    provider: k8s.Provider,
+    depends_on: list[pulumi.Resource],
+) -> None:
+    """A NetworkPolicy whose spec is known only once the API server's address is."""
+    k8s.networking.v1.NetworkPolicy(
+        f"networkpolicy-{namespace}-{name}",
+        metadata={"name": name, "namespace": namespace, "labels": dict(m.PART_OF)},
+        spec=manifest.apply(lambda p: p["spec"]),
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=depends_on),
+    )
+
+
+# --- which Secrets a pod made by the runner or the Spark service account may reference -------
+RUNNER_USER = "system:serviceaccount:{kfp}:pipeline-runner"
+SPARK_USER = "system:serviceaccount:{ns}:spark"
+
+
+def _container_ok(c: str, allowed: str) -> str:
+    return (
+        f"(!has({c}.envFrom) || {c}.envFrom.all(e, !has(e.secretRef) || "
+        f"e.secretRef.name in {allowed}))"
+        f" && (!has({c}.env) || {c}.env.all(e, !has(e.valueFrom) || "
+        f"!has(e.valueFrom.secretKeyRef) || e.valueFrom.secretKeyRef.name in {allowed}))"
+    )
+
+
+def _pod_spec_ok(s: str, allowed: str) -> str:
+    """CEL: every Secret a pod spec names (volumes, projections, env, envFrom) is allowed."""
+    return (
+        f"(!has({s}.volumes) || {s}.volumes.all(v, "
+        f"(!has(v.secret) || v.secret.secretName in {allowed}) && "
+        f"(!has(v.projected) || !has(v.projected.sources) || v.projected.sources.all(p, "
+        f"!has(p.secret) || p.secret.name in {allowed}))))"
+        f" && {s}.containers.all(c, {_container_ok('c', allowed)})"
+        f" && (!has({s}.initContainers) || {s}.initContainers.all(c, "
+        f"{_container_ok('c', allowed)}))"
+    )
+
+
+def _spark_role_ok(r: str, allowed: str) -> str:
+    return (
+        f"(!has({r}) || ("
+        f"(!has({r}.secrets) || {r}.secrets.all(x, x.name in {allowed}))"
+        f" && (!has({r}.envSecretKeyRefs) || {r}.envSecretKeyRefs.all(k, "
+        f"{r}.envSecretKeyRefs[k].name in {allowed}))"
+        f" && {_container_ok(r, allowed)}"
+        f" && (!has({r}.template) || !has({r}.template.spec) || "
+        f"{_pod_spec_ok(f'{r}.template.spec', allowed)})))"
+    )
+
+
+def secret_policies(cfg: PlatformConfig, pipeline_secret: str, serving_secret: str) -> list[dict]:
+    """ValidatingAdmissionPolicies: the runner may create Deployments and SparkApplications
+    and the Spark service account pods in the Kubricks namespace, so either could start a pod
+    that mounts any Secret there (the database's, MLflow's admin password). The API server
+    refuses every such object that names a Secret other than the one its workload uses."""
+    ns, kfp = cfg.namespace, cfg.kfp_namespace
+    runner = RUNNER_USER.format(kfp=kfp)
+    spark = SPARK_USER.format(ns=ns)
+    cases = [
+        # (name, group, version, resource, user, allowed secrets, CEL over `object`)
+        (
+            "kubricks-runner-deployments",
+            "apps",
+            "v1",
+            "deployments",
+            runner,
+            [serving_secret],
+            "object.spec.template.spec",
+        ),
+        ("kubricks-spark-pods", "", "v1", "pods", spark, [pipeline_secret], "object.spec"),
+        (
+            "kubricks-runner-sparkapplications",
+            "sparkoperator.k8s.io",
+            "v1beta2",
+            "sparkapplications",
+            runner,
+            [pipeline_secret],
+            None,
+        ),
+    ]
+    out: list[dict] = []
+    for name, group, version, resource, user, allowed_list, spec in cases:
+        allowed = "[" + ", ".join(f"'{s}'" for s in allowed_list) + "]"
+        if spec is None:
+            expression = (
+                f"(!has(object.spec.volumes) || object.spec.volumes.all(v, "
+                f"!has(v.secret) || v.secret.secretName in {allowed}))"
+                f" && {_spark_role_ok('object.spec.driver', allowed)}"
+                f" && {_spark_role_ok('object.spec.executor', allowed)}"
+            )
+        else:
+            expression = _pod_spec_ok(spec, allowed)
+        out.append(
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicy",
+                "metadata": {"name": name, "labels": dict(m.PART_OF)},
+                "spec": {
+                    "failurePolicy": "Fail",
+                    "matchConstraints": {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                        "resourceRules": [
+                            {
+                                "apiGroups": [group],
+                                "apiVersions": [version],
+                                "operations": ["CREATE", "UPDATE"],
+                                "resources": [resource],
+                            }
+                        ],
+                    },
+                    "matchConditions": [
+                        {
+                            "name": "workload-identity",
+                            "expression": f"request.userInfo.username == '{user}'",
+                        }
+                    ],
+                    "validations": [
+                        {
+                            "expression": expression,
+                            "message": f"{user} may reference only {', '.join(allowed_list)}",
+                            "reason": "Forbidden",
+                        }
+                    ],
+                },
+            }
+        )
+        out.append(
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": name, "labels": dict(m.PART_OF)},
+                "spec": {"policyName": name, "validationActions": ["Deny"]},
+            }
+        )
+    return out

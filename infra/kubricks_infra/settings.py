@@ -57,6 +57,7 @@ class ClusterSettings(pulumi.ComponentResource):
         tracking_uri: str,
         tracking_username: str,
         secrets: dict[str, pulumi.Input[str]],
+        serving_secrets: dict[str, pulumi.Input[str]],
         provider: k8s.Provider,
         depends_on: dict[str, list[pulumi.Resource]],
         opts: pulumi.ResourceOptions | None = None,
@@ -66,6 +67,7 @@ class ClusterSettings(pulumi.ComponentResource):
         fields = KubricksSettings.model_fields
         self.configmap = str(fields["settings_configmap"].default)
         self.secret = str(fields["secrets_name"].default)
+        self.serving_secret = str(fields["serving_secrets_name"].default)
         data = image.apply(
             lambda tag: settings_env(
                 cluster_settings(cfg, tag, s3_endpoint, tracking_uri, tracking_username),
@@ -81,4 +83,15 @@ class ClusterSettings(pulumi.ComponentResource):
                 m.configmap(self.configmap, namespace, {}) | {"data": data}, self, provider, deps
             )
             m.apply(m.secret(self.secret, namespace, secret_data), self, provider, deps)
+        # the Bento's own identities, only where it runs
+        serving_data = {
+            (key if key.startswith("MLFLOW_") else env_name(key)): value
+            for key, value in serving_secrets.items()
+        }
+        m.apply(
+            m.secret(self.serving_secret, cfg.namespace, serving_data),
+            self,
+            provider,
+            depends_on[cfg.namespace],
+        )
         self.register_outputs({"configmap": self.configmap, "secret": self.secret})

@@ -17,8 +17,35 @@ from kubricks_infra import k8s as m
 from kubricks_infra.config import IMAGES, PlatformConfig
 
 S3_UID = 1000
-CREDENTIALS_SECRET = "objectstore-credentials"
+CREDENTIALS_SECRET = "objectstore-credentials"  # the admin identity: the bucket Job only
+MLFLOW_S3_SECRET = "objectstore-mlflow"
 S3_CONFIG_SECRET = "seaweedfs-s3-config"
+
+# One S3 identity per workload, each with SeaweedFS actions scoped to the buckets it uses
+# ("Action:bucket"). MLflow alone touches its artifact bucket (clients go through its proxy);
+# the steps and Spark write the lakehouse; the Bento reads it and appends its inference log
+# there (SeaweedFS scopes actions by bucket: a prefix-scoped Write was refused in our tests).
+IDENTITY_ACTIONS: dict[str, list[str]] = {
+    "admin": ["Admin", "Read", "List", "Tagging", "Write"],
+    "mlflow": [f"{a}:mlflow" for a in ("Read", "List", "Write", "Tagging")],
+    "pipelines": [f"{a}:lakehouse" for a in ("Read", "List", "Write", "Tagging")],
+    "serving": [f"{a}:lakehouse" for a in ("Read", "List", "Write")],
+}
+
+
+def s3_identities(keys: dict[str, tuple[str, str]]) -> dict[str, list[dict[str, object]]]:
+    """SeaweedFS's ``s3.json``: each workload's keys with its actions."""
+    return {
+        "identities": [
+            {
+                "name": name,
+                "credentials": [{"accessKey": keys[name][0], "secretKey": keys[name][1]}],
+                "actions": IDENTITY_ACTIONS[name],
+            }
+            for name in IDENTITY_ACTIONS
+        ]
+    }
+
 
 BUCKETS_SCRIPT = """
 import os, boto3, botocore
@@ -67,6 +94,26 @@ class ObjectStore(pulumi.ComponentResource):
             random.RandomPassword("secret-key", length=40, special=False, opts=child).result
         )
         kind = cfg.object_store
+        # (access key, secret key) per workload; MinIO keeps one root identity for all
+        self.keys: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]] = {
+            "admin": (self.access_key, self.secret_key)
+        }
+        for name in ("mlflow", "pipelines", "serving"):
+            if kind != "seaweedfs":
+                self.keys[name] = self.keys["admin"]
+                continue
+            self.keys[name] = (
+                pulumi.Output.secret(
+                    random.RandomPassword(
+                        f"{name}-access-key", length=20, special=False, opts=child
+                    ).result
+                ),
+                pulumi.Output.secret(
+                    random.RandomPassword(
+                        f"{name}-secret-key", length=40, special=False, opts=child
+                    ).result
+                ),
+            )
         self.service = kind
         self.port = 8333 if kind == "seaweedfs" else 9000
         self.endpoint = f"http://{m.fqdn(kind, ns)}:{self.port}"
@@ -82,17 +129,11 @@ class ObjectStore(pulumi.ComponentResource):
         mounts = [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}]
         volumes: list[dict] = [{"name": "tmp", "emptyDir": {}}]
         if kind == "seaweedfs":
-            s3_json = pulumi.Output.all(self.access_key, self.secret_key).apply(
-                lambda keys: json.dumps(
-                    {
-                        "identities": [
-                            {
-                                "name": "kubricks",
-                                "credentials": [{"accessKey": keys[0], "secretKey": keys[1]}],
-                                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                            }
-                        ]
-                    }
+            names = list(IDENTITY_ACTIONS)
+            flat = [k for name in names for k in self.keys[name]]
+            s3_json = pulumi.Output.all(*flat).apply(
+                lambda v: json.dumps(
+                    s3_identities({n: (v[2 * i], v[2 * i + 1]) for i, n in enumerate(names)})
                 )
             )
             mounts.append({"name": "s3-config", "mountPath": "/etc/seaweedfs", "readOnly": True})
@@ -140,7 +181,15 @@ class ObjectStore(pulumi.ComponentResource):
                 mounts=mounts,
             )
         secret = m.apply(m.secret(CREDENTIALS_SECRET, ns, secret_data), self, provider, depends_on)
-        secrets = [secret]
+        mlflow_keys = {
+            "AWS_ACCESS_KEY_ID": self.keys["mlflow"][0],
+            "AWS_SECRET_ACCESS_KEY": self.keys["mlflow"][1],
+        }
+        secrets = [
+            secret,
+            m.apply(m.secret(MLFLOW_S3_SECRET, ns, mlflow_keys), self, provider, depends_on),
+        ]
+        self.mlflow_secret = MLFLOW_S3_SECRET
         if kind == "seaweedfs":
             config = m.secret(S3_CONFIG_SECRET, ns, {"s3.json": s3_json})
             secrets.append(m.apply(config, self, provider, depends_on))

@@ -23,23 +23,27 @@ SECRET = "mlflow-credentials"
 AUTH_CONFIG_SECRET = "mlflow-auth-config"
 ADMIN_USER = "admin"
 PIPELINES_USER = "kubricks-pipelines"
+SERVING_USER = "kubricks-serving"
 
-# Creates (or re-keys) the non-admin user the pipelines, Spark jobs and the Bento log in as.
-# MLflow's default permission (READ) lets it read everything; it manages what it creates.
+# Creates (or re-keys) the non-admin users: the pipelines and Spark jobs log in as one, the
+# Bento as the other. MLflow's default permission (READ) lets both read everything; a user
+# manages what it creates. The Bento's user creates nothing, so it can change no run, model
+# version or alias (MLflow lets any user create new experiments and models, though).
 USERS_SCRIPT = """
 import os
 from mlflow.exceptions import MlflowException
 from mlflow.server.auth.client import AuthServiceClient
 client = AuthServiceClient(os.environ["MLFLOW_TRACKING_URI"])
-user, password = os.environ["PIPELINES_USER"], os.environ["PIPELINES_PASSWORD"]
-try:
-    client.create_user(user, password)
-    print("created MLflow user", user)
-except MlflowException as exc:
-    if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-        raise
-    client.update_user_password(user, password)
-    print("updated MLflow user", user)
+for role in ("PIPELINES", "SERVING"):
+    user, password = os.environ[role + "_USER"], os.environ[role + "_PASSWORD"]
+    try:
+        client.create_user(user, password)
+        print("created MLflow user", user)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        client.update_user_password(user, password)
+        print("updated MLflow user", user)
 """
 
 
@@ -76,6 +80,10 @@ class Mlflow(pulumi.ComponentResource):
         self.pipelines_password = pulumi.Output.secret(
             random.RandomPassword("pipelines-password", length=24, special=False, opts=child).result
         )
+        self.serving_username = SERVING_USER
+        self.serving_password = pulumi.Output.secret(
+            random.RandomPassword("serving-password", length=24, special=False, opts=child).result
+        )
         webhook_key = random.RandomId("webhook-key", byte_length=32, opts=child)
         self.url = f"http://{m.fqdn('mlflow', ns)}:{PORT}"
         self.external_url = cfg.external_url("mlflow", self.url)
@@ -98,6 +106,7 @@ class Mlflow(pulumi.ComponentResource):
                         "MLFLOW_BACKEND_STORE_URI": postgres.url("mlflow"),
                         "MLFLOW_AUTH_ADMIN_PASSWORD": self.admin_password,
                         "PIPELINES_PASSWORD": self.pipelines_password,
+                        "SERVING_PASSWORD": self.serving_password,
                         # Fernet wants 32 url-safe base64 bytes with padding
                         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": pulumi.Output.secret(
                             webhook_key.b64_url
@@ -150,7 +159,7 @@ class Mlflow(pulumi.ComponentResource):
             ],
             env_from=[
                 {"secretRef": {"name": SECRET}},
-                {"secretRef": {"name": store.credentials_secret}},
+                {"secretRef": {"name": store.mlflow_secret}},
             ],
             readiness=m.http_probe("/health", PORT, period=5, failures=6),
             liveness=m.http_probe("/health", PORT, period=20, failures=3),
@@ -214,6 +223,8 @@ class Mlflow(pulumi.ComponentResource):
                                     m.secret_env(
                                         "PIPELINES_PASSWORD", SECRET, "PIPELINES_PASSWORD"
                                     ),
+                                    {"name": "SERVING_USER", "value": SERVING_USER},
+                                    m.secret_env("SERVING_PASSWORD", SECRET, "SERVING_PASSWORD"),
                                 ],
                                 mounts=[{"name": "tmp", "mountPath": "/tmp"}],
                             )

@@ -24,6 +24,9 @@ if str(REPO / "infra") not in sys.path:
     sys.path.insert(0, str(REPO / "infra"))
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+# what the mocks answer for the cluster's `kubernetes` Service and its endpoint
+API_SERVER_IP = "172.18.0.3"
+API_SERVICE_IP = "10.96.0.1"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 
 
@@ -135,6 +138,13 @@ def _run_program(
                 state["stdout"] = "apiVersion: v1\nkind: Config\nclusters: []\n"
             elif args.typ == "kubernetes:helm.sh/v3:Release":
                 state["name"] = args.inputs.get("name", args.name)
+            elif args.resource_id == "default/kubernetes":  # the API server, read at deploy
+                if args.typ == "kubernetes:core/v1:Endpoints":
+                    state["subsets"] = [
+                        {"addresses": [{"ip": API_SERVER_IP}], "ports": [{"port": 6443}]}
+                    ]
+                else:
+                    state["spec"] = {"clusterIP": API_SERVICE_IP, "ports": [{"port": 443}]}
             return f"{args.name}-id", state
 
         def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:

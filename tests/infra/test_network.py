@@ -16,7 +16,7 @@ from typing import Any
 import pyspark
 import pytest
 
-from tests.infra.conftest import Recorded, unwrap
+from tests.infra.conftest import API_SERVER_IP, Recorded, unwrap
 from tests.infra.netpol import Endpoint, allowed
 
 ADDRESS = re.compile(r"([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local:(\d+)")
@@ -120,6 +120,7 @@ def _endpoints(program: Recorded) -> tuple[dict[str, Endpoint], dict[str, str]]:
     eps["host"] = Endpoint("host", None, ip="172.18.0.1")
     eps["intruder"] = Endpoint("intruder", "default", {"app": "intruder"}, ip="10.244.3.3")
     eps["internet"] = Endpoint("internet", None, ip="93.184.216.34")
+    eps["api-server"] = Endpoint("api-server", None, ip=API_SERVER_IP)
     return eps, texts
 
 
@@ -208,7 +209,7 @@ def test_nothing_else_is_allowed(network) -> None:
     policies, eps, needs = network
     # Policies cannot tell the host from any other non-pod address; on kind the NodePorts are
     # published on 127.0.0.1 only (test_kind_config), so "outside" is the host alone.
-    sources = [e for e in eps.values() if e.name != "internet"]
+    sources = [e for e in eps.values() if e.name not in ("internet", "api-server")]
     targets = [e for e in eps.values() if e.namespace == "kubricks"]
     extra = []
     checked = 0
@@ -232,9 +233,12 @@ def test_egress_leaves_the_namespace_only_for_dns_and_the_spark_driver(network) 
         if ep.namespace != "kubricks":
             continue
         assert allowed(policies, ep, dns, 53, "UDP"), ep.name
-        to_api = allowed(policies, ep, eps["internet"], 6443)
+        # only a driver reaches the API server, on its own address and port, nothing else
+        to_api = allowed(policies, ep, eps["api-server"], 6443)
         assert to_api == (ep.name == "spark-driver"), ep.name
-        assert not allowed(policies, ep, eps["internet"], 80), ep.name
+        for port in (443, 6443, 80):
+            assert not allowed(policies, ep, eps["internet"], port), (ep.name, port)
+        assert not allowed(policies, ep, eps["api-server"], 22), ep.name
         assert not allowed(policies, ep, eps["intruder"], 8080), ep.name
     # and nothing from another namespace gets in
     for ep in eps.values():

@@ -159,6 +159,10 @@ def run_seaweedfs(data: Path, identities: list[dict[str, object]] | None = None)
                 "-s3",
                 f"-s3.port={s3}",
                 f"-s3.config={config}",
+                # listeners on fixed default ports (8181, 9101) that tests do not need and
+                # that would collide with a second server on the machine
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
