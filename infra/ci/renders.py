@@ -30,9 +30,20 @@ ARGO_REMOTE = re.compile(
 )
 
 
+def _plain(value: Any) -> Any:
+    """Values as JSON has them; Pulumi's wire format turns every integer into a float."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def values_digest(values: dict[str, Any]) -> str:
     """A stable hash of chart values: a summary is valid only for the values it was made with."""
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(_plain(values), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def operator_values() -> dict[str, Any]:

@@ -156,8 +156,9 @@ class Platform(pulumi.ComponentResource):
             "mlflow_secret": self.mlflow.secret_name,
             "mlflow_admin_username": self.mlflow.admin_username,
             "mlflow_admin_password": self.mlflow.admin_password,
-            "s3_access_key_id": self.store.access_key,
-            "s3_secret_access_key": self.store.secret_key,
+            # the lakehouse identity the steps use, for `kubricks stack settings` on the host
+            "s3_access_key_id": self.store.keys["pipelines"][0],
+            "s3_secret_access_key": self.store.keys["pipelines"][1],
             "buckets": self.store.buckets,
             "serving_name": self.serving.name,
         }

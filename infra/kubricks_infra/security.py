@@ -37,17 +37,32 @@ class Endpoint:
     port: int
 
 
-def api_server_endpoints(endpoints: dict[str, Any], service: dict[str, Any]) -> list[Endpoint]:
+def _field(obj: Any, camel: str, snake: str) -> Any:
+    """A field of a resource output: a typed object (``.snake``) or a plain dict (either key)."""
+    if obj is None:
+        return None
+    if hasattr(obj, snake) and not isinstance(obj, dict):
+        return getattr(obj, snake)
+    try:
+        return getattr(obj, snake)
+    except AttributeError:
+        pass
+    return obj.get(camel, obj.get(snake)) if isinstance(obj, dict) else None
+
+
+def api_server_endpoints(subsets: Any, spec: Any) -> list[Endpoint]:
     """Where pods reach the API server: the ``kubernetes`` Service's ClusterIP and the
     addresses behind it (policies see one or the other, depending on the network plugin)."""
     out = [
-        Endpoint(str(service["spec"]["clusterIP"]), int(p["port"]))
-        for p in service["spec"]["ports"]
+        Endpoint(str(_field(spec, "clusterIP", "cluster_ip")), int(_field(p, "port", "port")))
+        for p in _field(spec, "ports", "ports") or []
     ]
-    for subset in endpoints.get("subsets") or []:
-        for address in subset.get("addresses") or []:
-            for port in subset.get("ports") or []:
-                out.append(Endpoint(str(address["ip"]), int(port["port"])))
+    for subset in subsets or []:
+        for address in _field(subset, "addresses", "addresses") or []:
+            for port in _field(subset, "ports", "ports") or []:
+                out.append(
+                    Endpoint(str(_field(address, "ip", "ip")), int(_field(port, "port", "port")))
+                )
     return sorted(set(out), key=lambda e: (e.ip, e.port))
 
 
@@ -280,7 +295,7 @@ class NetworkPolicies(pulumi.ComponentResource):
         )
         service = k8s.core.v1.Service.get("api-server-service", "default/kubernetes", opts=child)
         api = pulumi.Output.all(endpoints.subsets, service.spec).apply(
-            lambda v: api_server_endpoints({"subsets": v[0]}, {"spec": v[1]})
+            lambda v: api_server_endpoints(v[0], v[1])
         )
         names = [p["metadata"]["name"] for p in network_policies(cfg, flow_list, [])]
         names += [p["metadata"]["name"] for p in kfp_policies(cfg, flow_list, [])]
