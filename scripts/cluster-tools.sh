@@ -56,7 +56,8 @@ build_etcd() {
   out=$(tool_dir etcd "$ETCD_VERSION")
   [ -x "$out/etcd" ] && return 0
   build_from "$mods/etcd" "$out" "" go.etcd.io/etcd/server/v3
-  mv "$out/v3" "$out/etcd"
+  # go names the binary after the path element before the major-version suffix: "server"
+  mv "$out/server" "$out/etcd"
 }
 
 build_simple() { # NAME VERSION BINARY LDFLAGS PKG...

@@ -58,7 +58,7 @@ def settings(
 
 
 @pytest.fixture(scope="module")
-def s3a_spark(settings: KubricksSettings) -> Iterator[SparkSession]:
+def s3a_spark(seaweedfs: S3Server, settings: KubricksSettings) -> Iterator[SparkSession]:
     """A session with the jars on its classpath and the S3A settings Kubricks derives; the
     connector reads the keys from the environment, as the cluster's pods get them."""
     saved = {
@@ -66,8 +66,8 @@ def s3a_spark(settings: KubricksSettings) -> Iterator[SparkSession]:
         for k in ("PYSPARK_SUBMIT_ARGS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
     }
     os.environ["PYSPARK_SUBMIT_ARGS"] = f"--jars {JARS} pyspark-shell"
-    os.environ["AWS_ACCESS_KEY_ID"] = str(settings.s3_access_key_id)
-    os.environ["AWS_SECRET_ACCESS_KEY"] = str(settings.s3_secret_access_key)
+    os.environ["AWS_ACCESS_KEY_ID"] = seaweedfs.access_key
+    os.environ["AWS_SECRET_ACCESS_KEY"] = seaweedfs.secret_key
     assert SparkSession.getActiveSession() is None, "run this module in a process of its own"
     session = get_spark(settings, "kubricks-s3a")
     try:
