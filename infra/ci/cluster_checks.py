@@ -226,22 +226,42 @@ RUNNER_RIGHTS: list[tuple[str, str, str, bool]] = [
 ]
 
 
-def check_runner_rbac() -> list[str]:
-    """The pipeline runner may do what a step does in the Kubricks namespace and nothing more."""
-    user, groups = sa_user(*RUNNER), sa_groups(RUNNER[0])
+# what a Spark driver does: start and clean up its executors, in its own namespace only
+SPARK_RIGHTS: list[tuple[str, str, str, bool]] = [
+    ("create", "/pods", "kubricks", True),
+    ("delete", "/pods", "kubricks", True),
+    ("create", "/services", "kubricks", True),
+    ("create", "/configmaps", "kubricks", True),
+    ("get", "/secrets", "kubricks", False),
+    ("create", "/pods", "kubeflow", False),
+    ("create", "apps/deployments", "kubricks", False),
+    ("create", "sparkoperator.k8s.io/sparkapplications", "kubricks", False),
+    ("create", "/pods.exec", "kubricks", False),
+    ("list", "/nodes", "", False),
+]
+
+
+def check_rights(account: tuple[str, str], rights: list[tuple[str, str, str, bool]]) -> str:
+    user, groups = sa_user(*account), sa_groups(account[0])
     wrong = []
-    for verb, resource, ns, allowed in RUNNER_RIGHTS:
+    for verb, resource, ns, allowed in rights:
         attrs = {"namespace": ns} if ns else {}
         if access(user, groups, verb, resource, **attrs) != allowed:
             where = ns or "cluster"
             wrong.append(f"{verb} {resource} in {where}: {'refused' if allowed else 'allowed'}")
     if wrong:
         raise AcceptanceError(f"{user}: {'; '.join(wrong)}")
-    granted = sum(1 for r in RUNNER_RIGHTS if r[3])
-    return [
-        f"{user}: {granted} step rights granted, {len(RUNNER_RIGHTS) - granted} others refused "
+    granted = sum(1 for r in rights if r[3])
+    return (
+        f"{user}: {granted} rights it needs granted, {len(rights) - granted} others refused "
         "(SubjectAccessReview)"
-    ]
+    )
+
+
+def check_runner_rbac() -> list[str]:
+    """The pipeline runner may do what a step does in the Kubricks namespace and nothing more;
+    the Spark account what a driver does."""
+    return [check_rights(RUNNER, RUNNER_RIGHTS), check_rights(SPARK, SPARK_RIGHTS)]
 
 
 def check_apply_as_runner() -> list[str]:
