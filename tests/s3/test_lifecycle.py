@@ -36,7 +36,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh home per S3 server: its MLflow registry must not outlive that server's bucket."""
     return tmp_path_factory.mktemp("s3-home")
 
 

@@ -143,3 +143,26 @@ def test_apply_creates_then_patches_over_http() -> None:
         assert patched["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":0.2.0")
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize(("node_port", "service_type"), [(30300, "NodePort"), (0, "ClusterIP")])
+def test_the_deploy_step_renders_the_bentos_own_secret_and_the_clusters_service_type(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, node_port: int, service_type: str
+) -> None:
+    """kind publishes NodePorts on 127.0.0.1; other clusters get ClusterIP (node port 0), and
+    the Bento reads its own Secret, never the pipelines' one."""
+    from kubricks.settings import KubricksSettings
+    from serving.deploy import deploy_cluster
+    from tests.kubricks.training.specs import classification_spec
+
+    applied: list[dict] = []
+    monkeypatch.setattr(k8s, "apply_manifests", lambda api, manifests: applied.extend(manifests))
+    settings = KubricksSettings(home=tmp_path, serving_node_port=node_port)
+    deploy_cluster(settings, classification_spec(tmp_path), "3", "kubricks/kubricks:1", object())
+    by_kind = {m["kind"]: m for m in applied}
+    service = by_kind["Service"]["spec"]
+    assert service["type"] == service_type
+    assert ("nodePort" in service["ports"][0]) == (service_type == "NodePort")
+    refs = by_kind["Deployment"]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert {"secretRef": {"name": "kubricks-serving-secrets"}} in refs
+    assert {"secretRef": {"name": settings.secrets_name}} not in refs
