@@ -117,7 +117,17 @@ cleanup_netns() {
 control_plane() {
   local start=$SECONDS
   say "control plane: kwokctl create cluster (Kubernetes $KUBERNETES_VERSION, RBAC and admission on)"
-  "$KWOKCTL" create cluster --name "$cluster" --runtime binary \
+  # the namespace has no default route, from which the API server would pick its address
+  cat >"$work/kwokctl.yaml" <<'YAML'
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+componentsPatches:
+  - name: kube-apiserver
+    extraArgs:
+      - key: advertise-address
+        value: 127.0.0.1
+YAML
+  "$KWOKCTL" create cluster --name "$cluster" --runtime binary --config "$work/kwokctl.yaml" \
     --kube-authorization --kube-admission --wait 120s \
     --kubeconfig "$work/kubeconfig" >"$work/kwokctl-create.log" 2>&1 ||
     {
