@@ -7,9 +7,9 @@ request is a 4xx naming the field, never a 5xx from deep inside scikit-learn.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, NotRequired
 
-from pydantic import BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
@@ -66,11 +66,21 @@ def _field(spec: UseCaseSpec, column: str, kind: str, partial: bool) -> tuple[An
     elif python is float:
         constraints = {"ge": -REAL_LIMIT, "le": REAL_LIMIT}
     feature = next((f for f in spec.features if f.name == column), None)
-    if python is str and feature is not None and feature.categories:
-        # Listed in the schema for clients and /docs.json; any other text is still scored
-        # (as an unknown category), so the enum documents rather than restricts.
-        python = Literal[tuple(feature.categories)] | str  # type: ignore[misc,assignment]
     annotated = Annotated[python, Field(**constraints)] if constraints else python
+    if python is str and feature is not None and feature.categories:
+        # The declared categories are listed in /docs.json for clients; any other text is
+        # still scored (as an unknown category), so the enum documents rather than restricts.
+        listed = {"enum": list(feature.categories), "type": "string"}
+        annotated = Annotated[
+            str,
+            WithJsonSchema(
+                {
+                    "anyOf": [listed, {"type": "string"}],
+                    "description": "Known categories are listed; any other value is scored"
+                    " as an unknown category.",
+                }
+            ),
+        ]
     required = spec.column(column).required
     if partial or not required:
         return (Annotated[annotated | None, _BLANK], None)
@@ -125,14 +135,17 @@ class Models:
             "PredictByKeyBody", keys=self.keys, rows=NotRequired[self.overrides]
         )
         classification = spec.problem_type == ProblemType.CLASSIFICATION
+        # By key, a key whose features cannot be completed answers with ``error`` and
+        # nulls in its own slot; the other keys are scored.
         self.prediction = create_model(
             "Prediction",
-            prediction=(Label, ...),
+            prediction=(Label | None, ...),
             probability=(float | None, None),
             probabilities=(dict[str, float] | None, None) if classification else (None, None),
-            model_name=(str, ...),
-            model_version=(str, ...),
-            arm=(str, ...),
+            model_name=(str | None, ...),
+            model_version=(str | None, ...),
+            arm=(str | None, ...),
+            error=(str | None, None),
         )
         self.response = create_model(
             "PredictResponse",

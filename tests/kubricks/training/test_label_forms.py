@@ -23,6 +23,7 @@ from sklearn import metrics as skm
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import ingest, layer_tables
 from kubricks.registry.gate import GateDecision, register_and_gate
+from kubricks.registry.safe_load import load_logged, load_version
 from kubricks.registry.scoring import holdout_scores, load_holdout, score
 from kubricks.scoring.batch import ScoreResult, score_gold
 from kubricks.settings import KubricksSettings
@@ -114,7 +115,8 @@ def test_gate_and_batch_scoring_use_the_declared_positive_class(tumours: Lifecyc
     spec = tumours.spec
     assert tumours.decision.passed, tumours.decision.reason
     assert tumours.decision.candidate_metrics == pytest.approx(tumours.result.metrics)
-    truth, scores = holdout_scores(tumours.result.model_uri, tumours.holdout, spec)
+    model = load_logged(tumours.result.model_uri)
+    truth, scores = holdout_scores(model, tumours.holdout, spec)
     assert truth.mean() == pytest.approx((tumours.holdout[spec.label] == "benign").mean())
     assert skm.roc_auc_score(truth, scores) == pytest.approx(tumours.result.metrics["roc_auc"])
 
@@ -130,11 +132,11 @@ def test_multiclass_metrics_gate_and_a_probability_column_per_class(irises: Life
     assert set(result.metrics) == set(CLASSIFICATION_METRICS)
     assert result.metrics["f1"] > 0.85 and result.metrics["accuracy"] > 0.85
     assert result.metrics["roc_auc"] > 0.95
-    model = mlflow.sklearn.load_model(result.model_uri)
+    model = load_logged(result.model_uri)
     assert list(model.classes_) == ["setosa", "versicolor", "virginica"]
-    pyfunc = mlflow.pyfunc.load_model(result.model_uri)
-    assert pyfunc.metadata.metadata["classes"] == ["setosa", "versicolor", "virginica"]
-    proba = np.asarray(pyfunc.predict(irises.holdout[spec.gold_feature_columns()]))
+    info = mlflow.models.get_model_info(result.model_uri)
+    assert info.metadata["classes"] == ["setosa", "versicolor", "virginica"]
+    proba = np.asarray(model.predict_proba(irises.holdout[spec.gold_feature_columns()]))
     assert proba.shape == (len(irises.holdout), 3)
     predicted = model.classes_[proba.argmax(axis=1)]
     assert result.metrics["f1"] == pytest.approx(
@@ -142,8 +144,10 @@ def test_multiclass_metrics_gate_and_a_probability_column_per_class(irises: Life
     )
 
     assert irises.decision.passed, irises.decision.reason
-    assert score(f"models:/{spec.name}/{irises.decision.version}", irises.holdout, spec) == (
-        pytest.approx(irises.decision.candidate_metrics)
+    client = MlflowClient()
+    registered = load_version(client, spec.name, irises.decision.version).estimator
+    assert score(registered, irises.holdout, spec) == pytest.approx(
+        irises.decision.candidate_metrics
     )
 
     table = irises.predictions
@@ -249,8 +253,8 @@ def test_the_gate_compares_champion_and_candidate_on_the_new_latest_period(
 
     decision = register_and_gate(first.spec, first.settings, result, client)
     assert decision.champion_version == first.decision.version
-    champion_uri = f"models:/{first.spec.name}/{first.decision.version}"
-    assert decision.champion_metrics == pytest.approx(score(champion_uri, holdout, first.spec))
+    champion = load_version(client, first.spec.name, first.decision.version).estimator
+    assert decision.champion_metrics == pytest.approx(score(champion, holdout, first.spec))
     assert decision.candidate_metrics == pytest.approx(result.metrics)
 
 
