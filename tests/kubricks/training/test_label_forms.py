@@ -91,7 +91,7 @@ def test_minority_positive_class_that_sorts_first_is_what_probabilities_refer_to
     tumours: Lifecycle,
 ) -> None:
     spec, holdout = tumours.spec, tumours.holdout
-    model = mlflow.sklearn.load_model(tumours.result.model_uri)
+    model = load_logged(tumours.result.model_uri)
     assert list(model.classes_) == ["benign", "malignant"]  # the positive class sorts first
     features = holdout[spec.gold_feature_columns()]
     assert set(model.predict(features)) <= {"benign", "malignant"}  # original labels
@@ -179,13 +179,13 @@ def test_gold_and_the_training_set_keep_the_raw_date(sales: tuple[Lifecycle, Pat
     gold_uri = layer_tables(life.spec, life.settings.lakehouse_uri)["gold"][1]
     field = tables.read_arrow(gold_uri).schema.field("sale_date")
     assert str(field.type).startswith("timestamp")
-    pyfunc = mlflow.pyfunc.load_model(life.result.model_uri)
-    inputs = {c.name: c.type.name for c in pyfunc.metadata.get_input_schema().inputs}
+    info = mlflow.models.get_model_info(life.result.model_uri)
+    inputs = {c.name: c.type.name for c in info.signature.inputs.inputs}
     assert inputs["sale_date"] == "datetime"  # a served model takes the raw date
     raw_dates = pd.DataFrame(  # as a JSON request would carry them: text dates
         {"sale_date": ["2024-06-01", "2024-06-03"], "promotion": np.zeros(2, dtype="int32")}
     )
-    saturday, monday = np.asarray(pyfunc.predict(raw_dates))
+    saturday, monday = np.asarray(load_logged(life.result.model_uri).predict(raw_dates))
     assert saturday - monday > 20  # the weekly pattern (Saturday +30, Monday 0) was learnt
 
 
