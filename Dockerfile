@@ -75,7 +75,9 @@ RUN uv pip install --no-cache --no-deps . \
 COPY --chmod=0755 infra/docker/entrypoint.sh /usr/local/bin/kubricks-entrypoint
 
 USER 1000:1000
-ENV HOME=/home/kubricks
+# Models are data: MLflow never unpickles one in any process of this image.
+ENV HOME=/home/kubricks \
+    MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false
 EXPOSE 3000 5000
 ENTRYPOINT ["/usr/local/bin/kubricks-entrypoint"]
 CMD ["kubricks", "--help"]

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from kubricks import services  # noqa: E402
 from kubricks.settings import KubricksSettings  # noqa: E402
-from kubricks.spec import load_spec, one_hot_column  # noqa: E402
+from kubricks.spec import load_spec  # noqa: E402
 from kubricks.synthetic import generate  # noqa: E402
 from serving import build, deploy, local  # noqa: E402
 from tests.serving.models import log_and_register  # noqa: E402
@@ -62,13 +62,8 @@ def free_port() -> int:
 
 
 def gold_like(spec, rows: int) -> pd.DataFrame:
-    frame = generate(spec, rows, seed=11)
-    for feature in spec.features:
-        for category in feature.categories or []:
-            frame[one_hot_column(feature.name, category)] = (
-                frame[feature.name] == category
-            ).astype(int)
-    return frame
+    """Rows as gold holds them: the raw feature columns (the model encodes categories)."""
+    return generate(spec, rows, seed=11)
 
 
 def wrk(url: str, body: str, connections: int, seconds: int) -> dict[str, float]:
@@ -232,16 +227,15 @@ def main() -> None:
     services.start_mlflow(settings)
     os.environ["MLFLOW_TRACKING_URI"] = settings.resolved_tracking_uri
     try:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
+        from kubricks.training.search_space import build_pipeline, family_named
 
         frame = gold_like(spec, 5000)
         features = frame[spec.gold_feature_columns()]
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+        logistic = family_named("classification", "logistic_regression")
+        model = build_pipeline(spec, logistic, logistic.defaults, seed=0)
         model.fit(features, frame[spec.label])
         v1 = log_and_register(model, features, spec.name, settings)
-        other = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=500))
+        other = build_pipeline(spec, logistic, {"C": 0.01}, seed=0)
         v2 = log_and_register(
             other.fit(features, frame[spec.label]), features, spec.name, settings, alias=None
         )

@@ -18,15 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import mlflow
 import pandas as pd
-from mlflow import MlflowClient
-from mlflow.models import infer_signature
 from rich.console import Console
 from rich.table import Table
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from kubricks import services
 from kubricks.lakehouse.ingest import ingest
@@ -34,35 +28,19 @@ from kubricks.scoring import streaming
 from kubricks.scoring.batch import score_gold
 from kubricks.settings import KubricksSettings
 from kubricks.spark import get_spark
-from kubricks.spec import UseCaseSpec, load_spec, one_hot_column
+from kubricks.spec import UseCaseSpec, load_spec
 from kubricks.synthetic import generate
+from kubricks.training.search_space import build_pipeline, family_named
+from tests.registered import register_model
 
 
 def register_champion(spec: UseCaseSpec, frame: pd.DataFrame, tracking_uri: str) -> str:
-    """A logistic regression on gold-encoded features, registered and made champion."""
-    features = frame.copy()
-    for feature in spec.features:
-        for category in feature.categories or []:
-            features[one_hot_column(feature.name, category)] = (
-                features[feature.name] == category
-            ).astype("int32")
-    x = features[spec.gold_feature_columns()].astype("float64")
-    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, frame[spec.label])
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(spec.name)
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(x.head(5), model.predict_proba(x.head(5))),
-            pyfunc_predict_fn="predict_proba",
-            serialization_format="skops",
-            pip_requirements=["scikit-learn"],
-            registered_model_name=spec.name,
-        )
-    version = str(info.registered_model_version)
-    MlflowClient(tracking_uri).set_registered_model_alias(spec.name, "champion", version)
-    return version
+    """A logistic regression on the raw gold columns (the model encodes), made champion."""
+    family = family_named("classification", "logistic_regression")
+    model = build_pipeline(spec, family, family.defaults, seed=0)
+    x = frame[spec.gold_feature_columns()]
+    model.fit(x, frame[spec.label])
+    return register_model(model, x, spec.name, tracking_uri)
 
 
 def land(frame: pd.DataFrame, folder: Path, files: int) -> None:

@@ -18,6 +18,7 @@ def train(
     """Search on the gold version ingest wrote, under this step's MLflow run; publish the
     best model's holdout view."""
     from kubricks.registry.errors import RegistryError
+    from kubricks.registry.safe_load import load_logged
     from kubricks.registry.scoring import holdout_classes, holdout_scores, load_holdout
     from kubricks.steps import artifacts
     from kubricks.steps.step import step
@@ -43,12 +44,13 @@ def train(
             metrics.log_metric(name, float(value))
         if ctx.spec.problem_type == "classification":
             holdout = load_holdout(ctx.client(), result.run_id, ctx.spec)
+            estimator = load_logged(result.model_uri)
             try:  # binary: ROC and confusion for the spec's positive class
-                truth, scores = holdout_scores(result.model_uri, holdout, ctx.spec)
+                truth, scores = holdout_scores(estimator, holdout, ctx.spec)
                 classification.log_roc_curve(*artifacts.roc_points(truth, scores))
                 classification.log_confusion_matrix(*artifacts.confusion(truth, scores))
             except RegistryError:  # multiclass: no single positive class, no ROC curve
-                truth, predicted = holdout_classes(result.model_uri, holdout, ctx.spec)
+                truth, predicted = holdout_classes(estimator, holdout, ctx.spec)
                 classification.log_confusion_matrix(*artifacts.class_confusion(truth, predicted))
         ctx.outputs.update(
             {

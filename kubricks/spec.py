@@ -72,21 +72,39 @@ class Expectation(_Strict):
 
 
 class Feature(_Strict):
-    """A model input. ``datetime`` features (date/timestamp columns) become calendar features
-    inside the model pipeline, so a served model takes the raw date (as Databricks AutoML does)."""
+    """A model input, handed to the model as the raw column a user has.
+
+    Every transform is inside the logged model, never in gold: ``datetime`` features
+    (date/timestamp columns) become calendar features, and ``categorical`` ones are encoded
+    as ``encoding`` says (as Databricks AutoML's generated pipelines do), so every surface
+    that scores takes the same raw row. ``one_hot`` (the default) makes one 0/1 input per
+    category; ``ordinal`` one integer code per category, compact for tree models with many
+    categories. ``categories`` fixes the known values (others are scored as unknown);
+    without it the model learns them from the training rows. ``passthrough`` is kept for
+    older specs and means ``one_hot`` with learned categories.
+    """
 
     name: str
     kind: Literal["numeric", "categorical", "datetime"] = "numeric"
-    encoding: Literal["one_hot", "passthrough"] = "passthrough"
+    encoding: Literal["one_hot", "ordinal", "passthrough"] | None = None
     categories: list[str] | None = None
 
     @model_validator(mode="after")
-    def _one_hot_needs_categories(self) -> Feature:
-        if self.encoding == "one_hot" and not self.categories:
-            raise ValueError(f"feature {self.name!r}: one_hot encoding needs 'categories'")
-        if self.kind != "categorical" and self.encoding == "one_hot":
-            raise ValueError(f"feature {self.name!r}: one_hot applies to categorical features")
+    def _encoding_is_for_categories(self) -> Feature:
+        if self.kind != "categorical" and self.encoding not in (None, "passthrough"):
+            raise ValueError(
+                f"feature {self.name!r}: {self.encoding} encoding applies to categorical features"
+            )
+        if self.kind != "categorical" and self.categories:
+            raise ValueError(f"feature {self.name!r}: categories apply to categorical features")
+        if self.categories is not None and len(set(self.categories)) != len(self.categories):
+            raise ValueError(f"feature {self.name!r}: duplicate categories")
         return self
+
+    @property
+    def model_encoding(self) -> Literal["one_hot", "ordinal"]:
+        """How the model encodes this categorical feature."""
+        return "ordinal" if self.encoding == "ordinal" else "one_hot"
 
 
 class Metric(_Strict):
@@ -344,24 +362,16 @@ class UseCaseSpec(_Strict):
         return [c for c in self.columns if not c.generated]
 
     def gold_feature_columns(self) -> list[str]:
-        """Model input columns in gold, after categorical encoding."""
-        out: list[str] = []
-        for feature in self.features:
-            if feature.encoding == "one_hot":
-                out.extend(one_hot_column(feature.name, v) for v in feature.categories or [])
-            else:
-                out.append(feature.name)
-        return out
+        """Model input columns: the raw feature columns, as gold holds them and users send them."""
+        return [feature.name for feature in self.features]
 
     def datetime_features(self) -> list[str]:
         """Gold columns holding raw dates/timestamps; the model derives calendar parts."""
         return [f.name for f in self.features if f.kind == "datetime"]
 
-    def categorical_passthrough(self) -> list[str]:
-        """Gold columns that stay strings; models encode them."""
-        return [
-            f.name for f in self.features if f.kind == "categorical" and f.encoding == "passthrough"
-        ]
+    def categorical_features(self) -> list[Feature]:
+        """Features gold keeps as raw values; the model encodes them."""
+        return [f for f in self.features if f.kind == "categorical"]
 
 
 EVENT_TIME_COLUMN = "event_timestamp"
@@ -377,12 +387,6 @@ def _fits_type(value: str | int | bool | None, column_type: str) -> bool:
     if column_type in ("int", "long"):
         return not isinstance(value, bool) and re.fullmatch(r"[+-]?\d+", text) is not None
     return True
-
-
-def one_hot_column(feature: str, category: str) -> str:
-    """A stable, identifier-safe column name for one category of a one-hot feature."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", str(category)).strip("_") or "blank"
-    return f"{feature}_{slug}"
 
 
 def load_spec(name_or_path: str | Path, usecases_dir: Path | None = None) -> UseCaseSpec:

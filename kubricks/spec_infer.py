@@ -512,7 +512,11 @@ def infer_spec(
 
     entity_key, why_key = _key(ctx, label, key, columns)
     decisions.append(why_key)
-    declared = [{"name": c, "type": ctx.types[c]} for c in columns]
+    declared: list[dict[str, Any]] = [
+        {"name": c, "type": ctx.types[c]}
+        | ({"required": False} if ctx.nulls(c) and c not in (label, entity_key) else {})
+        for c in columns
+    ]
     if entity_key is None:
         entity_key = _generated_key_name(columns)
         declared.insert(0, {"name": entity_key, "type": "string", "generated": "row_hash"})

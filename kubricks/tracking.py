@@ -15,6 +15,13 @@ from kubricks.settings import KubricksSettings
 
 HEADER_PLUGINS = "mlflow.request_header_provider"
 UNUSED_HEADER_PLUGINS = frozenset({"feast"})
+PICKLE_SWITCH = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+
+
+def forbid_pickle() -> None:
+    """Tell MLflow, in this process and its children, never to unpickle a model
+    (kubricks.registry.safe_load is how Kubricks loads models)."""
+    os.environ[PICKLE_SWITCH] = "false"
 
 
 def require_server(settings: KubricksSettings) -> str:
@@ -75,8 +82,10 @@ def use_server(uri: str) -> None:
     """Point mlflow's module-level tracking AND registry URIs at one server.
 
     Setting only the tracking URI leaves registry calls (``models:/...``, registering) on
-    whatever server an earlier call named, which may be gone.
+    whatever server an earlier call named, which may be gone. Every process that talks to
+    MLflow passes here, so it is also where MLflow is told never to unpickle a model.
     """
+    forbid_pickle()
     load_header_plugins()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

@@ -50,8 +50,9 @@ class Batcher(Generic[J, R]):
     async def __call__(self, job: J) -> R:
         """Score ``job`` in the next batch; raises what the model raised for it."""
         loop = asyncio.get_running_loop()
-        if self._task is None:
+        if self._task is None or self._loop is not loop:  # first call, or a new event loop
             self._loop = loop
+            self._wake = asyncio.Event()
             self._task = loop.create_task(self._run())
         future: asyncio.Future = loop.create_future()
         self._queue.append((job, time.monotonic(), future))

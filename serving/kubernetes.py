@@ -103,6 +103,7 @@ def bento_manifests(
         "env": [
             {"name": "HOME", "value": "/tmp"},
             {"name": "BENTOML_HOME", "value": "/tmp/bentoml"},
+            {"name": "MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "value": "false"},
             {"name": "KUBRICKS_SERVING_PORT", "value": str(port)},
         ],
         "resources": {k: dict(v) for k, v in resources.items()},

@@ -8,76 +8,21 @@ outputs as pyfunc (tests/serving/test_model.py proves it) at a fraction of the c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from kubricks.spec import ProblemType, UseCaseSpec
+from kubricks.registry.safe_load import label, load_dir
+from kubricks.scoring.model import LoadedModel, Outputs
+from kubricks.spec import UseCaseSpec
 from serving.schema import feature_types
+
+__all__ = ["LoadedModel", "Outputs", "check", "load_mlflow_dir", "sample_frame", "to_frame"]
 
 MLFLOW_SUBDIR = "mlflow_model"
 _NUMPY_TYPES = {"int": "float64", "long": "float64", "double": "float64", "boolean": "float64"}
-
-
-@dataclass
-class Outputs:
-    """What a model said about a batch: labels, and class probabilities when it has them."""
-
-    labels: np.ndarray
-    probabilities: np.ndarray | None  # rows x classes
-    classes: list[Any] = field(default_factory=list)
-
-
-@dataclass
-class LoadedModel:
-    name: str
-    version: str
-    estimator: Any
-    spec: UseCaseSpec
-
-    @property
-    def classification(self) -> bool:
-        return self.spec.problem_type == ProblemType.CLASSIFICATION
-
-    @cached_property
-    def classes(self) -> list[Any]:
-        return [_plain(c) for c in getattr(self.estimator, "classes_", [])]
-
-    @cached_property
-    def class_array(self) -> np.ndarray:
-        """The classes as plain Python values, so labels serialize as they were trained."""
-        array = np.empty(len(self.classes), dtype=object)
-        array[:] = self.classes
-        return array
-
-    @cached_property
-    def positive_index(self) -> int | None:
-        """Column of the positive class in ``predict_proba`` (binary only): what
-        ``probability`` reports, as training, the gate and batch scoring do."""
-        if not self.classification or len(self.classes) != 2:
-            return None
-        from kubricks.training.labels import positive_class
-
-        return self.classes.index(positive_class(self.spec, self.classes))
-
-    def predict(self, frame: pd.DataFrame) -> Outputs:
-        """Labels as the original values; argmax of predict_proba when the model has it."""
-        if self.classification and hasattr(self.estimator, "predict_proba"):
-            proba = np.asarray(self.estimator.predict_proba(frame), dtype=float)
-            return Outputs(self.class_array[proba.argmax(axis=1)], proba, self.classes)
-        labels = np.asarray(self.estimator.predict(frame))
-        if not self.classification:
-            labels = labels.astype(float).reshape(-1)
-        return Outputs(labels, None, self.classes)
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars to JSON-ready Python values."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def to_frame(spec: UseCaseSpec, rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -99,11 +44,12 @@ def to_columns(spec: UseCaseSpec, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return columns
 
 
-def load_mlflow_dir(path: Path, spec: UseCaseSpec, name: str, version: str) -> LoadedModel:
-    """Load an MLflow sklearn model from a local folder (skops, never pickle from the wire)."""
-    import mlflow.sklearn
-
-    return LoadedModel(name, version, mlflow.sklearn.load_model(str(path)), spec)
+def load_mlflow_dir(
+    path: Path, spec: UseCaseSpec, name: str, version: str, digest: str
+) -> LoadedModel:
+    """Load an MLflow model folder the safe way: skops only, the gate's digest, trusted types."""
+    estimator, found = load_dir(path, label(name, version), digest)
+    return LoadedModel(name, version, estimator, spec, found)
 
 
 def sample_rows(spec: UseCaseSpec, rows: list[dict[str, Any]] | None) -> list[dict[str, Any]]:

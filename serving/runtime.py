@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kubricks.registry.store import CHALLENGER, CHAMPION
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
 from kubricks.tracking import load_header_plugins
@@ -29,6 +30,7 @@ from serving import model as model_io
 from serving import store
 from serving.batch import Batch, Job, Scored, score_jobs
 from serving.batcher import Batcher
+from serving.handler import ModelRefused, NotReady
 from serving.inference_log import log_table
 from serving.model import LoadedModel
 from serving.traffic import Traffic
@@ -37,17 +39,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 logger = logging.getLogger(__name__)
-CHAMPION, CHALLENGER, SHADOW = "champion", "challenger", "shadow"
 SLOTS = (CHAMPION, CHALLENGER)
 WATCH_SECONDS = 0.2
-
-
-class NotReady(Exception):
-    """No model is loaded yet (answered with 503 and reported by /readyz)."""
-
-
-class ModelRefused(Exception):
-    """The model raised on these rows (answered with 422; the batch neighbours still pass)."""
 
 
 @dataclass(frozen=True)

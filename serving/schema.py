@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, NotRequired
 
-from pydantic import ConfigDict, Field, create_model
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from kubricks.spec import ProblemType, UseCaseSpec
@@ -33,34 +34,57 @@ Label = str | int | float | bool
 
 
 def feature_types(spec: UseCaseSpec) -> dict[str, str]:
-    """Spec column type of every raw gold feature column (one-hot columns are 0/1 ints)."""
-    out: dict[str, str] = {}
-    for feature in spec.features:
-        if feature.encoding == "one_hot":
-            from kubricks.spec import one_hot_column
+    """Spec column type of every raw feature column, in the model's input order."""
+    return {feature.name: spec.column(feature.name).type for feature in spec.features}
 
-            for category in feature.categories or []:
-                out[one_hot_column(feature.name, category)] = "int"
-        else:
-            out[feature.name] = spec.column(feature.name).type
-    return out
+
+def blank_is_missing(value: Any) -> Any:
+    """An empty or blank string reads as a missing value, as an empty CSV field does in silver."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def value_required(value: Any) -> Any:
+    """A required column's value: null or blank is refused with a message that says why."""
+    if blank_is_missing(value) is None:
+        raise PydanticCustomError(
+            "missing", "a value is required (the spec declares this column required)"
+        )
+    return value
+
+
+_BLANK = BeforeValidator(blank_is_missing)
+_REQUIRED = BeforeValidator(value_required)
 
 
 def _field(spec: UseCaseSpec, column: str, kind: str, partial: bool) -> tuple[Any, Any]:
     python = _PYTHON_TYPES[kind]
-    one_hot = column not in {c.name for c in spec.columns}
     constraints: dict[str, Any] = {}
-    if one_hot:
-        constraints = {"ge": 0, "le": 1}
-    elif python is int:
+    if python is int:
         constraints = {"ge": -INT_LIMIT, "le": INT_LIMIT}
     elif python is float:
         constraints = {"ge": -REAL_LIMIT, "le": REAL_LIMIT}
+    feature = next((f for f in spec.features if f.name == column), None)
     annotated = Annotated[python, Field(**constraints)] if constraints else python
-    required = one_hot or spec.column(column).required
+    if python is str and feature is not None and feature.categories:
+        # The declared categories are listed in /docs.json for clients; any other text is
+        # still scored (as an unknown category), so the enum documents rather than restricts.
+        listed = {"enum": list(feature.categories), "type": "string"}
+        annotated = Annotated[
+            str,
+            WithJsonSchema(
+                {
+                    "anyOf": [listed, {"type": "string"}],
+                    "description": "Known categories are listed; any other value is scored"
+                    " as an unknown category.",
+                }
+            ),
+        ]
+    required = spec.column(column).required
     if partial or not required:
-        return (annotated | None, None)
-    return (annotated, ...)
+        return (Annotated[annotated | None, _BLANK], None)
+    return (Annotated[annotated, _REQUIRED], ...)
 
 
 def key_annotation(spec: UseCaseSpec) -> Any:
@@ -111,14 +135,17 @@ class Models:
             "PredictByKeyBody", keys=self.keys, rows=NotRequired[self.overrides]
         )
         classification = spec.problem_type == ProblemType.CLASSIFICATION
+        # By key, a key whose features cannot be completed answers with ``error`` and
+        # nulls in its own slot; the other keys are scored.
         self.prediction = create_model(
             "Prediction",
-            prediction=(Label, ...),
+            prediction=(Label | None, ...),
             probability=(float | None, None),
             probabilities=(dict[str, float] | None, None) if classification else (None, None),
-            model_name=(str, ...),
-            model_version=(str, ...),
-            arm=(str, ...),
+            model_name=(str | None, ...),
+            model_version=(str | None, ...),
+            arm=(str | None, ...),
+            error=(str | None, None),
         )
         self.response = create_model(
             "PredictResponse",

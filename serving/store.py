@@ -16,8 +16,9 @@ from pathlib import Path
 
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
-from kubricks.tracking import use_server
 from serving.model import MLFLOW_SUBDIR, LoadedModel, load_mlflow_dir
+
+DIGEST_METADATA = "model_sha256"
 
 
 @contextmanager
@@ -58,9 +59,15 @@ def has_version(settings: KubricksSettings, spec: UseCaseSpec, version: str) -> 
 
 
 def import_version(settings: KubricksSettings, spec: UseCaseSpec, version: str) -> str:
-    """Copy registry version ``version`` of ``spec.name`` into the store; returns its tag."""
+    """Copy registry version ``version`` of ``spec.name`` into the store; returns its tag.
+
+    Only an artifact that matches the digest the gate recorded is imported (the digest
+    travels in the store model's metadata and is checked again at every load).
+    """
     import bentoml
-    import mlflow
+
+    from kubricks.registry.safe_load import download, label, model_digest, recorded_digest
+    from kubricks.tracking import connect
 
     tag = tag_for(spec, version)
     lock = resolved_bentoml_home(settings) / f".{store_name(spec)}.lock"
@@ -68,15 +75,26 @@ def import_version(settings: KubricksSettings, spec: UseCaseSpec, version: str) 
     with _locked(lock):
         if has_version(settings, spec, version):
             return tag
-        use_server(settings.resolved_tracking_uri)
+        client = connect(settings)
+        expected = recorded_digest(client, spec.name, version)
         with tempfile.TemporaryDirectory() as tmp:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{spec.name}/{version}", dst_path=tmp
-            )
+            local = download(spec.name, version, Path(tmp))
+            digest = model_digest(local, label(spec.name, version))
+            if digest != expected:
+                from kubricks.registry.safe_load import UntrustedModel
+
+                raise UntrustedModel(
+                    f"{label(spec.name, version)}: the artifact changed after the gate"
+                    " registered it; not imported"
+                )
             with bentoml.models.create(
                 tag,
                 labels={"usecase": spec.name, "model_version": str(version)},
-                metadata={"registered_model": spec.name, "model_version": str(version)},
+                metadata={
+                    "registered_model": spec.name,
+                    "model_version": str(version),
+                    DIGEST_METADATA: digest,
+                },
                 _model_store=model_store(settings),
             ) as target:
                 shutil.copytree(local, Path(target.path) / MLFLOW_SUBDIR)
@@ -89,4 +107,5 @@ def load_version(settings: KubricksSettings, spec: UseCaseSpec, version: str) ->
 
     tag = import_version(settings, spec, version)
     stored = bentoml.models.get(tag, _model_store=model_store(settings))
-    return load_mlflow_dir(Path(stored.path) / MLFLOW_SUBDIR, spec, spec.name, str(version))
+    digest = str(stored.info.metadata.get(DIGEST_METADATA, ""))
+    return load_mlflow_dir(Path(stored.path) / MLFLOW_SUBDIR, spec, spec.name, str(version), digest)

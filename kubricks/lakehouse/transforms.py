@@ -11,7 +11,7 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from kubricks.spec import EVENT_TIME_COLUMN, Action, UseCaseSpec, one_hot_column
+from kubricks.spec import EVENT_TIME_COLUMN, Action, UseCaseSpec
 
 SOURCE_FILE = "_source_file"
 BATCH_ID = "_batch_id"
@@ -42,6 +42,16 @@ def _c(name: str) -> SparkColumn:
 
 def type_rule(column: str) -> str:
     return f"type_{column}"
+
+
+def missing_rule(column: str) -> str:
+    return f"missing_{column}"
+
+
+def required_features(spec: UseCaseSpec) -> list[str]:
+    """Feature columns the spec says always hold a value: a row without one is quarantined,
+    so the model never trains on a gap that serving (which requires the value) would refuse."""
+    return [f.name for f in spec.features if spec.column(f.name).required]
 
 
 def to_bronze(raw: DataFrame, source_file: str, batch_id: str, ingested_at: datetime) -> DataFrame:
@@ -142,6 +152,14 @@ def flag_violations(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
         for c in spec.columns
         if c.type != "string"
     ]
+    structural += [
+        (
+            missing_rule(name),
+            _raw(name).isNull(),
+            F.lit(f"{name} is missing (the spec declares it required)"),
+        )
+        for name in required_features(spec)
+    ]
     expectations = [
         (e.name, ~F.coalesce(F.expr(e.expr), F.lit(False)), F.lit(f"expectation not met: {e.expr}"))
         for e in spec.expectations
@@ -169,6 +187,8 @@ def rule_actions(spec: UseCaseSpec) -> dict[str, Action]:
     actions[DUPLICATE_KEY] = Action.QUARANTINE
     for c in spec.columns:
         actions[type_rule(c.name)] = Action.QUARANTINE
+    for name in required_features(spec):
+        actions[missing_rule(name)] = Action.QUARANTINE
     return actions
 
 
@@ -282,19 +302,15 @@ def merge_latest(existing: DataFrame | None, incoming: DataFrame, spec: UseCaseS
 
 
 def to_gold(silver: DataFrame, spec: UseCaseSpec) -> DataFrame:
-    """Feature-ready rows: key, event time, encoded features, label."""
+    """Feature-ready rows: key, event time, the raw feature columns (typed), label.
+
+    No model-specific encoding happens here: the model owns its transforms, so gold holds
+    the business columns every scorer hands the model as they are.
+    """
     event_time = _c(spec.event_timestamp) if spec.event_timestamp else F.col(INGESTED_AT)
     features: list[SparkColumn] = []
     for feature in spec.features:
-        if feature.encoding == "one_hot":
-            features.extend(
-                F.when(_c(feature.name) == F.lit(v), 1)
-                .otherwise(0)
-                .cast("int")
-                .alias(one_hot_column(feature.name, v))
-                for v in feature.categories or []
-            )
-        elif feature.kind == "datetime":  # dates as UTC midnight: Feast and the log take timestamps
+        if feature.kind == "datetime":  # dates as UTC midnight: Feast and the log take timestamps
             features.append(_c(feature.name).cast("timestamp").alias(feature.name))
         else:
             features.append(_c(feature.name))

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
-from kubricks.spec import UseCaseSpec, one_hot_column
+from kubricks.spec import UseCaseSpec
 
 
 @dataclass(frozen=True)
@@ -60,29 +59,13 @@ class DriftResult:
 
 
 def feature_frame(frame: pd.DataFrame, spec: UseCaseSpec) -> tuple[pd.DataFrame, list[str]]:
-    """One column per spec feature; one-hot groups become one categorical column again.
+    """One column per spec feature present in ``frame`` (gold holds raw feature columns).
 
     Returns the frame and the names of its categorical columns.
     """
-    out: dict[str, pd.Series] = {}
-    categorical: list[str] = []
-    for feature in spec.features:
-        if feature.encoding == "one_hot":
-            cats = feature.categories or []
-            cols = [one_hot_column(feature.name, c) for c in cats]
-            present = [c for c in cols if c in frame.columns]
-            if not present:
-                continue
-            hot = frame[present].fillna(0).to_numpy(dtype=float)
-            labels = np.array([cats[cols.index(c)] for c in present] + ["(other)"], dtype=object)
-            index = np.where(hot.max(axis=1) > 0, hot.argmax(axis=1), len(present))
-            out[feature.name] = pd.Series(labels[index], index=frame.index)
-            categorical.append(feature.name)
-        elif feature.name in frame.columns:
-            out[feature.name] = frame[feature.name]
-            if feature.kind == "categorical":
-                categorical.append(feature.name)
-    return pd.DataFrame(out), categorical
+    present = [f for f in spec.features if f.name in frame.columns]
+    out = pd.DataFrame({f.name: frame[f.name] for f in present})
+    return out, [f.name for f in present if f.kind == "categorical"]
 
 
 def ks_test(baseline: pd.Series, current: pd.Series) -> tuple[float, float]:

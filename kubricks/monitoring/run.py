@@ -280,8 +280,7 @@ def monitor(
     write_tables: bool = True,
 ) -> MonitorResult:
     """Monitor ``source`` against the champion's training data; write tables and the report."""
-    import mlflow
-
+    from kubricks.registry.safe_load import load_version
     from kubricks.registry.scoring import load_holdout
     from kubricks.tracking import connect, use_server
 
@@ -298,7 +297,7 @@ def monitor(
     options = settings.storage_options()
     baseline_gold = tables.read_arrow(gold_uri, int(gold_version), options).to_pandas()
     use_server(settings.resolved_tracking_uri)
-    model = mlflow.sklearn.load_model(f"models:/{spec.name}/{version.version}")
+    model = load_version(client, spec.name, str(version.version)).estimator
 
     baseline = monitoring_frame(
         pd.concat([baseline_gold, score_frame(model, baseline_gold, spec)], axis=1), spec

@@ -73,8 +73,8 @@ def run_story(
     budget_minutes: float = 0.5,
     max_trials: int = 8,
 ) -> Story:
-    import mlflow
-
+    from kubricks.registry.champion import champion_version
+    from kubricks.registry.safe_load import load_version
     from kubricks.tracking import connect
 
     client = connect(settings)
@@ -88,7 +88,7 @@ def run_story(
     months[[c.name for c in spec.source_columns()]].to_csv(raw, index=False)
     ingested = ingest(spark, spec, raw, settings)  # the labels land (and the bug is quarantined)
 
-    model = mlflow.sklearn.load_model(f"models:/{spec.name}@champion")
+    model = load_version(client, spec.name, champion_version(client, spec.name)).estimator
     log_path = Path(folder / "served_months.parquet")
     served_log(spec, months, model).to_parquet(log_path, index=False)
     monitored = run_monitor(spec, settings, source=str(log_path), granularity="week", client=client)

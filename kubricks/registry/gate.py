@@ -15,6 +15,7 @@ from mlflow.entities.model_registry import ModelVersion
 from kubricks.registry import audit
 from kubricks.registry.aliases import move_alias
 from kubricks.registry.champion import current_champion
+from kubricks.registry.safe_load import DIGEST_TAG, load_version, record_digest
 from kubricks.registry.scoring import load_holdout, score
 from kubricks.registry.store import CHALLENGER, CHAMPION, open_registry
 from kubricks.settings import KubricksSettings
@@ -140,6 +141,8 @@ def register_and_gate(
     """
     client = open_registry(settings, client)
     version = _register(client, spec, settings, result, reason)
+    if DIGEST_TAG not in version.tags:  # before anything loads it (also after a crash here)
+        record_digest(client, spec.name, version.version)
     if STATUS_TAG in version.tags:  # a retry: finish an interrupted promotion, decide nothing new
         decision = _decision_from_tags(version)
         if decision.passed and current_champion(client, spec.name) == (decision.champion_version):
@@ -162,12 +165,13 @@ def _judge(
 ) -> GateDecision:
     """Score the candidate and the champion on the candidate's holdout, then :func:`decide`."""
     holdout = load_holdout(client, run_id, spec)
-    candidate = score(f"models:/{spec.name}/{version}", holdout, spec)
+    candidate = score(load_version(client, spec.name, version).estimator, holdout, spec)
     champion_version = current_champion(client, spec.name)
     champion: dict[str, float] | None = None
     if champion_version is not None:
         try:
-            champion = score(f"models:/{spec.name}/{champion_version}", holdout, spec)
+            loaded = load_version(client, spec.name, champion_version)
+            champion = score(loaded.estimator, holdout, spec)
         except Exception as exc:  # a champion from an older spec may not fit this holdout
             why = (
                 f"champion v{champion_version} could not be scored on this holdout"

@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
@@ -45,47 +44,28 @@ def positive_scores(predictions: object, column: int = -1) -> np.ndarray:
     return values
 
 
-def model_classes(model: mlflow.pyfunc.PyFuncModel) -> list[Any] | None:
-    """The original class values a logged classifier's probability columns follow.
-
-    The sklearn object's ``classes_`` is the truth; the ``classes`` kubricks writes into the
-    model metadata is the fallback for flavours that hide the raw model.
-    """
-    try:
-        raw = model.get_raw_model()
-    except Exception:
-        raw = None
-    if raw is not None and hasattr(raw, "classes_"):
-        return [plain(c) for c in raw.classes_]
-    stored = (model.metadata.metadata or {}).get("classes")
-    return list(stored) if stored else None
+def model_classes(estimator: Any) -> list[Any] | None:
+    """The original class values a fitted classifier's probability columns follow."""
+    classes = getattr(estimator, "classes_", None)
+    return None if classes is None else [plain(c) for c in classes]
 
 
 def class_probabilities(
-    model: mlflow.pyfunc.PyFuncModel, features: pd.DataFrame, spec: UseCaseSpec
+    estimator: Any, features: pd.DataFrame, spec: UseCaseSpec
 ) -> tuple[np.ndarray, list[Any]]:
-    """(probability matrix, classes) of a classifier; a label-only model gives one-hot rows."""
-    outputs = np.asarray(model.predict(features))
-    classes = model_classes(model)
-    if classes is None:
-        if outputs.ndim == 2 and outputs.shape[1] == 2:
-            classes = [0, 1]  # an unlabelled two-column model: the 0/1 convention
-        else:
-            raise RegistryError(f"{spec.name}: the model does not say which classes it predicts")
-    if outputs.ndim == 1 or (outputs.ndim == 2 and outputs.shape[1] == 1):
-        predicted = [plain(v) for v in outputs.reshape(-1)]
-        matrix = np.array([[float(p == c) for c in classes] for p in predicted])
-        return matrix, classes
-    return outputs.astype(float), classes
+    """(probability matrix, classes) of a fitted classifier on raw feature rows."""
+    classes = model_classes(estimator)
+    if classes is None or not hasattr(estimator, "predict_proba"):
+        raise RegistryError(f"{spec.name}: the model does not give class probabilities")
+    return np.asarray(estimator.predict_proba(features), dtype=float), classes
 
 
 def holdout_scores(
-    model_uri: str, holdout: pd.DataFrame, spec: UseCaseSpec
+    estimator: Any, holdout: pd.DataFrame, spec: UseCaseSpec
 ) -> tuple[np.ndarray, np.ndarray]:
     """(1 where the label is the positive class, the positive-class probability) of a binary
     classifier on the holdout: what ROC points and a confusion matrix at 0.5 need."""
-    model = mlflow.pyfunc.load_model(model_uri)
-    proba, classes = class_probabilities(model, holdout[spec.gold_feature_columns()], spec)
+    proba, classes = class_probabilities(estimator, holdout[spec.gold_feature_columns()], spec)
     positive = positive_class(spec, classes)
     if positive is None:
         raise RegistryError(f"{spec.name}: {len(classes)} classes, no single positive class")
@@ -94,23 +74,21 @@ def holdout_scores(
 
 
 def holdout_classes(
-    model_uri: str, holdout: pd.DataFrame, spec: UseCaseSpec
+    estimator: Any, holdout: pd.DataFrame, spec: UseCaseSpec
 ) -> tuple[list[Any], list[Any]]:
-    """(true, predicted) original class values of any classifier on the holdout, whether its
-    pyfunc answers probabilities or labels: what a multiclass confusion matrix needs."""
-    model = mlflow.pyfunc.load_model(model_uri)
-    proba, classes = class_probabilities(model, holdout[spec.gold_feature_columns()], spec)
+    """(true, predicted) original class values of any classifier on the holdout: what a
+    multiclass confusion matrix needs."""
+    proba, classes = class_probabilities(estimator, holdout[spec.gold_feature_columns()], spec)
     predicted = [classes[i] for i in np.argmax(proba, axis=1)]
     return [plain(v) for v in holdout[spec.label]], predicted
 
 
-def score(model_uri: str, holdout: pd.DataFrame, spec: UseCaseSpec) -> dict[str, float]:
+def score(estimator: Any, holdout: pd.DataFrame, spec: UseCaseSpec) -> dict[str, float]:
     """The spec's metrics of one model on the holdout, computed the same way for every model."""
-    model = mlflow.pyfunc.load_model(model_uri)
     features = holdout[spec.gold_feature_columns()]
     truth = holdout[spec.label]
     if spec.problem_type == "classification":
-        proba, classes = class_probabilities(model, features, spec)
+        proba, classes = class_probabilities(estimator, features, spec)
         return spec_metrics(spec, normalise(truth).to_numpy(), proba, classes)
-    outputs = np.asarray(model.predict(features), dtype=float)
+    outputs = np.asarray(estimator.predict(features), dtype=float)
     return evaluate("regression", truth.to_numpy(), outputs.reshape(len(features), -1)[:, 0])

@@ -8,11 +8,11 @@ Delta application transaction, so scoring a batch twice leaves a single copy.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from pyspark.sql import Column as SparkColumn
@@ -22,12 +22,10 @@ from pyspark.sql import types as T
 
 from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
-from kubricks.registry.scoring import model_classes
+from kubricks.scoring.model import LoadedModel, load_model
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
-from kubricks.training.labels import class_index, plain, positive_class, probability_columns
-
-OutputKind = Literal["labels", "scores", "matrix"]
+from kubricks.training.labels import probability_columns
 
 
 @dataclass(frozen=True)
@@ -52,40 +50,6 @@ def predictions_table(spec: UseCaseSpec, root: str) -> tuple[str, str]:
     return f"gold/{name}", tables.table_uri(root, "gold", name)
 
 
-def output_kind(sample: object) -> OutputKind:
-    """How a model answers: class labels, one score per row, or one column per class."""
-    raw = np.asarray(sample.to_numpy() if isinstance(sample, pd.DataFrame | pd.Series) else sample)
-    try:
-        values = raw.astype(float)
-    except (TypeError, ValueError):  # strings: a label-only model with original labels
-        return "labels"
-    if raw.dtype == bool:
-        return "labels"
-    if values.ndim == 2 and values.shape[1] > 1:
-        return "matrix"
-    flat = values.reshape(-1)
-    if np.all(np.isclose(flat, np.round(flat))):
-        return "labels"
-    return "scores"
-
-
-def numeric(sample: object) -> bool:
-    """True when a model's answers are numbers (booleans and strings are labels)."""
-    framed = isinstance(sample, pd.DataFrame | pd.Series)
-    return np.asarray(sample.to_numpy() if framed else sample).dtype.kind in "iuf"
-
-
-def model_inputs(model_uri: str, spec: UseCaseSpec) -> list[str]:
-    """The model's input columns: its signature if logged, else the spec's gold features."""
-    import mlflow
-
-    signature = mlflow.models.get_model_info(model_uri).signature
-    inputs = signature.inputs if signature is not None else None
-    if inputs is not None and inputs.has_input_names():
-        return list(inputs.input_names())
-    return spec.gold_feature_columns()
-
-
 def latest_per_key(gold: DataFrame, key: str) -> DataFrame:
     """One row per entity: the latest by event time, so the output has one row per key."""
     if EVENT_TIME_COLUMN not in gold.columns:
@@ -95,103 +59,90 @@ def latest_per_key(gold: DataFrame, key: str) -> DataFrame:
 
 
 def score_frame(
-    spark: SparkSession,
     gold: DataFrame,
     spec: UseCaseSpec,
-    model_uri: str,
-    model_name: str,
-    model_version: str,
+    model: LoadedModel,
     batch_id: str,
     scored_at: datetime,
 ) -> DataFrame:
     """The predictions of one model over gold: key, prediction (an original label value, typed
     like gold's label), probability (binary: the positive class; multiclass: the predicted
-    class, then one ``probability_<class>`` column per class), model, time, batch."""
-    import mlflow
+    class, then one ``probability_<class>`` column per class), model, time, batch.
 
-    inputs = model_inputs(model_uri, spec)
+    The loaded estimator scores the raw feature columns in pandas batches
+    (``mapInPandas``), deciding labels with :meth:`LoadedModel.decide`, as serving does.
+    """
+    inputs = spec.gold_feature_columns()
     missing = [c for c in inputs if c not in gold.columns]
     if missing:
         raise KubricksError(
-            f"{model_name} v{model_version} needs column(s) {', '.join(missing)}"
+            f"{model.name} v{model.version} needs column(s) {', '.join(missing)}"
             f" that gold/{spec.name} lacks"
         )
-    rows = latest_per_key(gold, spec.entity_key)
-    model = mlflow.pyfunc.load_model(model_uri)
-    sample = model.predict(rows.select(*inputs).limit(5).toPandas())
-    kind = output_kind(sample)
-    classification = spec.problem_type == "classification"
-    if kind == "matrix":
-        result_type: T.DataType = T.ArrayType(T.DoubleType())
-    elif kind == "labels" and classification and not numeric(sample):
-        result_type = T.StringType()
-    else:
-        result_type = T.DoubleType()
-    udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=result_type, env_manager="local")
-    raw = udf(*[F.col(c) for c in inputs])
     label_type = gold.schema[spec.label].dataType if spec.label in gold.columns else None
-    if classification and kind == "matrix":
-        classes = model_classes(model) or [0, 1]
-        if len(classes) != np.asarray(sample).shape[1]:
-            raise KubricksError(
-                f"{model_name} v{model_version} answers {np.asarray(sample).shape[1]} columns"
-                f" but names {len(classes)} classes"
-            )
-        columns = [F.col(spec.entity_key), *class_columns(raw, classes, spec, label_type)]
-    elif classification:  # one value per row: probabilities of 1, or labels without any
-        if kind == "scores":
-            probability = raw
-            prediction = (probability >= F.lit(0.5)).cast("int")
-        else:
-            probability = F.lit(None).cast("double")
-            prediction = raw
-        if label_type is not None:
-            prediction = prediction.cast(label_type)
-        columns = [
-            F.col(spec.entity_key),
-            prediction.alias("prediction"),
-            probability.alias("probability"),
-        ]
-    else:
-        prediction = F.element_at(raw, 1) if kind == "matrix" else raw
-        columns = [F.col(spec.entity_key), prediction.alias("prediction")]
-    columns += [
-        F.lit(model_name).alias("model_name"),
-        F.lit(model_version).alias("model_version"),
+    key = spec.entity_key
+    rows = latest_per_key(gold, key).select(_col(key), *[_col(c) for c in inputs])
+    schema = output_schema(gold.schema[key], model, label_type)
+    names = [f.name for f in schema.fields]
+
+    def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in batches:
+            yield prediction_frame(frame, model, key, names)
+
+    scored = rows.mapInPandas(score_batches, schema)
+    return scored.select(
+        *[_col(n) for n in names],
+        F.lit(model.name).alias("model_name"),
+        F.lit(model.version).alias("model_version"),
         F.lit(scored_at).cast("timestamp").alias("scored_at"),
         F.lit(batch_id).alias("batch_id"),
+    )
+
+
+def _col(name: str) -> SparkColumn:
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def output_schema(
+    key: T.StructField, model: LoadedModel, label_type: T.DataType | None
+) -> T.StructType:
+    """key, prediction, probability and (multiclass) one probability column per class."""
+    if not model.classification:
+        return T.StructType([key, T.StructField("prediction", T.DoubleType())])
+    prediction = label_type or _label_type(model.classes)
+    fields = [
+        key,
+        T.StructField("prediction", prediction),
+        T.StructField("probability", T.DoubleType()),
     ]
-    return rows.select(*columns)
+    if model.positive_index is None:
+        fields += [T.StructField(n, T.DoubleType()) for n in probability_columns(model.classes)]
+    return T.StructType(fields)
 
 
-def class_columns(
-    raw: SparkColumn, classes: list[Any], spec: UseCaseSpec, label_type: T.DataType | None
-) -> list[SparkColumn]:
-    """prediction (an original label), probability, and for multiclass one column per class.
+def _label_type(classes: list[Any]) -> T.DataType:
+    if all(isinstance(c, bool) for c in classes):
+        return T.BooleanType()
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return T.LongType()
+    return T.StringType()
 
-    Binary: ``probability`` is the positive class's and the prediction is that class at 0.5 or
-    more (the threshold the metrics use). Multiclass: the most probable class and its
-    probability, then ``probability_<class slug>`` for every class in the model's order.
-    """
-    values = [plain(c) for c in classes]
-    positive = positive_class(spec, values)
-    if positive is not None:
-        index = class_index(values, positive)
-        probability = F.element_at(raw, index + 1)
-        other = values[1 - index]
-        prediction = F.when(probability >= F.lit(0.5), F.lit(positive)).otherwise(F.lit(other))
-        extra: list[SparkColumn] = []
-    else:
-        probability = F.array_max(raw)
-        choices = F.array(*[F.lit(v) for v in values])
-        prediction = F.element_at(choices, F.array_position(raw, probability).cast("int"))
-        extra = [
-            F.element_at(raw, i + 1).alias(name)
-            for i, name in enumerate(probability_columns(values))
-        ]
-    if label_type is not None:
-        prediction = prediction.cast(label_type)
-    return [prediction.alias("prediction"), probability.alias("probability"), *extra]
+
+def prediction_frame(
+    frame: pd.DataFrame, model: LoadedModel, key: str, names: list[str]
+) -> pd.DataFrame:
+    """One pandas batch of gold rows scored: the columns of :func:`output_schema`."""
+    outputs = model.predict(model.features(frame))
+    out = pd.DataFrame({key: frame[key].to_numpy()})
+    out["prediction"] = outputs.labels
+    if outputs.probabilities is not None:
+        proba = outputs.probabilities
+        positive = model.positive_index
+        out["probability"] = proba.max(axis=1) if positive is None else proba[:, positive]
+        if positive is None:
+            for i, name in enumerate(probability_columns(model.classes)):
+                out[name] = proba[:, i]
+    return out[names]
 
 
 def default_batch_id(gold_version: int, model_version: str) -> str:
@@ -233,16 +184,8 @@ def score_gold(
             skipped=True,
         )
     gold = tables.read_spark(spark, gold_uri, gold_version, options)
-    frame = score_frame(
-        spark,
-        gold,
-        spec,
-        f"models:/{spec.name}/{version}",
-        spec.name,
-        version,
-        batch,
-        datetime.now(UTC),
-    )
+    model = load_model(client, spec, version)
+    frame = score_frame(gold, spec, model, batch, datetime.now(UTC))
     staged = tables.stage(frame, uri, options)
     metadata = {
         "kubricks.usecase": spec.name,

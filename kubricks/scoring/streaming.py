@@ -44,6 +44,7 @@ from kubricks.lakehouse import transforms as silver
 from kubricks.lakehouse.sources import read_source
 from kubricks.registry.champion import champion_version
 from kubricks.scoring.batch import predictions_table, score_frame
+from kubricks.scoring.model import LoadedModel, load_model
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 
@@ -192,6 +193,7 @@ class BatchScorer:
         self.predictions = predictions_table(spec, settings.lakehouse_uri)[1]
         self.quarantine = quarantine_table(spec, settings.lakehouse_uri)[1]
         self._query_id: str | None = None
+        self._model: LoadedModel | None = None
 
     def query_id(self) -> str:
         """The query's id: stable across restarts because the checkpoint keeps it."""
@@ -256,6 +258,12 @@ class BatchScorer:
             )
         )
 
+    def model(self, version: str) -> LoadedModel:
+        """The champion's estimator, loaded (safely) once per version."""
+        if self._model is None or self._model.version != version:
+            self._model = load_model(self.client, self.reading, version)
+        return self._model
+
     def _report(self, report: BatchReport) -> None:
         if self.on_batch is not None:
             self.on_batch(report)
@@ -312,16 +320,7 @@ class BatchScorer:
         if valid.count() == 0:  # fills the cache
             return 0
         gold = silver.to_gold(valid, self.reading)
-        frame = score_frame(
-            self.spark,
-            gold,
-            self.reading,
-            f"models:/{self.spec.name}/{version}",
-            self.spec.name,
-            version,
-            label,
-            at,
-        )
+        frame = score_frame(gold, self.reading, self.model(version), label, at)
         staged = tables.stage(frame, self.predictions)
         commit_batch(staged, app, batch_id, metadata, self.options)
         return staged.rows

@@ -8,6 +8,7 @@ retries instead of MLflow's default four minutes of back-off.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -169,6 +170,24 @@ def signature(pipeline: Pipeline, sample: pd.DataFrame, problem_type: str) -> Mo
     return infer_signature(sample, output)
 
 
+@contextmanager
+def quiet_example_check() -> Iterator[None]:
+    """Silence MLflow's check of the input example while logging a model.
+
+    MLflow checks the example by loading the model through its own loader, which every
+    Kubricks process refuses (``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``, see
+    kubricks.registry.safe_load), so the check can only fail and warn; the gate loads and
+    scores the model the safe way instead.
+    """
+    logger = logging.getLogger("mlflow.models.model")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def log_model(
     run_id: str,
     pipeline: Pipeline,
@@ -181,18 +200,19 @@ def log_model(
     ``metadata`` (the classes and the positive class) lands in the model's ``MLmodel``.
     """
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))  # types we just wrote
-    return mlflow.sklearn.log_model(
-        pipeline,
-        name=MODEL_ARTIFACT,
-        run_id=run_id,
-        signature=signature(pipeline, sample, problem_type),
-        input_example=sample.head(5),
-        pip_requirements=pinned_requirements(),
-        pyfunc_predict_fn="predict_proba" if problem_type == "classification" else "predict",
-        serialization_format="skops",
-        skops_trusted_types=trusted,
-        metadata=dict(metadata) if metadata else None,
-    )
+    with quiet_example_check():
+        return mlflow.sklearn.log_model(
+            pipeline,
+            name=MODEL_ARTIFACT,
+            run_id=run_id,
+            signature=signature(pipeline, sample, problem_type),
+            input_example=sample.head(5),
+            pip_requirements=pinned_requirements(),
+            pyfunc_predict_fn="predict_proba" if problem_type == "classification" else "predict",
+            serialization_format="skops",
+            skops_trusted_types=trusted,
+            metadata=dict(metadata) if metadata else None,
+        )
 
 
 def end_run_quietly(

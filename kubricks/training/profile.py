@@ -70,7 +70,7 @@ def datetime_summary(values: pd.Series) -> dict[str, Any]:
 
 def summary(frame: pd.DataFrame, name: str, spec: UseCaseSpec) -> dict[str, Any]:
     """The summary of one gold feature column, by the feature's kind."""
-    if name in spec.categorical_passthrough():
+    if name in {f.name for f in spec.categorical_features()}:
         return categorical_summary(frame[name])
     if name in spec.datetime_features():
         return datetime_summary(frame[name])

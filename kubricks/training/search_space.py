@@ -2,8 +2,8 @@
 
 Every candidate is an sklearn Pipeline over the raw gold feature columns: numeric
 columns are imputed (and scaled for linear models), date/timestamp columns become
-calendar parts, the spec's passthrough categorical columns are one-hot encoded, so
-the logged model takes raw gold rows.
+calendar parts, categorical columns are encoded as the spec says
+(:mod:`kubricks.training.encoding`), so the logged model takes the raw rows a user has.
 Optuna parameter names carry the family prefix (``lightgbm.num_leaves``) because a
 name must keep one distribution across a study.
 """
@@ -27,10 +27,11 @@ from sklearn.ensemble import (
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import ElasticNet, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
 from kubricks.spec import UseCaseSpec
 from kubricks.training.calendar_features import CalendarFeatures
+from kubricks.training.encoding import categorical_pipeline
 
 FAMILY_PARAM = "family"
 N_JOBS = 1  # trials run one at a time on shared machines; threads would only contend
@@ -150,18 +151,15 @@ def family_named(problem_type: str, name: str) -> Family:
 
 def preprocessor(spec: UseCaseSpec, scale: bool) -> ColumnTransformer:
     """Raw gold feature columns in, a dense numeric matrix out."""
-    categorical = spec.categorical_passthrough()
+    categorical = spec.categorical_features()
     dated = spec.datetime_features()
-    numeric = [c for c in spec.gold_feature_columns() if c not in categorical and c not in dated]
+    encoded = {f.name for f in categorical} | set(dated)
+    numeric = [c for c in spec.gold_feature_columns() if c not in encoded]
 
     def numeric_steps() -> list[tuple[str, Any]]:
         steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
         return [*steps, ("scale", StandardScaler())] if scale else steps
 
-    categorical_steps = [
-        ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
-        ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-    ]
     transformers: list[tuple[str, Any, list[str]]] = []
     if numeric:
         transformers.append(("numeric", Pipeline(numeric_steps()), numeric))
@@ -169,8 +167,10 @@ def preprocessor(spec: UseCaseSpec, scale: bool) -> ColumnTransformer:
         transformers.append(
             ("datetime", Pipeline([("calendar", CalendarFeatures()), *numeric_steps()]), dated)
         )
-    if categorical:
-        transformers.append(("categorical", Pipeline(categorical_steps), categorical))
+    for feature in categorical:  # one step per feature: each has its own vocabulary
+        transformers.append(
+            (f"categorical_{feature.name}", categorical_pipeline(feature), [feature.name])
+        )
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from kubricks.errors import SpecError
-from kubricks.spec import BUNDLED_USECASES, load_spec, one_hot_column
+from kubricks.spec import BUNDLED_USECASES, Feature, load_spec
 
 
 def _churn_raw() -> dict:
@@ -21,12 +21,13 @@ def _write(tmp_path: Path, raw: dict) -> Path:
     return path
 
 
-def test_bundled_churn_spec_loads_with_one_hot_features() -> None:
+def test_bundled_churn_spec_loads_with_categories_the_model_encodes() -> None:
     spec = load_spec("churn")
     assert spec.entity_key == "CustomerId"
     assert spec.label == "Exited"
-    assert "Geography_Germany" in spec.gold_feature_columns()
-    assert "Geography" not in spec.gold_feature_columns()
+    geography = next(f for f in spec.categorical_features() if f.name == "Geography")
+    assert geography.categories == ["France", "Spain", "Germany"]
+    assert geography.model_encoding == "one_hot"
 
 
 def test_unknown_name_lists_the_available_specs() -> None:
@@ -59,9 +60,29 @@ def test_malformed_yaml_is_a_spec_error(tmp_path: Path) -> None:
         load_spec(path)
 
 
-def test_one_hot_column_names_are_identifiers() -> None:
-    assert one_hot_column("city", "New York-2") == "city_New_York_2"
-    assert one_hot_column("x", "") == "x_blank"
+def test_categorical_encodings_belong_to_categorical_features() -> None:
+    from pydantic import ValidationError
+
+    assert Feature(name="city", kind="categorical").model_encoding == "one_hot"
+    assert Feature(name="city", kind="categorical", encoding="passthrough").model_encoding == (
+        "one_hot"
+    )
+    assert Feature(name="city", kind="categorical", encoding="ordinal").model_encoding == (
+        "ordinal"
+    )
+    with pytest.raises(ValidationError, match="ordinal encoding applies to categorical"):
+        Feature(name="age", encoding="ordinal")
+    with pytest.raises(ValidationError, match="categories apply to categorical"):
+        Feature(name="age", categories=["a"])
+    with pytest.raises(ValidationError, match="duplicate categories"):
+        Feature(name="city", kind="categorical", categories=["a", "a"])
+
+
+def test_gold_holds_the_raw_feature_columns() -> None:
+    spec = load_spec("churn")
+    assert spec.gold_feature_columns() == [f.name for f in spec.features]
+    assert "Geography" in spec.gold_feature_columns()
+    assert not any(c.startswith("Geography_") for c in spec.gold_feature_columns())
 
 
 def test_monitoring_section_has_defaults_and_checks_its_fields() -> None:

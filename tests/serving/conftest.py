@@ -16,7 +16,6 @@ from pyspark.sql import SparkSession
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import ingest, layer_tables
@@ -24,6 +23,7 @@ from kubricks.registry.aliases import promote
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.synthetic import write_synthetic
+from kubricks.training.search_space import preprocessor
 from serving import deploy, local
 from serving.build import Runtime
 from tests.serving.models import log_and_register
@@ -44,10 +44,13 @@ def register_churn_versions(
     """v1 champion (logistic), v2 challenger (boosting), v3 a weaker logistic for swaps."""
     features = gold[spec.gold_feature_columns()]
     label = gold[spec.label]
-    candidates = {
-        "champion": make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),
-        "challenger": GradientBoostingClassifier(n_estimators=30, max_depth=2, random_state=0),
-        "next": make_pipeline(StandardScaler(), LogisticRegression(C=0.001, max_iter=500)),
+    candidates = {  # behind the spec's preprocessing: raw columns in, as training makes them
+        "champion": make_pipeline(preprocessor(spec, True), LogisticRegression(max_iter=500)),
+        "challenger": make_pipeline(
+            preprocessor(spec, False),
+            GradientBoostingClassifier(n_estimators=30, max_depth=2, random_state=0),
+        ),
+        "next": make_pipeline(preprocessor(spec, True), LogisticRegression(C=0.001, max_iter=500)),
     }
     out = {}
     for role, estimator in candidates.items():

@@ -1,15 +1,12 @@
-"""Small real models for the serving tests, logged the way training logs them (skops)."""
+"""Small real models for the serving tests, registered the way training and the gate do."""
 
 from __future__ import annotations
 
-import mlflow
 import pandas as pd
-import skops.io
-from mlflow import MlflowClient
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier
 
 from kubricks.settings import KubricksSettings
-from kubricks.tracking import use_server
+from tests.registered import register_model
 
 
 def log_and_register(
@@ -18,27 +15,15 @@ def log_and_register(
     model_name: str,
     settings: KubricksSettings,
     alias: str | None = "champion",
-    predict_fn: str = "predict_proba",
 ) -> str:
-    """Log ``estimator`` (already fit on ``frame``'s columns) with skops, register it and
-    point ``alias`` at the new version; returns the version."""
-    use_server(settings.resolved_tracking_uri)
-    mlflow.set_experiment(f"serving-{model_name}")
-    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            estimator,
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=trusted,
-            pyfunc_predict_fn=predict_fn,
-            input_example=frame.head(3),
-            registered_model_name=model_name,
-            pip_requirements=["scikit-learn", "skops"],
-        )
-    version = str(info.registered_model_version)
-    if alias:
-        MlflowClient(settings.resolved_tracking_uri).set_registered_model_alias(
-            model_name, alias, version
-        )
-    return version
+    """Log ``estimator`` (already fit on ``frame``'s columns) with skops, register it (digest
+    recorded) and point ``alias`` at the new version; returns the version."""
+    return register_model(
+        estimator,
+        frame,
+        model_name,
+        settings.resolved_tracking_uri,
+        alias=alias,
+        problem_type="classification" if is_classifier(estimator) else "regression",
+        experiment=f"serving-{model_name}",
+    )

@@ -47,7 +47,7 @@ def servers(tmp_path_factory, mlflow_server: str) -> Iterator[dict[str, str]]:
         "fast": settings_for(tmp_path_factory, mlflow_server, True),
         "api": settings_for(tmp_path_factory, mlflow_server, False),
     }
-    log_and_register(MODEL, FEATURES, SPEC.name, both["fast"], predict_fn="predict")
+    log_and_register(MODEL, FEATURES, SPEC.name, both["fast"])
     urls = {}
     try:
         for name, settings in both.items():

@@ -13,19 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import mlflow
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
+from mlflow import MlflowClient
 
 from kubricks.features.online import materialize
 from kubricks.registry.aliases import promote, rollback
+from kubricks.registry.safe_load import load_version
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec, load_spec
 from serving import build, deploy
 from serving.inference_log import log_uri
 from serving.model import to_frame
 from tests.conftest import free_port
+from tests.doc_examples import examples
 from tests.serving.conftest import (
     Load,
     churn_gold,
@@ -88,7 +90,7 @@ def feature_rows(gold: pd.DataFrame, spec: UseCaseSpec, keys: list[int]) -> list
 
 
 def expected(spec: UseCaseSpec, version: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    model = mlflow.sklearn.load_model(f"models:/{spec.name}/{version}")
+    model = load_version(MlflowClient(), spec.name, version).estimator
     frame = to_frame(spec, rows)
     return pd.DataFrame({"label": model.predict(frame), "p1": model.predict_proba(frame)[:, 1]})
 
@@ -361,3 +363,18 @@ def test_bento_build_packs_code_spec_and_the_served_models(spec, settings, versi
     }
     envs = {e.name: e.value for e in bento.info.envs}
     assert build.Runtime.model_validate_json(envs["KUBRICKS_SERVING_RUNTIME"]) == runtime
+
+
+def test_documented_requests_answer_as_documented(server: str, spec: UseCaseSpec) -> None:
+    """Every curl example of the READMEs, sent to a churn server (cluster examples too: the
+    Bento in the cluster serves the same body)."""
+    found = examples()
+    assert found["serving/README.md"] and found["infra/README.md"], "the examples are gone"
+    for page, shown in found.items():
+        for example in shown:
+            answer = httpx.post(f"{server}{example.path}", json=example.body, timeout=30)
+            assert answer.status_code == 200, f"{example}: {answer.text}"
+            predictions = answer.json()["predictions"]
+            sent = example.body.get("rows") if example.path == "/predict" else example.body["keys"]
+            assert len(predictions) == len(sent), str(example)
+            assert all(p["prediction"] in (0, 1) for p in predictions), f"{page}: {predictions}"

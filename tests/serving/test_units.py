@@ -8,16 +8,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 from mlflow.webhooks.delivery import _generate_hmac_signature
 from pydantic import TypeAdapter, ValidationError
-from sklearn.linear_model import LogisticRegression
 
 from kubricks.settings import KubricksSettings
 from kubricks.spec import load_spec
+from kubricks.synthetic import generate
+from kubricks.training.labels import plain
+from kubricks.training.search_space import build_pipeline, family_named
 from serving import inference_log, schema, traffic, webhook
 from serving.batch import Batch, Job, score_jobs
 from serving.http import one_line
@@ -77,12 +78,14 @@ def test_settings_override_the_spec_serving_section() -> None:
 
 def test_row_model_is_strict_and_names_the_field() -> None:
     row = TypeAdapter(schema.row_model(CHURN))
-    good = {c: 1 for c in CHURN.gold_feature_columns()}
+    good = {c: 1 for c in CHURN.gold_feature_columns()} | {"Geography": "Spain", "Gender": "Male"}
     assert row.validate_python(good)["CreditScore"] == 1
+    assert row.validate_python({**good, "Geography": "Peru"})["Geography"] == "Peru"  # unknown
     for bad, field in (
         ({**good, "Extra": 1}, "Extra"),
         ({**good, "Balance": math.nan}, "Balance"),
-        ({**good, "Geography_France": 2}, "Geography_France"),
+        ({**good, "Geography": 2}, "Geography"),
+        ({**good, "Balance": ""}, "Balance"),
         ({k: v for k, v in good.items() if k != "Age"}, "Age"),
         ({**good, "Age": None}, "Age"),
     ):
@@ -101,11 +104,12 @@ def test_one_line_error_names_the_path() -> None:
 
 def churn_batch(request_id: str, key: int | None) -> Batch:
     """One scored request of a real (tiny) churn model."""
-    columns = CHURN.gold_feature_columns()
-    rng = np.random.default_rng(0)
-    features = pd.DataFrame(rng.integers(0, 2, (40, len(columns))), columns=columns)
-    model = LogisticRegression().fit(features, np.arange(40) % 2)
-    row = features.iloc[0].to_dict()
+    frame = generate(CHURN, 40, seed=0)
+    features = frame[CHURN.gold_feature_columns()]
+    family = family_named("classification", "logistic_regression")
+    model = build_pipeline(CHURN, family, family.defaults, seed=0)
+    model.fit(features, np.arange(40) % 2)
+    row = {k: plain(v) for k, v in features.iloc[0].items()}
     loaded = LoadedModel("churn", "3", model, CHURN)
     return score_jobs(loaded, [Job(request_id, inference_log.now(), [key], [row], "champion")])
 

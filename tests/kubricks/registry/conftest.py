@@ -1,7 +1,7 @@
 """Registry fixtures: small sklearn models logged to the real MLflow server with a holdout.
 
-Each logged run mimics what AutoML hands the gate (a ``model`` whose pyfunc returns class
-probabilities, plus ``holdout/holdout.parquet``); tests build the TrainResult by hand.
+Each logged run mimics what AutoML hands the gate (a pipeline over the raw churn columns
+logged with skops, plus ``holdout/holdout.parquet``); tests build the TrainResult by hand.
 """
 
 from __future__ import annotations
@@ -17,29 +17,35 @@ from sklearn.base import ClassifierMixin
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
 
 from kubricks.settings import KubricksSettings, get_settings
-from kubricks.spec import UseCaseSpec, load_spec, one_hot_column
+from kubricks.spec import UseCaseSpec, load_spec
 from kubricks.tracking import use_server
-from kubricks.training.result import HOLDOUT_ARTIFACT, MODEL_ARTIFACT, TrainResult
+from kubricks.training.mlflow_logging import log_model
+from kubricks.training.result import HOLDOUT_ARTIFACT, TrainResult
+from kubricks.training.search_space import preprocessor
 
-MODELS: dict[str, Callable[[], ClassifierMixin]] = {
+ESTIMATORS: dict[str, Callable[[], ClassifierMixin]] = {
     "weak": lambda: GradientBoostingClassifier(n_estimators=20, max_depth=2, random_state=0),
     "strong": lambda: GradientBoostingClassifier(n_estimators=150, max_depth=3, random_state=0),
     "dummy": lambda: DummyClassifier(strategy="prior"),
 }
 
 
+def model(kind: str) -> Pipeline:
+    """An estimator behind the spec's own preprocessing: raw churn columns in."""
+    spec = load_spec("churn")
+    return Pipeline(
+        [("preprocess", preprocessor(spec, scale=False)), ("model", ESTIMATORS[kind]())]
+    )
+
+
 @pytest.fixture(scope="session")
 def churn_split(churn_csv: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Churn with Geography/Gender one-hot encoded as gold has them, split 75/25."""
+    """Churn's raw feature columns and label, as gold holds them, split 75/25."""
     spec = load_spec("churn")
     frame = pd.read_csv(churn_csv)
-    for feature in spec.features:
-        for category in feature.categories or []:
-            frame[one_hot_column(feature.name, category)] = (
-                frame[feature.name] == category
-            ).astype(int)
     frame = frame[[*spec.gold_feature_columns(), spec.label]]
     train, holdout = train_test_split(
         frame, test_size=0.25, random_state=7, stratify=frame[spec.label]
@@ -53,16 +59,10 @@ def log_candidate(
     """Fit one model, log it with its holdout the way AutoML does, return its TrainResult."""
     spec = load_spec("churn")
     features = spec.gold_feature_columns()
-    model = MODELS[kind]().fit(train[features], train[spec.label])
+    fitted = model(kind).fit(train[features], train[spec.label])
     mlflow.set_experiment("kubricks-registry-tests")
     with mlflow.start_run(run_name=f"registry-{kind}") as run:
-        mlflow.sklearn.log_model(
-            model,
-            name=MODEL_ARTIFACT,
-            pyfunc_predict_fn="predict_proba",
-            skops_trusted_types=["sklearn.tree._tree.Tree"],
-            pip_requirements=["scikit-learn"],  # skips the slow requirement inference
-        )
+        info = log_model(run.info.run_id, fitted, train[features].head(20), "classification")
         if holdout_artifact:
             path = tmp / f"{run.info.run_id}" / Path(HOLDOUT_ARTIFACT).name
             path.parent.mkdir(parents=True)
@@ -71,7 +71,7 @@ def log_candidate(
     return TrainResult(
         usecase="churn",
         run_id=run.info.run_id,
-        model_uri=f"runs:/{run.info.run_id}/{MODEL_ARTIFACT}",
+        model_uri=info.model_uri,
         family=kind,
         metrics={},
         lineage={"gold_table": "gold/churn", "gold_version": "0"},
@@ -88,7 +88,7 @@ def candidates(
     use_server(mlflow_server)
     train, holdout = churn_split
     tmp = tmp_path_factory.mktemp("candidates")
-    out = {kind: log_candidate(kind, train, holdout, tmp) for kind in MODELS}
+    out = {kind: log_candidate(kind, train, holdout, tmp) for kind in ESTIMATORS}
     out["weak_again"] = log_candidate("weak", train, holdout, tmp)
     out["no_holdout"] = log_candidate("weak", train, holdout, tmp, holdout_artifact=False)
     return out

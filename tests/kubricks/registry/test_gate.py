@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 
-import mlflow
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -17,8 +16,9 @@ from kubricks.registry.gate import GateDecision, decide, register_and_gate
 from kubricks.registry.store import CHALLENGER, CHAMPION, alias_version
 from kubricks.settings import KubricksSettings, get_settings
 from kubricks.spec import UseCaseSpec
-from kubricks.tracking import connect, use_server
+from kubricks.tracking import connect
 from kubricks.training.result import TrainResult
+from tests.registered import register_model
 
 THRESHOLDS = {"roc_auc": 0.80}
 
@@ -161,16 +161,9 @@ def test_a_retried_gate_reuses_the_version_and_decision(
 def test_a_champion_that_cannot_score_the_holdout_fails_the_gate(
     spec: UseCaseSpec, settings: KubricksSettings, candidates: dict[str, TrainResult]
 ) -> None:
-    use_server(settings.resolved_tracking_uri)
-    legacy = LogisticRegression().fit(pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]}), [0, 0, 1, 1])
-    with mlflow.start_run(run_name="registry-legacy") as run:
-        mlflow.sklearn.log_model(
-            legacy,
-            name="model",
-            pyfunc_predict_fn="predict_proba",
-            pip_requirements=["scikit-learn"],
-        )
-    mlflow.register_model(f"runs:/{run.info.run_id}/model", spec.name)
+    sample = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    legacy = LogisticRegression().fit(sample, [0, 0, 1, 1])
+    register_model(legacy, sample, spec.name, settings.resolved_tracking_uri, alias=None)
     promote(settings, spec.name, "1", reason="legacy model from an older spec")
 
     decision = register_and_gate(spec, settings, candidates["weak"])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from kubricks.registry.errors import RegistryError
 from kubricks.registry.scoring import (
     class_probabilities,
     holdout_classes,
@@ -54,70 +52,46 @@ def wine(binary: bool) -> pd.DataFrame:
     return frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
 
 
-def saved(model: object, folder: Path, predict_fn: str) -> str:
-    path = folder / predict_fn
-    mlflow.sklearn.save_model(
-        model,
-        str(path),
-        pyfunc_predict_fn=predict_fn,
-        serialization_format="skops",
-        skops_trusted_types=[],
-        pip_requirements=["scikit-learn"],
-    )
-    return str(path)
-
-
 @pytest.fixture(scope="module")
-def binary(tmp_path_factory: pytest.TempPathFactory) -> tuple[UseCaseSpec, pd.DataFrame, str]:
+def binary() -> tuple[UseCaseSpec, pd.DataFrame, object]:
     spec = wine_spec(positive="barbera")
     frame = wine(binary=True)
     train, holdout = frame.iloc[:120], frame.iloc[120:]
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.05)).fit(
         train[spec.gold_feature_columns()], train[spec.label]
     )
-    return spec, holdout, saved(model, tmp_path_factory.mktemp("wine"), "predict_proba")
+    return spec, holdout, model
 
 
 def test_binary_scores_follow_the_declared_positive_class(binary) -> None:
-    spec, holdout, uri = binary
-    truth, scores = holdout_scores(uri, holdout, spec)
+    spec, holdout, model = binary
+    truth, scores = holdout_scores(model, holdout, spec)
     assert truth.tolist() == (holdout["cultivar"] == "barbera").astype(int).tolist()
-    proba, classes = class_probabilities(
-        mlflow.pyfunc.load_model(uri), holdout[spec.gold_feature_columns()], spec
-    )
+    proba, classes = class_probabilities(model, holdout[spec.gold_feature_columns()], spec)
     assert classes == ["barbera", "other"]
     assert np.allclose(scores, proba[:, 0])
-    metrics = score(uri, holdout, spec)
+    metrics = score(model, holdout, spec)
     assert metrics == classification_metrics(holdout["cultivar"], proba, classes, "barbera")
     assert metrics["roc_auc"] > 0.95
 
 
-def test_multiclass_and_label_only_models_score_on_original_labels(tmp_path: Path) -> None:
+def test_multiclass_scores_and_classes_are_original_labels() -> None:
     spec = wine_spec()
     frame = wine(binary=False)
     train, holdout = frame.iloc[:120], frame.iloc[120:]
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(
         train[spec.gold_feature_columns()], train[spec.label]
     )
-    by_probability = score(saved(model, tmp_path, "predict_proba"), holdout, spec)
-    by_label = score(saved(model, tmp_path, "predict"), holdout, spec)
-    assert by_probability["accuracy"] > 0.9
-    assert by_probability["accuracy"] == pytest.approx(by_label["accuracy"])
-    assert by_probability["f1"] == pytest.approx(by_label["f1"])
-    assert set(by_label) == set(by_probability)
+    metrics = score(model, holdout, spec)
+    assert metrics["accuracy"] > 0.9
+    truth, predicted = holdout_classes(model, holdout, spec)
+    assert truth == holdout["cultivar"].tolist()
+    assert predicted == model.predict(holdout[spec.gold_feature_columns()]).tolist()
+    assert set(predicted) <= set(CULTIVARS)
 
 
-def test_multiclass_holdout_classes_are_labels_whatever_the_pyfunc_answers(
-    tmp_path: Path,
-) -> None:
+def test_a_model_without_probabilities_is_named() -> None:
     spec = wine_spec()
     frame = wine(binary=False)
-    train, holdout = frame.iloc[:120], frame.iloc[120:]
-    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(
-        train[spec.gold_feature_columns()], train[spec.label]
-    )
-    expected = model.predict(holdout[spec.gold_feature_columns()]).tolist()
-    for predict_fn in ("predict_proba", "predict"):
-        truth, predicted = holdout_classes(saved(model, tmp_path, predict_fn), holdout, spec)
-        assert truth == holdout["cultivar"].tolist()
-        assert predicted == expected, predict_fn
+    with pytest.raises(RegistryError, match="does not give class probabilities"):
+        class_probabilities(object(), frame[spec.gold_feature_columns()], spec)

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
-import numpy as np
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
-from mlflow.models import infer_signature
 from pyspark.sql import SparkSession
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
@@ -21,14 +14,8 @@ from kubricks.lakehouse.ingest import ingest, layer_tables
 from kubricks.scoring import batch
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec, load_spec
-from kubricks.tracking import use_server
-
-
-def test_output_kind_tells_labels_scores_and_class_columns() -> None:
-    assert batch.output_kind(np.array([0, 1, 1])) == "labels"
-    assert batch.output_kind(np.array([0.2, 0.9])) == "scores"
-    assert batch.output_kind(np.array([[0.8, 0.2], [0.1, 0.9]])) == "matrix"
-    assert batch.output_kind(pd.DataFrame({"p": [0.3, 0.6]})) == "scores"
+from kubricks.training.search_space import build_pipeline, family_named
+from tests.registered import register_model
 
 
 @pytest.fixture(scope="module")
@@ -58,28 +45,13 @@ def gold(
     return tables.read_arrow(uri).to_pandas()
 
 
-def register(
-    spec: UseCaseSpec, gold: pd.DataFrame, settings: KubricksSettings, predict_fn: str
-) -> str:
-    """Fit a small model on gold, log and register it, make it the champion."""
-    use_server(settings.resolved_tracking_uri)
-    mlflow.set_experiment(spec.name)
-    features = gold[spec.gold_feature_columns()].astype(float)
-    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(features, gold[spec.label])
-    output = getattr(model, predict_fn)(features.head(5))
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(features.head(5), output),
-            pyfunc_predict_fn=predict_fn,
-            registered_model_name=spec.name,
-        )
-    version = str(info.registered_model_version)
-    MlflowClient(settings.resolved_tracking_uri).set_registered_model_alias(
-        spec.name, "champion", version
-    )
-    return version
+def register(spec: UseCaseSpec, gold: pd.DataFrame, settings: KubricksSettings, kind: str) -> str:
+    """Fit a small pipeline on gold's raw columns, register it, make it the champion."""
+    family = family_named("classification", kind)
+    model = build_pipeline(spec, family, family.defaults, seed=0)
+    features = gold[spec.gold_feature_columns()]
+    model.fit(features, gold[spec.label])
+    return register_model(model, features, spec.name, settings.resolved_tracking_uri)
 
 
 @pytest.mark.slow
@@ -90,7 +62,7 @@ def test_no_champion_is_a_clear_error(spark, spec, settings, gold) -> None:
 
 @pytest.mark.slow
 def test_scores_once_per_batch_with_the_resolved_champion(spark, spec, settings, gold) -> None:
-    version = register(spec, gold, settings, "predict_proba")
+    version = register(spec, gold, settings, "logistic_regression")
     first = batch.score_gold(spark, spec, settings)
     assert not first.skipped
     assert first.model_version == version
@@ -119,13 +91,13 @@ def test_scores_once_per_batch_with_the_resolved_champion(spark, spec, settings,
     assert again.skipped and again.version == first.version
     assert len(tables.read_arrow(first.uri)) == len(table)
 
-    # a label-only champion: a new batch, predictions without probabilities
-    labels_version = register(spec, gold, settings, "predict")
+    # a new champion: a new batch, appended beside the first
+    forest_version = register(spec, gold, settings, "random_forest")
     second = batch.score_gold(spark, spec, settings)
-    assert not second.skipped and second.model_version == labels_version
+    assert not second.skipped and second.model_version == forest_version
     both = tables.read_arrow(first.uri).to_pandas()
     assert len(both) == 2 * len(table)
-    newest = both[both["model_version"] == labels_version]
-    assert newest["probability"].isna().all()
+    newest = both[both["model_version"] == forest_version]
+    assert newest["probability"].between(0, 1).all()
     assert set(newest["prediction"]) <= {0, 1}
     assert tables.has_batch(first.uri, second.batch_id)

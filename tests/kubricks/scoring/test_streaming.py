@@ -8,16 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from mlflow.models import infer_signature
 from pyspark.sql import SparkSession
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier
 
 from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
@@ -25,9 +19,10 @@ from kubricks.scoring import streaming
 from kubricks.scoring.batch import predictions_table
 from kubricks.scoring.streaming import StreamOptions
 from kubricks.settings import KubricksSettings
-from kubricks.spec import UseCaseSpec, load_spec, one_hot_column
+from kubricks.spec import UseCaseSpec, load_spec
 from kubricks.synthetic import generate
-from kubricks.tracking import use_server
+from kubricks.training.search_space import build_pipeline, family_named
+from tests.registered import register_model
 
 pytestmark = pytest.mark.slow
 
@@ -46,41 +41,19 @@ def churn(spec: UseCaseSpec) -> pd.DataFrame:
     return generate(spec, 2_000, seed=7)
 
 
-def gold_features(frame: pd.DataFrame, spec: UseCaseSpec) -> pd.DataFrame:
-    """The raw CSV encoded as gold encodes it (one-hot categories)."""
-    out = frame.copy()
-    for feature in spec.features:
-        for category in feature.categories or []:
-            out[one_hot_column(feature.name, category)] = (out[feature.name] == category).astype(
-                "int32"
-            )
-    return out[spec.gold_feature_columns()].astype("float64")
-
-
 @pytest.fixture(scope="module")
 def versions(spec: UseCaseSpec, churn: pd.DataFrame, mlflow_server: str) -> tuple[str, str]:
-    """Two registered versions (logistic regression, then a tree); the first is champion."""
-    use_server(mlflow_server)
-    mlflow.set_experiment(spec.name)
-    features = gold_features(churn, spec)
+    """Two registered versions (logistic regression, then a forest); the first is champion.
+
+    Both are pipelines over the raw columns, as training makes them (the model encodes).
+    """
+    features = churn[spec.gold_feature_columns()]
     out = []
-    for model in (
-        make_pipeline(StandardScaler(), LogisticRegression()),
-        DecisionTreeClassifier(max_depth=3, random_state=0),
-    ):
+    for kind in ("logistic_regression", "random_forest"):
+        family = family_named("classification", kind)
+        model = build_pipeline(spec, family, family.defaults, seed=0)
         model.fit(features, churn[spec.label])
-        with mlflow.start_run():
-            info = mlflow.sklearn.log_model(
-                model,
-                name="model",
-                signature=infer_signature(features.head(5), model.predict_proba(features.head(5))),
-                pyfunc_predict_fn="predict_proba",
-                serialization_format="skops",
-                skops_trusted_types=["sklearn.tree._tree.Tree"],
-                pip_requirements=["scikit-learn"],
-                registered_model_name=spec.name,
-            )
-        out.append(str(info.registered_model_version))
+        out.append(register_model(model, features, spec.name, mlflow_server, alias=None))
     MlflowClient(mlflow_server).set_registered_model_alias(spec.name, "champion", out[0])
     return out[0], out[1]
 

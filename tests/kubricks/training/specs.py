@@ -70,7 +70,7 @@ def classification_spec(folder: Path, name: str = "buyers") -> UseCaseSpec:
 def gold_frame(spec: UseCaseSpec, rows: int = 200, seed: int = 0) -> pd.DataFrame:
     """A gold-shaped frame in memory: key, numeric and string features, a learnable label."""
     rng = np.random.default_rng(seed)
-    categorical = set(spec.categorical_passthrough())
+    categorical = {f.name for f in spec.categorical_features()}
     frame = pd.DataFrame({spec.entity_key: np.arange(rows)})
     for column in spec.gold_feature_columns():
         frame[column] = (

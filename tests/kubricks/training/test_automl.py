@@ -20,6 +20,7 @@ from kubricks import services
 from kubricks.errors import KubricksError, ServiceUnavailable
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import ingest, layer_tables, resolve_source
+from kubricks.registry.safe_load import load_logged
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec, load_spec
 from kubricks.training.automl import train
@@ -136,8 +137,8 @@ def test_artifacts_model_profile_holdout_plots_and_spec(
     ]
     assert len(holdout) == int(client.get_run(run_id).data.params["rows_holdout"])
 
-    model = mlflow.pyfunc.load_model(churn_result.model_uri)
-    probabilities = np.asarray(model.predict(holdout[spec.gold_feature_columns()]))
+    model = load_logged(churn_result.model_uri)
+    probabilities = np.asarray(model.predict_proba(holdout[spec.gold_feature_columns()]))
     assert probabilities.shape == (len(holdout), 2)
     assert np.allclose(probabilities.sum(axis=1), 1.0)
     requirements = Path(mlflow.pyfunc.get_model_dependencies(churn_result.model_uri)).read_text()
@@ -186,9 +187,7 @@ def test_regression_spec_trains_end_to_end(
     plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
     assert {"plots/residuals.png", "plots/predicted_vs_actual.png"} <= plots
     frame = tables.read_arrow(layer_tables(spec, settings.lakehouse_uri)["gold"][1]).to_pandas()
-    predictions = mlflow.pyfunc.load_model(result.model_uri).predict(
-        frame[spec.gold_feature_columns()].head(20)
-    )
+    predictions = load_logged(result.model_uri).predict(frame[spec.gold_feature_columns()].head(20))
     assert np.asarray(predictions).shape == (20,)
 
 

@@ -23,6 +23,7 @@ from sklearn import metrics as skm
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import ingest, layer_tables
 from kubricks.registry.gate import GateDecision, register_and_gate
+from kubricks.registry.safe_load import load_logged, load_version
 from kubricks.registry.scoring import holdout_scores, load_holdout, score
 from kubricks.scoring.batch import ScoreResult, score_gold
 from kubricks.settings import KubricksSettings
@@ -90,7 +91,7 @@ def test_minority_positive_class_that_sorts_first_is_what_probabilities_refer_to
     tumours: Lifecycle,
 ) -> None:
     spec, holdout = tumours.spec, tumours.holdout
-    model = mlflow.sklearn.load_model(tumours.result.model_uri)
+    model = load_logged(tumours.result.model_uri)
     assert list(model.classes_) == ["benign", "malignant"]  # the positive class sorts first
     features = holdout[spec.gold_feature_columns()]
     assert set(model.predict(features)) <= {"benign", "malignant"}  # original labels
@@ -114,7 +115,8 @@ def test_gate_and_batch_scoring_use_the_declared_positive_class(tumours: Lifecyc
     spec = tumours.spec
     assert tumours.decision.passed, tumours.decision.reason
     assert tumours.decision.candidate_metrics == pytest.approx(tumours.result.metrics)
-    truth, scores = holdout_scores(tumours.result.model_uri, tumours.holdout, spec)
+    model = load_logged(tumours.result.model_uri)
+    truth, scores = holdout_scores(model, tumours.holdout, spec)
     assert truth.mean() == pytest.approx((tumours.holdout[spec.label] == "benign").mean())
     assert skm.roc_auc_score(truth, scores) == pytest.approx(tumours.result.metrics["roc_auc"])
 
@@ -130,11 +132,11 @@ def test_multiclass_metrics_gate_and_a_probability_column_per_class(irises: Life
     assert set(result.metrics) == set(CLASSIFICATION_METRICS)
     assert result.metrics["f1"] > 0.85 and result.metrics["accuracy"] > 0.85
     assert result.metrics["roc_auc"] > 0.95
-    model = mlflow.sklearn.load_model(result.model_uri)
+    model = load_logged(result.model_uri)
     assert list(model.classes_) == ["setosa", "versicolor", "virginica"]
-    pyfunc = mlflow.pyfunc.load_model(result.model_uri)
-    assert pyfunc.metadata.metadata["classes"] == ["setosa", "versicolor", "virginica"]
-    proba = np.asarray(pyfunc.predict(irises.holdout[spec.gold_feature_columns()]))
+    info = mlflow.models.get_model_info(result.model_uri)
+    assert info.metadata["classes"] == ["setosa", "versicolor", "virginica"]
+    proba = np.asarray(model.predict_proba(irises.holdout[spec.gold_feature_columns()]))
     assert proba.shape == (len(irises.holdout), 3)
     predicted = model.classes_[proba.argmax(axis=1)]
     assert result.metrics["f1"] == pytest.approx(
@@ -142,8 +144,10 @@ def test_multiclass_metrics_gate_and_a_probability_column_per_class(irises: Life
     )
 
     assert irises.decision.passed, irises.decision.reason
-    assert score(f"models:/{spec.name}/{irises.decision.version}", irises.holdout, spec) == (
-        pytest.approx(irises.decision.candidate_metrics)
+    client = MlflowClient()
+    registered = load_version(client, spec.name, irises.decision.version).estimator
+    assert score(registered, irises.holdout, spec) == pytest.approx(
+        irises.decision.candidate_metrics
     )
 
     table = irises.predictions
@@ -175,13 +179,13 @@ def test_gold_and_the_training_set_keep_the_raw_date(sales: tuple[Lifecycle, Pat
     gold_uri = layer_tables(life.spec, life.settings.lakehouse_uri)["gold"][1]
     field = tables.read_arrow(gold_uri).schema.field("sale_date")
     assert str(field.type).startswith("timestamp")
-    pyfunc = mlflow.pyfunc.load_model(life.result.model_uri)
-    inputs = {c.name: c.type.name for c in pyfunc.metadata.get_input_schema().inputs}
+    info = mlflow.models.get_model_info(life.result.model_uri)
+    inputs = {c.name: c.type.name for c in info.signature.inputs.inputs}
     assert inputs["sale_date"] == "datetime"  # a served model takes the raw date
     raw_dates = pd.DataFrame(  # as a JSON request would carry them: text dates
         {"sale_date": ["2024-06-01", "2024-06-03"], "promotion": np.zeros(2, dtype="int32")}
     )
-    saturday, monday = np.asarray(pyfunc.predict(raw_dates))
+    saturday, monday = np.asarray(load_logged(life.result.model_uri).predict(raw_dates))
     assert saturday - monday > 20  # the weekly pattern (Saturday +30, Monday 0) was learnt
 
 
@@ -249,8 +253,8 @@ def test_the_gate_compares_champion_and_candidate_on_the_new_latest_period(
 
     decision = register_and_gate(first.spec, first.settings, result, client)
     assert decision.champion_version == first.decision.version
-    champion_uri = f"models:/{first.spec.name}/{first.decision.version}"
-    assert decision.champion_metrics == pytest.approx(score(champion_uri, holdout, first.spec))
+    champion = load_version(client, first.spec.name, first.decision.version).estimator
+    assert decision.champion_metrics == pytest.approx(score(champion, holdout, first.spec))
     assert decision.candidate_metrics == pytest.approx(result.metrics)
 
 
