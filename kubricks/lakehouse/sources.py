@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from kubricks.errors import SourceError
+from kubricks.spark import column
 from kubricks.spec import UseCaseSpec
 
 
@@ -62,8 +63,9 @@ def read_source(spark: SparkSession, path: Path, spec: UseCaseSpec) -> DataFrame
     location = str(path.resolve())
     try:
         if fmt == "csv":
-            df = (
+            df = (  # RFC 4180 quoting: a quote inside a quoted field is doubled, not escaped
                 spark.read.option("header", spec.source.csv_header)
+                .option("escape", '"')
                 .option("inferSchema", False)
                 .option("mode", "PERMISSIVE")
                 .csv(location)
@@ -79,7 +81,7 @@ def read_source(spark: SparkSession, path: Path, spec: UseCaseSpec) -> DataFrame
     if missing:
         raise SourceError(f"{path}: missing required column {', '.join(repr(m) for m in missing)}")
     selected = [
-        (F.col(f"`{c.name}`") if c.name in present else F.lit(None)).cast("string").alias(c.name)
+        (column(c.name) if c.name in present else F.lit(None)).cast("string").alias(c.name)
         for c in spec.source_columns()  # a generated key is derived in silver, not read
     ]
     df = df.select(*selected)

@@ -11,6 +11,7 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from kubricks.spark import column, quoted
 from kubricks.spec import EVENT_TIME_COLUMN, Action, UseCaseSpec, one_hot_column
 
 SOURCE_FILE = "_source_file"
@@ -37,7 +38,7 @@ _SPARK_TYPES = {
 
 
 def _c(name: str) -> SparkColumn:
-    return F.col(f"`{name}`")
+    return column(name)
 
 
 def type_rule(column: str) -> str:
@@ -87,7 +88,7 @@ def _typed(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
         key = row_hash([_raw(c.name) for c in read])
         df = df.select("*", *[key.alias(f"{c.name}{RAW_SUFFIX}") for c in generated])
     typed = [
-        F.expr(f"try_cast(`{c.name}{RAW_SUFFIX}` AS {_SPARK_TYPES[c.type]})").alias(c.name)
+        F.expr(f"try_cast({quoted(c.name + RAW_SUFFIX)} AS {_SPARK_TYPES[c.type]})").alias(c.name)
         for c in spec.columns
     ]
     return df.select("*", *typed)
@@ -102,7 +103,7 @@ def _flag_name(rule: str) -> str:
 
 
 def _flag(rule: str) -> SparkColumn:
-    return F.col("`" + _flag_name(rule).replace("`", "``") + "`")
+    return column(_flag_name(rule))
 
 
 def _any(conditions: list[SparkColumn]) -> SparkColumn:
@@ -242,7 +243,7 @@ def split_valid(
         .select(*raw_columns, *METADATA, F.explode(_VIOLATIONS).alias("v"))
         .where(F.col("v.rule").isin(quarantine_rules))
         .select(
-            *[c.name for c in spec.columns],
+            *[_c(c.name) for c in spec.columns],
             *METADATA,
             F.col("v.rule").alias(RULE),
             F.col("v.reason").alias(REASON),
@@ -274,7 +275,7 @@ def merge_latest(existing: DataFrame | None, incoming: DataFrame, spec: UseCaseS
     """Upsert on the entity key across batches: the latest row per key wins."""
     if existing is None:
         return incoming
-    union = existing.select(*incoming.columns).unionByName(incoming)
+    union = existing.select(*[_c(c) for c in incoming.columns]).unionByName(incoming)
     window = Window.partitionBy(_c(spec.entity_key)).orderBy(*_latest_first(spec))
     return (
         union.withColumn("__rank", F.row_number().over(window)).where("__rank = 1").drop("__rank")

@@ -24,6 +24,7 @@ from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
 from kubricks.registry.scoring import model_classes
 from kubricks.settings import KubricksSettings
+from kubricks.spark import column
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
 from kubricks.training.labels import class_index, plain, positive_class, probability_columns
 
@@ -90,7 +91,7 @@ def latest_per_key(gold: DataFrame, key: str) -> DataFrame:
     """One row per entity: the latest by event time, so the output has one row per key."""
     if EVENT_TIME_COLUMN not in gold.columns:
         return gold.dropDuplicates([key])
-    window = Window.partitionBy(key).orderBy(F.col(EVENT_TIME_COLUMN).desc())
+    window = Window.partitionBy(column(key)).orderBy(F.col(EVENT_TIME_COLUMN).desc())
     return gold.withColumn("_rank", F.row_number().over(window)).where("_rank = 1").drop("_rank")
 
 
@@ -118,7 +119,7 @@ def score_frame(
         )
     rows = latest_per_key(gold, spec.entity_key)
     model = mlflow.pyfunc.load_model(model_uri)
-    sample = model.predict(rows.select(*inputs).limit(5).toPandas())
+    sample = model.predict(rows.select(*[column(c) for c in inputs]).limit(5).toPandas())
     kind = output_kind(sample)
     classification = spec.problem_type == "classification"
     if kind == "matrix":
@@ -128,7 +129,7 @@ def score_frame(
     else:
         result_type = T.DoubleType()
     udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=result_type, env_manager="local")
-    raw = udf(*[F.col(c) for c in inputs])
+    raw = udf(*[column(c) for c in inputs])
     label_type = gold.schema[spec.label].dataType if spec.label in gold.columns else None
     if classification and kind == "matrix":
         classes = model_classes(model) or [0, 1]
@@ -137,7 +138,7 @@ def score_frame(
                 f"{model_name} v{model_version} answers {np.asarray(sample).shape[1]} columns"
                 f" but names {len(classes)} classes"
             )
-        columns = [F.col(spec.entity_key), *class_columns(raw, classes, spec, label_type)]
+        columns = [column(spec.entity_key), *class_columns(raw, classes, spec, label_type)]
     elif classification:  # one value per row: probabilities of 1, or labels without any
         if kind == "scores":
             probability = raw
@@ -148,13 +149,13 @@ def score_frame(
         if label_type is not None:
             prediction = prediction.cast(label_type)
         columns = [
-            F.col(spec.entity_key),
+            column(spec.entity_key),
             prediction.alias("prediction"),
             probability.alias("probability"),
         ]
     else:
         prediction = F.element_at(raw, 1) if kind == "matrix" else raw
-        columns = [F.col(spec.entity_key), prediction.alias("prediction")]
+        columns = [column(spec.entity_key), prediction.alias("prediction")]
     columns += [
         F.lit(model_name).alias("model_name"),
         F.lit(model_version).alias("model_version"),

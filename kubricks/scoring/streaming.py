@@ -45,6 +45,7 @@ from kubricks.lakehouse.sources import read_source
 from kubricks.registry.champion import champion_version
 from kubricks.scoring.batch import predictions_table, score_frame
 from kubricks.settings import KubricksSettings
+from kubricks.spark import quoted
 from kubricks.spec import UseCaseSpec
 
 BINARY_FILES = "path string, modificationTime timestamp, length long, content binary"
@@ -330,7 +331,7 @@ class BatchScorer:
         self, frames: list[DataFrame], app: str, batch_id: int, metadata: dict[str, str]
     ) -> int:
         schema = quarantine_schema(self.spec)
-        columns = [F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in schema.fields]
+        columns = [F.col(quoted(f.name)).cast(f.dataType).alias(f.name) for f in schema.fields]
         union = frames[0].select(*columns)
         for frame in frames[1:]:
             union = union.unionByName(frame.select(*columns))
