@@ -38,6 +38,8 @@ def ingest(
         spark = get_spark(settings)
         result = run_ingest(spark, spec, path, settings, batch_id)
     state = "already ingested; no table changed" if result.skipped else "committed"
+    if result.recovered:
+        state += " (its run record was missing and is recovered from the gold commit)"
     console.print(f"Batch [bold]{result.batch_id}[/] from {result.source}: {state}")
     console.print(
         table(

@@ -49,6 +49,9 @@ class IngestResult:
     quarantined: dict[str, int] = field(default_factory=dict)
     warnings: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per table and commit
+    # A re-run that found every table holding the batch but no run record (a crash after the
+    # last commit) writes the record from the commits: training then reads this batch.
+    recovered: bool = False
 
     def versions(self) -> dict[str, int | None]:
         return {t.table: t.version for t in self.tables.values()}
@@ -104,6 +107,7 @@ def ingest(
             k: TableWrite(name, uri, tables.current_version(uri, options), 0, committed=False)
             for k, (name, uri) in layers.items()
         }
+        result.recovered = recover_run(spec, batch, str(source_path), root, options)
         return result
 
     raw = read_source(spark, source_path, spec)  # only now: a batch already in place needs no Spark
@@ -138,32 +142,91 @@ def ingest(
             version = tables.current_version(uri, options)
             result.tables[table] = TableWrite(name, uri, version, 0, committed=False)
             continue
-        version = tables.commit(staged[table], MODES[table], batch, metadata, options)
+        extra = {}
+        if table == "gold":  # the record travels with the commit; its version is the commit's
+            result.tables[table] = TableWrite(name, uri, None, staged[table].rows, committed=True)
+            extra = {RUN_KEY: json.dumps(run_row(result, timestamps=False))}
+        version = tables.commit(staged[table], MODES[table], batch, {**metadata, **extra}, options)
         result.tables[table] = TableWrite(name, uri, version, staged[table].rows, committed=True)
     result.seconds["commit"] = time.perf_counter() - commit_started
     record_run(result, root, options)
     return result
 
 
+# The gold commit carries the run record in its commit info: gold is committed last, so the
+# record is in the log the moment the batch is complete, even if the process dies before
+# ``_meta/ingest_runs`` is appended (a re-run then copies it there: ``recover_run``).
+RUN_KEY = "kubricks.ingest_run"
+
+
 def runs_uri(root: str) -> str:
     return tables.table_uri(root, "_meta", "ingest_runs")
 
 
-def record_run(result: IngestResult, root: str, options: dict[str, str] | None) -> None:
-    """Append the versions this run wrote, so training can log exactly which data it used."""
-    row = {
+def run_row(result: IngestResult, timestamps: bool = True) -> dict:
+    """The ``_meta/ingest_runs`` row of a run (JSON-able without ``finished_at``)."""
+    row: dict = {
         "usecase": result.usecase,
         "batch_id": result.batch_id,
         "source": result.source,
-        "finished_at": datetime.now(UTC),
         "versions": json.dumps(result.versions()),
         "rows": json.dumps({k: t.rows for k, t in result.tables.items()}),
         "quarantined": json.dumps(result.quarantined),
         "detail": json.dumps({k: asdict(t) for k, t in result.tables.items()}),
     }
+    if timestamps:
+        row = {**row, "finished_at": datetime.now(UTC)}
+    return row
+
+
+def record_run(result: IngestResult, root: str, options: dict[str, str] | None) -> None:
+    """Append the versions this run wrote, so training can log exactly which data it used."""
+    _append_run(run_row(result), root, options)
+
+
+def _append_run(row: dict, root: str, options: dict[str, str] | None) -> None:
+    columns = ["usecase", "batch_id", "source", "finished_at", "versions", "rows"]
+    ordered = {k: row[k] for k in [*columns, "quarantined", "detail"]}
     write_deltalake(
-        runs_uri(root), pa.Table.from_pylist([row]), mode="append", storage_options=options
+        runs_uri(root), pa.Table.from_pylist([ordered]), mode="append", storage_options=options
     )
+
+
+def recover_run(
+    spec: UseCaseSpec, batch: str, source: str, root: str, options: dict[str, str] | None
+) -> bool:
+    """Write the run record of a batch every table holds but ``_meta/ingest_runs`` lacks.
+
+    The record comes from the gold commit's info (``RUN_KEY``); the gold version is the
+    commit's own. Returns True when a record was written.
+    """
+    runs = ingest_runs(root, options)
+    if any(r["usecase"] == spec.name and r["batch_id"] == batch for r in runs):
+        return False
+    name, uri = layer_tables(spec, root)["gold"]
+    commit = tables.find_commit(uri, "kubricks.batch_id", batch, options)
+    if commit is None:
+        return False
+    if commit.get(RUN_KEY):
+        row = json.loads(commit[RUN_KEY])
+    else:  # a commit from before the record travelled with it: versions from every table
+        versions = {
+            n: (tables.find_commit(u, "kubricks.batch_id", batch, options) or {}).get("version")
+            for n, u in layer_tables(spec, root).values()
+        }
+        row = {
+            "usecase": spec.name,
+            "batch_id": batch,
+            "source": source,
+            "versions": json.dumps(versions),
+            "rows": "{}",
+            "quarantined": "{}",
+            "detail": "{}",
+        }
+    versions = {**json.loads(row["versions"]), name: int(commit["version"])}
+    row = {**row, "versions": json.dumps(versions), "finished_at": datetime.now(UTC)}
+    _append_run(row, root, options)
+    return True
 
 
 def ingest_runs(root: str, options: dict[str, str] | None = None) -> list[dict]:

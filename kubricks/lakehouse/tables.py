@@ -38,6 +38,9 @@ SCRATCH = "spark.kubricks.s3.scratch"
 SCRATCH_MAX_AGE = 24 * 3600.0  # local copies (``copy`` transport) unused for a day are deleted
 
 
+BATCH_KEY = "kubricks.batch_id"  # commit info: the batch (or operation) a commit belongs to
+
+
 class ConcurrentCommit(KubricksError):
     """Another writer committed a conflicting version first; this commit changed nothing."""
 
@@ -238,7 +241,7 @@ def commit(
 ) -> int:
     """Publish staged files in one Delta commit tagged with the batch's transaction id."""
     properties = CommitProperties(
-        custom_metadata={"kubricks.batch_id": batch_id, **(metadata or {})},
+        custom_metadata={BATCH_KEY: batch_id, **(metadata or {})},
         app_transactions=[Transaction(app_id(batch_id), 1, int(time.time() * 1000))],
     )
     schema = _delta_schema(staged.schema)
@@ -279,6 +282,26 @@ def _delta_schema(schema: pa.Schema):
 
 def history(uri: str, storage_options: dict[str, str] | None = None) -> list[dict]:
     return open_table(uri, storage_options=storage_options).history()
+
+
+def find_commit(
+    uri: str, key: str, value: str, storage_options: dict[str, str] | None = None
+) -> dict | None:
+    """The newest commit whose custom metadata has ``key`` = ``value`` (its ``version`` too)."""
+    if not exists(uri, storage_options):
+        return None
+    commits = sorted(history(uri, storage_options), key=lambda c: -int(c["version"]))
+    return next((c for c in commits if c.get(key) == value), None)
+
+
+def last_commit_with(
+    uri: str, key: str, storage_options: dict[str, str] | None = None
+) -> dict | None:
+    """The newest commit that carries custom metadata ``key`` at all."""
+    if not exists(uri, storage_options):
+        return None
+    commits = sorted(history(uri, storage_options), key=lambda c: -int(c["version"]))
+    return next((c for c in commits if c.get(key) is not None), None)
 
 
 def list_tables(root: str, storage_options: dict[str, str] | None = None) -> list[str]:
