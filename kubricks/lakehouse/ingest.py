@@ -23,6 +23,7 @@ from kubricks.errors import SourceError
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.medallion import build_layers, timed
 from kubricks.lakehouse.sources import check_file, content_hash, read_source
+from kubricks.lakehouse.transforms import DELETE_FLAG
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.synthetic import write_synthetic
@@ -52,6 +53,7 @@ class IngestResult:
     # A re-run that found every table holding the batch but no run record (a crash after the
     # last commit) writes the record from the commits: training then reads this batch.
     recovered: bool = False
+    changes: dict[str, int] = field(default_factory=dict)  # a change feed's batch (cdc:)
 
     def versions(self) -> dict[str, int | None]:
         return {t.table: t.version for t in self.tables.values()}
@@ -110,19 +112,17 @@ def ingest(
         result.recovered = recover_run(spec, batch, str(source_path), root, options)
         return result
 
-    raw = read_source(spark, source_path, spec)  # only now: a batch already in place needs no Spark
+    raw = read_source(
+        spark, source_path, spec, keep_undeclared=True
+    )  # only now: a batch already in place needs no Spark
     staged: dict[str, tables.StagedFiles] = {}
 
     def stage(df: DataFrame, table: str) -> DataFrame:
         staged[table] = tables.stage(df, layers[table][1], options)
         return spark.read.parquet(staged[table].folder)
 
-    silver_uri = layers["silver"][1]
-    existing = (
-        tables.read_spark(spark, silver_uri, storage_options=options)
-        if tables.exists(silver_uri, options)
-        else None
-    )
+    existing = _read_if_exists(spark, layers["silver"][1], options)
+    earlier_events = _read_if_exists(spark, layers["bronze"][1], options) if spec.cdc else None
     report = build_layers(
         raw,
         spec,
@@ -130,11 +130,14 @@ def ingest(
         batch_id=batch,
         ingested_at=datetime.now(UTC),
         existing_silver=existing,
+        existing_bronze=earlier_events,
         write=timed(stage, result.seconds),
         seconds=result.seconds,
     )
     result.quarantined = report.quarantined
     result.warnings = report.warnings
+    result.changes = report.changes
+    merging = spec.cdc is not None and existing is not None  # staged silver = the changes
     metadata = {"kubricks.usecase": spec.name, "kubricks.source": str(source_path)}
     commit_started = time.perf_counter()
     for table, (name, uri) in layers.items():
@@ -146,7 +149,21 @@ def ingest(
         if table == "gold":  # the record travels with the commit; its version is the commit's
             result.tables[table] = TableWrite(name, uri, None, staged[table].rows, committed=True)
             extra = {RUN_KEY: json.dumps(run_row(result, timestamps=False))}
-        version = tables.commit(staged[table], MODES[table], batch, {**metadata, **extra}, options)
+        if table == "silver" and merging:
+            assert spec.cdc is not None
+            version = tables.merge_changes(
+                staged[table],
+                spec.entity_key,
+                spec.cdc.sequence_column,
+                DELETE_FLAG,
+                batch,
+                metadata,
+                options,
+            )
+        else:
+            version = tables.commit(
+                staged[table], MODES[table], batch, {**metadata, **extra}, options
+            )
         result.tables[table] = TableWrite(name, uri, version, staged[table].rows, committed=True)
     result.seconds["commit"] = time.perf_counter() - commit_started
     record_run(result, root, options)
@@ -157,6 +174,16 @@ def ingest(
 # record is in the log the moment the batch is complete, even if the process dies before
 # ``_meta/ingest_runs`` is appended (a re-run then copies it there: ``recover_run``).
 RUN_KEY = "kubricks.ingest_run"
+
+
+def _read_if_exists(
+    spark: SparkSession, uri: str, options: dict[str, str] | None
+) -> DataFrame | None:
+    return (
+        tables.read_spark(spark, uri, storage_options=options)
+        if tables.exists(uri, options)
+        else None
+    )
 
 
 def runs_uri(root: str) -> str:

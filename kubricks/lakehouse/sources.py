@@ -14,6 +14,9 @@ from kubricks.errors import SourceError
 from kubricks.spark import column
 from kubricks.spec import UseCaseSpec
 
+# Columns bronze adds to every row (kubricks.lakehouse.transforms.METADATA).
+RESERVED = {"_source_file", "_batch_id", "_ingested_at", "_row_id"}
+
 
 def check_file(path: Path, fmt: str) -> None:
     """Cheap checks before Spark: missing, empty or corrupt files fail with one line."""
@@ -56,8 +59,15 @@ def _read_parquet(spark: SparkSession, path: Path) -> DataFrame:
     return spark.createDataFrame(table.cast(pa.schema(fields)).to_pandas())
 
 
-def read_source(spark: SparkSession, path: Path, spec: UseCaseSpec) -> DataFrame:
-    """Read the declared columns as strings: bronze keeps values exactly as they arrived."""
+def read_source(
+    spark: SparkSession, path: Path, spec: UseCaseSpec, keep_undeclared: bool = False
+) -> DataFrame:
+    """Read the declared columns as strings: bronze keeps values exactly as they arrived.
+
+    ``keep_undeclared`` also keeps the source's other columns (as strings, after the
+    declared ones): a column the source added lands in bronze and waits there until the
+    spec declares it. Names ingestion itself adds (``_batch_id``…) are not taken.
+    """
     fmt = spec.source.format
     check_file(path, fmt)
     location = str(path.resolve())
@@ -84,6 +94,9 @@ def read_source(spark: SparkSession, path: Path, spec: UseCaseSpec) -> DataFrame
         (column(c.name) if c.name in present else F.lit(None)).cast("string").alias(c.name)
         for c in spec.source_columns()  # a generated key is derived in silver, not read
     ]
+    if keep_undeclared:
+        taken = {c.name for c in spec.columns} | RESERVED
+        selected += [column(c).cast("string").alias(c) for c in df.columns if c not in taken]
     df = df.select(*selected)
     if df.limit(1).count() == 0:
         raise SourceError(f"{path}: file has no rows")
