@@ -184,3 +184,35 @@ def _build_layers(
         warnings={r: n for r, n in counts.items() if actions.get(r) == Action.WARN},
         changes=changes,
     )
+
+
+def rebuild_layers(
+    bronze: DataFrame, spec: UseCaseSpec, *, source: str, write: Writer
+) -> LayerReport:
+    """Silver, quarantine and gold from every batch in bronze at once, with the current spec.
+
+    The result is what ingesting the batches one by one would have left: duplicates are
+    judged within each batch (a later batch's row replaces an earlier one's silently, as
+    an upsert does), and a change feed's events are replayed by sequence.
+    """
+    with _no_constraint_propagation(bronze.sparkSession):
+        flagged = T.flag_violations(T.with_declared(bronze, spec), spec)
+        counts, _, kept = T.count_rules(flagged, spec)
+        _check_fatal(flagged, counts, spec, source)
+        if spec.cdc is not None:
+            events, quarantine = T.split_valid(flagged, spec)
+            silver = write(T.replay_changes(events, spec), "silver")
+        else:
+            valid, quarantine = T.split_valid(flagged, spec, per_batch=True)
+            silver = write(T.latest_per_key(valid, spec), "silver")
+        quarantined = write(quarantine, "quarantine")
+        write(T.to_gold(silver, spec), "gold")
+        superseded = quarantined.where(F.col(T.RULE) == T.DUPLICATE_KEY).count()
+        if superseded:
+            counts[T.DUPLICATE_KEY] = superseded
+        actions = T.rule_actions(spec)
+        return LayerReport(
+            violations=counts,
+            warnings={r: n for r, n in counts.items() if actions.get(r) == Action.WARN},
+            changes={"events": kept} if spec.cdc is not None else {},
+        )

@@ -65,7 +65,7 @@ def table_uri(root: str, layer: str, name: str) -> str:
     return f"{root.rstrip('/')}/{layer}/{name}"
 
 
-def _filesystem(
+def filesystem(
     uri: str, storage_options: dict[str, str] | None = None
 ) -> tuple[pafs.FileSystem, str]:
     if storage.is_s3(uri):
@@ -164,15 +164,15 @@ def stage(df: DataFrame, uri: str, storage_options: dict[str, str] | None = None
     seen = current_version(uri, storage_options)
     if not storage.is_s3(uri):
         df.write.mode("errorifexists").parquet(target)
-        return describe(uri, folder, target, _filesystem(target), df, read_version=seen)
+        return describe(uri, folder, target, filesystem(target), df, read_version=seen)
     if transport(spark) == "s3a":
         df.write.mode("errorifexists").parquet(storage.s3a(target))
-        staged = describe(uri, folder, target, _filesystem(target, storage_options), df, seen)
+        staged = describe(uri, folder, target, filesystem(target, storage_options), df, seen)
         return replace(staged, folder=storage.s3a(target))
     storage.prune(scratch(spark) / "staging", SCRATCH_MAX_AGE)  # copies a crashed run left
     local = scratch(spark) / "staging" / uuid.uuid4().hex[:8] / folder
     df.write.mode("errorifexists").parquet(str(local))
-    staged = describe(uri, folder, str(local), _filesystem(str(local)), df, seen)
+    staged = describe(uri, folder, str(local), filesystem(str(local)), df, seen)
     storage.upload(sorted(local.glob("*.parquet")), target, storage_options)
     return replace(staged, scratch=str(local.parent))
 
@@ -268,7 +268,7 @@ def commit(
             )
     except CommitFailedError as exc:
         raise ConcurrentCommit(
-            f"{staged.uri}: another writer committed first ({_first_line(exc)}); batch"
+            f"{staged.uri}: another writer committed first ({first_line(exc)}); batch"
             f" {batch_id!r} changed nothing here: re-run it to retry"
         ) from exc
     finally:
@@ -289,7 +289,7 @@ def staged_arrow(staged: StagedFiles, storage_options: dict[str, str] | None = N
     """The rows of staged (uncommitted) files, as Arrow: the source of a MERGE."""
     import pyarrow.dataset as pads
 
-    fs, base = _filesystem(staged.uri, storage_options)
+    fs, base = filesystem(staged.uri, storage_options)
     paths = [f"{base}/{action.path}" for action in staged.actions]
     if not paths:
         return staged.schema.empty_table()
@@ -343,7 +343,7 @@ def merge_changes(
             )
     except CommitFailedError as exc:
         raise ConcurrentCommit(
-            f"{staged.uri}: another writer committed first ({_first_line(exc)}); batch"
+            f"{staged.uri}: another writer committed first ({first_line(exc)}); batch"
             f" {batch_id!r} changed nothing here: re-run it to retry"
         ) from exc
     finally:
@@ -358,7 +358,7 @@ def _remove_staged(staged: StagedFiles, storage_options: dict[str, str] | None) 
     if not storage.is_s3(staged.uri):
         shutil.rmtree(staged.folder, ignore_errors=True)
         return
-    fs, base = _filesystem(staged.uri, storage_options)
+    fs, base = filesystem(staged.uri, storage_options)
     for folder in {action.path.split("/", 1)[0] for action in staged.actions}:
         with contextlib.suppress(OSError):
             fs.delete_dir(f"{base}/{folder}")
@@ -385,7 +385,7 @@ def _add_new_columns(table: DeltaTable, incoming: pa.Schema, batch_id: str) -> b
     return True
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
@@ -421,7 +421,7 @@ def last_commit_with(
 
 def list_tables(root: str, storage_options: dict[str, str] | None = None) -> list[str]:
     """``layer/name`` of every Delta table under the lakehouse root."""
-    fs, base = _filesystem(root, storage_options)
+    fs, base = filesystem(root, storage_options)
     storage.check(root, storage_options)
     found: list[str] = []
     for layer in LAYERS:

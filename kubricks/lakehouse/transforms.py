@@ -97,6 +97,22 @@ def _typed(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
     return df.select("*", *typed)
 
 
+def with_declared(rows: DataFrame, spec: UseCaseSpec) -> DataFrame:
+    """Raw rows with every declared source column: one the rows predate reads as null.
+
+    Bronze keeps what each batch had; a column the spec declared later is absent from
+    older batches (and from the table, if no batch had it yet).
+    """
+    missing = [c.name for c in spec.source_columns() if c.name not in rows.columns]
+    return rows.select("*", *[F.lit(None).cast("string").alias(m) for m in missing])
+
+
+def typed_keys(rows: DataFrame, spec: UseCaseSpec) -> DataFrame:
+    """Raw rows (bronze, a quarantine) as their typed key and metadata: the key as silver
+    types it, so padded text or a generated hash key match the key a user names."""
+    return _typed(with_declared(rows, spec), spec).select(_c(spec.entity_key), *METADATA)
+
+
 def _violation(rule: str, reason: SparkColumn) -> SparkColumn:
     return F.struct(F.lit(rule).alias("rule"), reason.alias("reason"))
 
