@@ -6,9 +6,11 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+from pyspark.sql import SparkSession
 from typer.testing import CliRunner
 
 from kubricks.cli import app
@@ -158,3 +160,45 @@ def test_the_command_restores_silver_and_with_gold_its_matching_version(
     assert offered.exit_code == 0, offered.output
     assert "kubricks tables restore gold/wine --version 0" in " ".join(offered.output.split())
     assert ids(settings, "gold/wine") == [10, 20]  # only offered, not done
+
+
+@pytest.mark.slow
+def test_restore_then_train_names_the_restored_version_in_the_lineage(
+    spark: SparkSession, mlflow_server: str, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    from kubricks.lakehouse.gold import ingested
+    from kubricks.lakehouse.ingest import ingest
+    from kubricks.training.automl import train
+    from tests.kubricks.training import datasets
+
+    source, spec = datasets.tumours(tmp_path)
+    frame = pd.read_csv(source)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    frame.iloc[:200].to_csv(first, index=False)
+    frame.iloc[200:].to_csv(second, index=False)
+    settings = KubricksSettings(home=tmp_path / "home")
+    ingest(spark, spec, first, settings)
+    ingest(spark, spec, second, settings)
+    assert ingested(spec, settings).version == 1
+
+    restore(settings, f"silver/{spec.name}", version=0, reason="second batch was bad")
+    gold = restore(settings, f"gold/{spec.name}", version=0, reason="follow silver")
+    assert gold.version == 2
+    pinned = ingested(spec, settings)  # what `kubricks train` trains on by default
+    assert pinned.version == 2
+
+    result = train(
+        spec,
+        settings,
+        budget_minutes=0.5,
+        max_trials=2,
+        progress=False,
+        gold_version=pinned.version,
+    )
+    assert result.lineage["gold_version"] == "2"
+    run = MlflowClient().get_run(result.run_id).data
+    assert run.tags["kubricks.gold_version"] == "2"
+    rows = int(run.params["rows_train"]) + int(run.params["rows_holdout"])
+    assert rows == 200  # the restored batch's rows, not both batches'
