@@ -214,7 +214,9 @@ def vacuum(spec: UseCaseSpec, settings: KubricksSettings, result: Forgotten) -> 
         if not result.deleted.get(target.table):
             continue
         table = tables.open_table(target.uri, storage_options=options)
-        removed = table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+        removed = table.vacuum(  # full: also files no log entry names (a crashed run's)
+            retention_hours=0, enforce_retention_duration=False, dry_run=False, full=True
+        )
         result.vacuumed[target.table] = len(removed)
     return result.vacuumed
 

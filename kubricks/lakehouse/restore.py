@@ -80,9 +80,8 @@ def check_restorable(name: str, uri: str, version: int, options: dict[str, str] 
         readable = False
     if readable:
         return
-    oldest = next(
-        v for v in range(version + 1, latest + 1) if _readable(uri, v, options)
-    )  # the latest version is always readable
+    later = range(version + 1, latest + 1)
+    oldest = next((v for v in later if _readable(uri, v, options)), latest)
     raise KubricksError(
         f"{name}: version {version} was vacuumed (its files are gone); the oldest version"
         f" left is {oldest}"
