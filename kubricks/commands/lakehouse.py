@@ -51,6 +51,12 @@ def ingest(
             ],
         )
     )
+    if result.changes:
+        c = result.changes
+        console.print(
+            f"Change feed: {c['events']} valid event(s): {c['upserted']} upserted,"
+            f" {c['deleted']} deleted, {c['ignored']} ignored (superseded, late or duplicate)"
+        )
     if result.quarantined or result.warnings:
         console.print(
             table(
