@@ -30,6 +30,11 @@ from kubricks.synthetic import write_synthetic
 
 MODES = {"bronze": "append", "quarantine": "append", "silver": "overwrite", "gold": "overwrite"}
 
+# The gold commit carries the run record in its commit info: gold is committed last, so the
+# record is in the log the moment the batch is complete, even if the process dies before
+# ``_meta/ingest_runs`` is appended (a re-run then copies it there: ``recover_run``).
+RUN_KEY = "kubricks.ingest_run"
+
 
 @dataclass
 class TableWrite:
@@ -112,9 +117,8 @@ def ingest(
         result.recovered = recover_run(spec, batch, str(source_path), root, options)
         return result
 
-    raw = read_source(
-        spark, source_path, spec, keep_undeclared=True
-    )  # only now: a batch already in place needs no Spark
+    # Only now: a batch already in place needs no Spark.
+    raw = read_source(spark, source_path, spec, keep_undeclared=True)
     staged: dict[str, tables.StagedFiles] = {}
 
     def stage(df: DataFrame, table: str) -> DataFrame:
@@ -168,12 +172,6 @@ def ingest(
     result.seconds["commit"] = time.perf_counter() - commit_started
     record_run(result, root, options)
     return result
-
-
-# The gold commit carries the run record in its commit info: gold is committed last, so the
-# record is in the log the moment the batch is complete, even if the process dies before
-# ``_meta/ingest_runs`` is appended (a re-run then copies it there: ``recover_run``).
-RUN_KEY = "kubricks.ingest_run"
 
 
 def _read_if_exists(
