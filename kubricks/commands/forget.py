@@ -90,6 +90,12 @@ def forget(
             "Older table versions still hold the rows: re-run with --vacuum to remove them"
             " from storage."
         )
+    elif result.vacuumed:
+        console.print(
+            "Vacuumed: older versions of these tables are unreadable now (time travel,"
+            " restores, and models pinned to an older gold version, monitoring baselines"
+            " included)."
+        )
     if models is None:
         return
     if models:
