@@ -8,6 +8,7 @@ import typer
 from rich.text import Text
 
 from kubricks.commands import demo, features, lakehouse, models, platform, serve, stream, train
+from kubricks.commands import forget as forget_command
 from kubricks.commands import monitor as monitor_command
 from kubricks.commands import pipelines as pipeline_commands
 from kubricks.commands import spec as spec_commands
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.command("demo")(demo.demo)
 app.command("ingest")(lakehouse.ingest)
 app.add_typer(lakehouse.tables_app, name="tables")
+app.command("forget")(forget_command.forget)
 app.add_typer(features.app, name="features")
 app.add_typer(models.app, name="models")
 app.command("up")(platform.up)

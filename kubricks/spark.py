@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
 
 from kubricks.errors import KubricksError
 from kubricks.settings import KubricksSettings
@@ -55,3 +55,19 @@ def get_spark(settings: KubricksSettings, app_name: str = "kubricks") -> SparkSe
     )
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def quoted(name: str) -> str:
+    """A column name as a Spark SQL identifier: backticks around it, inner ones doubled.
+
+    Spark parses every name handed to ``F.col``, ``F.expr`` or a string ``select``, so a
+    name with a backtick, a dot, a quote or a space must be quoted, or it is misread.
+    """
+    return "`" + name.replace("`", "``") + "`"
+
+
+def column(name: str) -> Column:
+    """``F.col`` of a column name taken literally, whatever characters it holds."""
+    from pyspark.sql import functions as F
+
+    return F.col(quoted(name))

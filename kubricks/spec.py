@@ -243,6 +243,45 @@ class Serving(_Strict):
     split_percent: float = Field(10.0, ge=0.0, le=100.0)
 
 
+class ChangeDataCapture(_Strict):
+    """A change feed (as Delta Live Tables' ``APPLY CHANGES``): each row is an event on a key.
+
+    Silver applies each batch by key with MERGE: the event with the highest
+    ``sequence_column`` wins, late and duplicate events are ignored, a delete removes the
+    row. Values of ``operation_column`` are compared as trimmed text.
+    """
+
+    operation_column: str
+    sequence_column: str
+    delete_values: list[str] = Field(default_factory=lambda: ["D"], min_length=1)
+    upsert_values: list[str] = Field(default_factory=lambda: ["I", "U"], min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _values_as_text(cls, raw: Any) -> Any:
+        """``delete_values: [2]`` means the text ``2``: the feed's values are read as text."""
+        if not isinstance(raw, dict):
+            return raw
+        fixed = dict(raw)
+        for field in ("delete_values", "upsert_values"):
+            values = fixed.get(field)
+            if isinstance(values, list):
+                fixed[field] = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+        return fixed
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> ChangeDataCapture:
+        both = sorted(set(self.delete_values) & set(self.upsert_values))
+        if both:
+            raise ValueError(f"cdc: {both[0]!r} is both a delete and an upsert value")
+        if self.operation_column == self.sequence_column:
+            raise ValueError("cdc: operation_column and sequence_column must differ")
+        return self
+
+    def operations(self) -> list[str]:
+        return [*self.delete_values, *self.upsert_values]
+
+
 class UseCaseSpec(_Strict):
     name: str
     description: str = ""
@@ -288,6 +327,27 @@ class UseCaseSpec(_Strict):
 
     retraining: Retraining = Retraining()
     serving: Serving = Serving()
+    cdc: ChangeDataCapture | None = None
+
+    @model_validator(mode="after")
+    def _cdc_columns(self) -> UseCaseSpec:
+        """The feed's columns are declared, always present, and not model inputs."""
+        if self.cdc is None:
+            return self
+        known = {c.name: c for c in self.columns}
+        for field in ("operation_column", "sequence_column"):
+            name = getattr(self.cdc, field)
+            if name not in known:
+                raise ValueError(f"cdc.{field}: {name!r} is not one of the declared columns")
+            if not known[name].required:
+                raise ValueError(f"cdc.{field}: {name!r} must be a required column")
+            if name in (self.entity_key, self.label) or name in {f.name for f in self.features}:
+                raise ValueError(f"cdc.{field}: {name!r} is the key, the label or a feature")
+        if known[self.cdc.sequence_column].type == "boolean":
+            raise ValueError(f"cdc.sequence_column: {self.cdc.sequence_column!r} is boolean")
+        if known[self.entity_key].generated:
+            raise ValueError("cdc: a change feed needs a real entity_key, not a generated one")
+        return self
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> UseCaseSpec:

@@ -38,6 +38,8 @@ def ingest(
         spark = get_spark(settings)
         result = run_ingest(spark, spec, path, settings, batch_id)
     state = "already ingested; no table changed" if result.skipped else "committed"
+    if result.recovered:
+        state += " (its run record was missing and is recovered from the gold commit)"
     console.print(f"Batch [bold]{result.batch_id}[/] from {result.source}: {state}")
     console.print(
         table(
@@ -49,6 +51,12 @@ def ingest(
             ],
         )
     )
+    if result.changes:
+        c = result.changes
+        console.print(
+            f"Change feed: {c['events']} valid event(s): {c['upserted']} upserted,"
+            f" {c['deleted']} deleted, {c['ignored']} ignored (superseded, late or duplicate)"
+        )
     if result.quarantined or result.warnings:
         console.print(
             table(
@@ -107,3 +115,118 @@ def tables_history(
     console.print(
         table(f"History of {name}", ["version", "timestamp (ms)", "operation", "batch"], rows)
     )
+
+
+@tables_app.command("restore")
+def tables_restore(
+    name: Annotated[str, typer.Argument(help="layer/name, for example silver/churn")],
+    reason: Annotated[str, typer.Option(help="Why: recorded in the audit trail.")],
+    version: Annotated[int | None, typer.Option(min=0, help="The version to restore.")] = None,
+    timestamp: Annotated[
+        str | None,
+        typer.Option(help="Restore the version current at this ISO 8601 time instead."),
+    ] = None,
+    with_gold: Annotated[
+        bool | None,
+        typer.Option(
+            "--with-gold/--no-gold",
+            help="Restoring silver: also restore the gold version computed from it"
+            " (default: ask when interactive).",
+        ),
+    ] = None,
+) -> None:
+    """Restore a table to an earlier version, committed as a new version and audited."""
+    import sys
+    from datetime import datetime
+
+    from kubricks.errors import KubricksError
+    from kubricks.lakehouse.restore import matching_version, restore
+
+    settings = get_settings()
+    when = None
+    if timestamp is not None:
+        try:
+            when = datetime.fromisoformat(timestamp)
+        except ValueError as exc:
+            raise KubricksError(f"--timestamp {timestamp!r}: not an ISO 8601 time") from exc
+    done = restore(settings, name, version=version, timestamp=when, reason=reason)
+    _print_restored(done)
+    match = matching_version(settings, name, done.target)
+    if match is None:
+        return
+    gold, gold_version = match
+    if with_gold is None and sys.stdin.isatty():
+        with_gold = typer.confirm(
+            f"{gold} version {gold_version} was computed from {name} version {done.target}."
+            " Restore it too?"
+        )
+    if with_gold:
+        _print_restored(
+            restore(
+                settings,
+                gold,
+                version=gold_version,
+                reason=f"{reason} (matches {name} version {done.target})",
+            )
+        )
+    else:
+        console.print(
+            f"{gold} version {gold_version} was computed from {name} version {done.target};"
+            f" restore it too with `kubricks tables restore {gold} --version {gold_version}"
+            " --reason ...`"
+        )
+
+
+def _print_restored(done: object) -> None:
+    from kubricks.lakehouse.restore import Restored
+
+    assert isinstance(done, Restored)
+    if not done.changed:
+        console.print(f"{done.table} already holds version {done.target}'s content: no commit.")
+        return
+    console.print(
+        f"{done.table}: version {done.version} holds version {done.target}'s content"
+        f" (was version {done.from_version}); recorded in the lakehouse audit trail."
+    )
+
+
+@tables_app.command("rebuild")
+def tables_rebuild(
+    usecase: Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")] = "churn",
+    from_version: Annotated[
+        int | None,
+        typer.Option(min=0, help="Bronze version to rebuild from; default: the latest."),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why: recorded in the audit trail.")] = "",
+) -> None:
+    """Recompute silver, quarantine and gold from bronze with the current spec (new versions)."""
+    from kubricks.lakehouse.rebuild import rebuild
+    from kubricks.spark import get_spark
+    from kubricks.spec import load_spec
+
+    settings = get_settings()
+    spec = load_spec(usecase, settings.usecases_dir)
+    with console.status(f"Rebuilding {spec.name} from bronze…"):
+        result = rebuild(get_spark(settings), spec, settings, from_version, reason)
+    if result.skipped:
+        console.print(
+            f"Already rebuilt from bronze version {result.bronze_version} with this spec:"
+            " no table changed."
+        )
+    else:
+        console.print(
+            f"Rebuilt from bronze version {result.bronze_version} ({result.bronze_rows} rows),"
+            f" operation {result.operation_id}"
+        )
+    console.print(
+        table(
+            "Tables",
+            ["table", "rows written", "version", "committed"],
+            [
+                (t.table, t.rows, t.version, "yes" if t.committed else "no")
+                for t in result.tables.values()
+            ],
+        )
+    )
+    if result.quarantined:
+        console.print(table("Quarantined", ["rule", "rows"], sorted(result.quarantined.items())))

@@ -7,10 +7,13 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from feast import FeatureStore, FeatureView
 
 from kubricks.errors import KubricksError
-from kubricks.features import delta_reader
-from kubricks.features.store import feature_refs, feature_store, feature_view_name
+from kubricks.features import delta_reader, online_keys
+from kubricks.features.config import ONLINE_FILE
+from kubricks.features.definitions import key_value_type
+from kubricks.features.store import feature_refs, feature_store, feature_view_name, repo_path
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.gold import gold_table, gold_version
 from kubricks.settings import KubricksSettings
@@ -43,7 +46,8 @@ def materialize(
 
     Returns the number of keys written. The first run starts at the earliest gold row
     (Feast's own default would skip rows older than a year); later runs continue
-    incrementally from the last end time.
+    incrementally from the last end time. Keys gold no longer holds are then deleted
+    from the online store (:func:`prune`).
     """
     store = feature_store(spec, settings)
     _, uri = gold_table(spec, settings)
@@ -53,18 +57,49 @@ def materialize(
     gold = tables.read_arrow(uri, version, options).select([spec.entity_key, EVENT_TIME_COLUMN])
     view = store.get_feature_view(feature_view_name(spec))
     start = view.most_recent_end_time
+    written = 0
     with delta_reader.pinned(uri, version):
         if start is None:
             start = earliest_event(gold)
-            if start is None or start > end:
-                return 0
-            store.materialize(start_date=start, end_date=end, feature_views=[view.name])
+            if start is not None and start <= end:
+                store.materialize(start_date=start, end_date=end, feature_views=[view.name])
+                written = keys_in_window(gold, spec.entity_key, start, end)
         else:
             start = start.astimezone(UTC) if start.tzinfo else start.replace(tzinfo=UTC)
-            if start >= end:
-                return 0
-            store.materialize_incremental(end_date=end, feature_views=[view.name])
-    return keys_in_window(gold, spec.entity_key, start, end)
+            if start < end:
+                store.materialize_incremental(end_date=end, feature_views=[view.name])
+                written = keys_in_window(gold, spec.entity_key, start, end)
+    prune(store, view, gold[spec.entity_key].to_pylist())
+    return written
+
+
+def prune(store: FeatureStore, view: FeatureView, gold_keys: list) -> int:
+    """Delete online rows whose key gold no longer holds (a change feed deleted it, or a
+    restore or rebuild took it out): the online store answers for gold as materialized.
+    Returns how many keys were deleted."""
+    keep = set(gold_keys)
+    gone = [
+        b for b in online_keys.stored(store, view) if online_keys.key_value(store, b) not in keep
+    ]
+    return online_keys.delete(store, view, gone)
+
+
+def has_online_store(spec: UseCaseSpec, settings: KubricksSettings) -> bool:
+    """False only for a local SQLite store that was never created (nothing to delete)."""
+    if settings.feast_online_store != "sqlite":
+        return True
+    return (repo_path(spec, settings) / ONLINE_FILE).exists()
+
+
+def forget_keys(spec: UseCaseSpec, settings: KubricksSettings, keys: list) -> int:
+    """Delete these entities from the online store; returns how many were held there."""
+    if not has_online_store(spec, settings):
+        return 0
+    store = feature_store(spec, settings)
+    view = store.get_feature_view(feature_view_name(spec))
+    wanted = set(online_keys.serialized(store, spec.entity_key, key_value_type(spec), keys))
+    held = [b for b in online_keys.stored(store, view) if b in wanted]
+    return online_keys.delete(store, view, held)
 
 
 def parse_key(spec: UseCaseSpec, value: Any) -> Any:

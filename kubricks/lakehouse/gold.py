@@ -75,15 +75,28 @@ def read_gold(
 
 
 def ingested(spec: UseCaseSpec, settings: KubricksSettings, batch_id: str | None = None) -> GoldRef:
-    """The gold version an ingest run left, from ``_meta/ingest_runs``.
+    """The gold version the lakehouse's last complete write left, from gold's own log.
 
-    With ``batch_id``, the last run that committed that batch; without, the last run of
-    the use case. Only runs that wrote something are recorded, so ``skipped`` is False.
+    Without ``batch_id``: the latest gold version (an ingest, a restore, a rebuild or a
+    forget: each commits gold as one complete step) and the batch or operation that made
+    it. With ``batch_id``: the gold version that batch committed. Gold's commit info is
+    read, not ``_meta/ingest_runs``: the run record is appended after the gold commit, so
+    a crash in between must not send training to an older batch. Tables written before
+    commits carried the batch id fall back to the run records.
     """
     name, uri = gold_table(spec, settings)
+    options = settings.storage_options()
+    if batch_id is None:
+        commit = tables.last_commit_with(uri, tables.BATCH_KEY, options)
+        if commit is not None:
+            return GoldRef(name, uri, gold_version(spec, settings), commit[tables.BATCH_KEY], False)
+    else:
+        commit = tables.find_commit(uri, tables.BATCH_KEY, batch_id, options)
+        if commit is not None:
+            return GoldRef(name, uri, int(commit["version"]), batch_id, skipped=False)
     runs = [
         r
-        for r in ingest_runs(settings.lakehouse_uri, settings.storage_options())
+        for r in ingest_runs(settings.lakehouse_uri, options)
         if r["usecase"] == spec.name and (batch_id is None or r["batch_id"] == batch_id)
     ]
     if not runs:

@@ -23,11 +23,17 @@ from kubricks.errors import SourceError
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.medallion import build_layers, timed
 from kubricks.lakehouse.sources import check_file, content_hash, read_source
+from kubricks.lakehouse.transforms import DELETE_FLAG
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.synthetic import write_synthetic
 
 MODES = {"bronze": "append", "quarantine": "append", "silver": "overwrite", "gold": "overwrite"}
+
+# The gold commit carries the run record in its commit info: gold is committed last, so the
+# record is in the log the moment the batch is complete, even if the process dies before
+# ``_meta/ingest_runs`` is appended (a re-run then copies it there: ``recover_run``).
+RUN_KEY = "kubricks.ingest_run"
 
 
 @dataclass
@@ -49,6 +55,10 @@ class IngestResult:
     quarantined: dict[str, int] = field(default_factory=dict)
     warnings: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per table and commit
+    # A re-run that found every table holding the batch but no run record (a crash after the
+    # last commit) writes the record from the commits: training then reads this batch.
+    recovered: bool = False
+    changes: dict[str, int] = field(default_factory=dict)  # a change feed's batch (cdc:)
 
     def versions(self) -> dict[str, int | None]:
         return {t.table: t.version for t in self.tables.values()}
@@ -104,21 +114,19 @@ def ingest(
             k: TableWrite(name, uri, tables.current_version(uri, options), 0, committed=False)
             for k, (name, uri) in layers.items()
         }
+        result.recovered = recover_run(spec, batch, str(source_path), root, options)
         return result
 
-    raw = read_source(spark, source_path, spec)  # only now: a batch already in place needs no Spark
+    # Only now: a batch already in place needs no Spark.
+    raw = read_source(spark, source_path, spec, keep_undeclared=True)
     staged: dict[str, tables.StagedFiles] = {}
 
     def stage(df: DataFrame, table: str) -> DataFrame:
         staged[table] = tables.stage(df, layers[table][1], options)
         return spark.read.parquet(staged[table].folder)
 
-    silver_uri = layers["silver"][1]
-    existing = (
-        tables.read_spark(spark, silver_uri, storage_options=options)
-        if tables.exists(silver_uri, options)
-        else None
-    )
+    existing = _read_if_exists(spark, layers["silver"][1], options)
+    earlier_events = _read_if_exists(spark, layers["bronze"][1], options) if spec.cdc else None
     report = build_layers(
         raw,
         spec,
@@ -126,11 +134,14 @@ def ingest(
         batch_id=batch,
         ingested_at=datetime.now(UTC),
         existing_silver=existing,
+        existing_bronze=earlier_events,
         write=timed(stage, result.seconds),
         seconds=result.seconds,
     )
     result.quarantined = report.quarantined
     result.warnings = report.warnings
+    result.changes = report.changes
+    merging = spec.cdc is not None and existing is not None  # staged silver = the changes
     metadata = {"kubricks.usecase": spec.name, "kubricks.source": str(source_path)}
     commit_started = time.perf_counter()
     for table, (name, uri) in layers.items():
@@ -138,32 +149,109 @@ def ingest(
             version = tables.current_version(uri, options)
             result.tables[table] = TableWrite(name, uri, version, 0, committed=False)
             continue
-        version = tables.commit(staged[table], MODES[table], batch, metadata, options)
+        extra = {}
+        if table == "gold":  # the record travels with the commit; its version is the commit's
+            result.tables[table] = TableWrite(name, uri, None, staged[table].rows, committed=True)
+            extra = {RUN_KEY: json.dumps(run_row(result, timestamps=False))}
+        if table == "silver" and merging:
+            assert spec.cdc is not None
+            version = tables.merge_changes(
+                staged[table],
+                spec.entity_key,
+                spec.cdc.sequence_column,
+                DELETE_FLAG,
+                batch,
+                metadata,
+                options,
+            )
+        else:
+            version = tables.commit(
+                staged[table], MODES[table], batch, {**metadata, **extra}, options
+            )
         result.tables[table] = TableWrite(name, uri, version, staged[table].rows, committed=True)
     result.seconds["commit"] = time.perf_counter() - commit_started
     record_run(result, root, options)
     return result
 
 
+def _read_if_exists(
+    spark: SparkSession, uri: str, options: dict[str, str] | None
+) -> DataFrame | None:
+    return (
+        tables.read_spark(spark, uri, storage_options=options)
+        if tables.exists(uri, options)
+        else None
+    )
+
+
 def runs_uri(root: str) -> str:
     return tables.table_uri(root, "_meta", "ingest_runs")
 
 
-def record_run(result: IngestResult, root: str, options: dict[str, str] | None) -> None:
-    """Append the versions this run wrote, so training can log exactly which data it used."""
-    row = {
+def run_row(result: IngestResult, timestamps: bool = True) -> dict:
+    """The ``_meta/ingest_runs`` row of a run (JSON-able without ``finished_at``)."""
+    row: dict = {
         "usecase": result.usecase,
         "batch_id": result.batch_id,
         "source": result.source,
-        "finished_at": datetime.now(UTC),
         "versions": json.dumps(result.versions()),
         "rows": json.dumps({k: t.rows for k, t in result.tables.items()}),
         "quarantined": json.dumps(result.quarantined),
         "detail": json.dumps({k: asdict(t) for k, t in result.tables.items()}),
     }
+    if timestamps:
+        row = {**row, "finished_at": datetime.now(UTC)}
+    return row
+
+
+def record_run(result: IngestResult, root: str, options: dict[str, str] | None) -> None:
+    """Append the versions this run wrote, so training can log exactly which data it used."""
+    _append_run(run_row(result), root, options)
+
+
+def _append_run(row: dict, root: str, options: dict[str, str] | None) -> None:
+    columns = ["usecase", "batch_id", "source", "finished_at", "versions", "rows"]
+    ordered = {k: row[k] for k in [*columns, "quarantined", "detail"]}
     write_deltalake(
-        runs_uri(root), pa.Table.from_pylist([row]), mode="append", storage_options=options
+        runs_uri(root), pa.Table.from_pylist([ordered]), mode="append", storage_options=options
     )
+
+
+def recover_run(
+    spec: UseCaseSpec, batch: str, source: str, root: str, options: dict[str, str] | None
+) -> bool:
+    """Write the run record of a batch every table holds but ``_meta/ingest_runs`` lacks.
+
+    The record comes from the gold commit's info (``RUN_KEY``); the gold version is the
+    commit's own. Returns True when a record was written.
+    """
+    runs = ingest_runs(root, options)
+    if any(r["usecase"] == spec.name and r["batch_id"] == batch for r in runs):
+        return False
+    name, uri = layer_tables(spec, root)["gold"]
+    commit = tables.find_commit(uri, "kubricks.batch_id", batch, options)
+    if commit is None:
+        return False
+    if commit.get(RUN_KEY):
+        row = json.loads(commit[RUN_KEY])
+    else:  # a commit from before the record travelled with it: versions from every table
+        versions = {
+            n: (tables.find_commit(u, "kubricks.batch_id", batch, options) or {}).get("version")
+            for n, u in layer_tables(spec, root).values()
+        }
+        row = {
+            "usecase": spec.name,
+            "batch_id": batch,
+            "source": source,
+            "versions": json.dumps(versions),
+            "rows": "{}",
+            "quarantined": "{}",
+            "detail": "{}",
+        }
+    versions = {**json.loads(row["versions"]), name: int(commit["version"])}
+    row = {**row, "versions": json.dumps(versions), "finished_at": datetime.now(UTC)}
+    _append_run(row, root, options)
+    return True
 
 
 def ingest_runs(root: str, options: dict[str, str] | None = None) -> list[dict]:

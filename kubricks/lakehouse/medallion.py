@@ -40,6 +40,9 @@ def timed(write: Writer, seconds: dict[str, float]) -> Writer:
 class LayerReport:
     violations: dict[str, int] = field(default_factory=dict)
     warnings: dict[str, int] = field(default_factory=dict)
+    # A change feed's batch: valid events, and how many upserted, deleted or were ignored
+    # (late or duplicate: an equal or newer event was already applied).
+    changes: dict[str, int] = field(default_factory=dict)
 
     @property
     def quarantined(self) -> dict[str, int]:
@@ -72,6 +75,21 @@ def _check_fatal(
             )
 
 
+def change_counts(applied: DataFrame, events: int) -> dict[str, int]:
+    """A change-feed batch in numbers (one pass over the few staged changes)."""
+    row = applied.agg(
+        F.count(F.when(~F.col(T.DELETE_FLAG), 1)).alias("upserted"),
+        F.count(F.when(F.col(T.DELETE_FLAG), 1)).alias("deleted"),
+    ).first()
+    upserted, deleted = int(row["upserted"]), int(row["deleted"])
+    return {
+        "events": events,
+        "upserted": upserted,
+        "deleted": deleted,
+        "ignored": events - upserted - deleted,
+    }
+
+
 def build_layers(
     raw: DataFrame,
     spec: UseCaseSpec,
@@ -82,8 +100,15 @@ def build_layers(
     existing_silver: DataFrame | None,
     write: Writer,
     seconds: dict[str, float] | None = None,
+    existing_bronze: DataFrame | None = None,
 ) -> LayerReport:
-    """Run every layer for one batch; raises before the caller commits anything."""
+    """Run every layer for one batch; raises before the caller commits anything.
+
+    With a change feed (``spec.cdc``) the "silver" written is the batch's applicable
+    changes (the source of the MERGE that commits silver), gold is computed from silver
+    as that MERGE leaves it, and ``existing_bronze`` (the earlier events) tells a late
+    event from a new one for keys that were deleted.
+    """
     with _no_constraint_propagation(raw.sparkSession):
         return _build_layers(
             raw,
@@ -92,6 +117,7 @@ def build_layers(
             batch_id=batch_id,
             ingested_at=ingested_at,
             existing_silver=existing_silver,
+            existing_bronze=existing_bronze,
             write=write,
             seconds=seconds,
         )
@@ -123,6 +149,7 @@ def _build_layers(
     batch_id: str,
     ingested_at: datetime,
     existing_silver: DataFrame | None,
+    existing_bronze: DataFrame | None,
     write: Writer,
     seconds: dict[str, float] | None,
 ) -> LayerReport:
@@ -131,18 +158,61 @@ def _build_layers(
     # re-reads it, which is cheaper than materialising every typed column in memory.
     flagged = T.flag_violations(bronze, spec)
     started = time.perf_counter()
-    counts, superseded = T.count_rules(flagged, spec)
+    counts, superseded, kept = T.count_rules(flagged, spec)
     _check_fatal(flagged, counts, spec, source)
     if seconds is not None:
         seconds["expectations"] = time.perf_counter() - started
     valid, quarantine = T.split_valid(flagged, spec, deduplicate=superseded > 0)
-    silver = write(T.merge_latest(existing_silver, valid, spec), "silver")
+    changes: dict[str, int] = {}
+    if spec.cdc is not None and existing_silver is None:  # the first batch creates silver
+        silver = write(T.replay_changes(valid, spec), "silver")
+        upserted = silver.count()
+        changes = {"events": kept, "upserted": upserted, "deleted": 0, "ignored": kept - upserted}
+    elif spec.cdc is not None:
+        applied = write(T.changes(existing_silver, valid, existing_bronze, spec), "silver")
+        silver = T.apply_changes(existing_silver, applied, spec)
+        changes = change_counts(applied, events=kept)
+    else:
+        silver = write(T.merge_latest(existing_silver, valid, spec), "silver")
+        if superseded:
+            counts[T.DUPLICATE_KEY] = superseded
     write(quarantine, "quarantine")
     write(T.to_gold(silver, spec), "gold")
-    if superseded:
-        counts[T.DUPLICATE_KEY] = superseded
     actions = T.rule_actions(spec)
     return LayerReport(
         violations=counts,
         warnings={r: n for r, n in counts.items() if actions.get(r) == Action.WARN},
+        changes=changes,
     )
+
+
+def rebuild_layers(
+    bronze: DataFrame, spec: UseCaseSpec, *, source: str, write: Writer
+) -> LayerReport:
+    """Silver, quarantine and gold from every batch in bronze at once, with the current spec.
+
+    The result is what ingesting the batches one by one would have left: duplicates are
+    judged within each batch (a later batch's row replaces an earlier one's silently, as
+    an upsert does), and a change feed's events are replayed by sequence.
+    """
+    with _no_constraint_propagation(bronze.sparkSession):
+        flagged = T.flag_violations(T.with_declared(bronze, spec), spec)
+        counts, _, kept = T.count_rules(flagged, spec)
+        _check_fatal(flagged, counts, spec, source)
+        if spec.cdc is not None:
+            events, quarantine = T.split_valid(flagged, spec)
+            silver = write(T.replay_changes(events, spec), "silver")
+        else:
+            valid, quarantine = T.split_valid(flagged, spec, per_batch=True)
+            silver = write(T.latest_per_key(valid, spec), "silver")
+        quarantined = write(quarantine, "quarantine")
+        write(T.to_gold(silver, spec), "gold")
+        superseded = quarantined.where(F.col(T.RULE) == T.DUPLICATE_KEY).count()
+        if superseded:
+            counts[T.DUPLICATE_KEY] = superseded
+        actions = T.rule_actions(spec)
+        return LayerReport(
+            violations=counts,
+            warnings={r: n for r, n in counts.items() if actions.get(r) == Action.WARN},
+            changes={"events": kept} if spec.cdc is not None else {},
+        )

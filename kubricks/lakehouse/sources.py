@@ -11,7 +11,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from kubricks.errors import SourceError
+from kubricks.spark import column
 from kubricks.spec import UseCaseSpec
+
+# Columns bronze adds to every row (kubricks.lakehouse.transforms.METADATA).
+RESERVED = {"_source_file", "_batch_id", "_ingested_at", "_row_id"}
 
 
 def check_file(path: Path, fmt: str) -> None:
@@ -55,15 +59,23 @@ def _read_parquet(spark: SparkSession, path: Path) -> DataFrame:
     return spark.createDataFrame(table.cast(pa.schema(fields)).to_pandas())
 
 
-def read_source(spark: SparkSession, path: Path, spec: UseCaseSpec) -> DataFrame:
-    """Read the declared columns as strings: bronze keeps values exactly as they arrived."""
+def read_source(
+    spark: SparkSession, path: Path, spec: UseCaseSpec, keep_undeclared: bool = False
+) -> DataFrame:
+    """Read the declared columns as strings: bronze keeps values exactly as they arrived.
+
+    ``keep_undeclared`` also keeps the source's other columns (as strings, after the
+    declared ones): a column the source added lands in bronze and waits there until the
+    spec declares it. Names ingestion itself adds (``_batch_id``…) are not taken.
+    """
     fmt = spec.source.format
     check_file(path, fmt)
     location = str(path.resolve())
     try:
         if fmt == "csv":
-            df = (
+            df = (  # RFC 4180 quoting: a quote inside a quoted field is doubled, not escaped
                 spark.read.option("header", spec.source.csv_header)
+                .option("escape", '"')
                 .option("inferSchema", False)
                 .option("mode", "PERMISSIVE")
                 .csv(location)
@@ -79,9 +91,12 @@ def read_source(spark: SparkSession, path: Path, spec: UseCaseSpec) -> DataFrame
     if missing:
         raise SourceError(f"{path}: missing required column {', '.join(repr(m) for m in missing)}")
     selected = [
-        (F.col(f"`{c.name}`") if c.name in present else F.lit(None)).cast("string").alias(c.name)
+        (column(c.name) if c.name in present else F.lit(None)).cast("string").alias(c.name)
         for c in spec.source_columns()  # a generated key is derived in silver, not read
     ]
+    if keep_undeclared:
+        taken = {c.name for c in spec.columns} | RESERVED
+        selected += [column(c).cast("string").alias(c) for c in df.columns if c not in taken]
     df = df.select(*selected)
     if df.limit(1).count() == 0:
         raise SourceError(f"{path}: file has no rows")

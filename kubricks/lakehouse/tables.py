@@ -13,6 +13,7 @@ commit is the same delta-rs conditional put, so there is one code path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -38,6 +39,9 @@ SCRATCH = "spark.kubricks.s3.scratch"
 SCRATCH_MAX_AGE = 24 * 3600.0  # local copies (``copy`` transport) unused for a day are deleted
 
 
+BATCH_KEY = "kubricks.batch_id"  # commit info: the batch (or operation) a commit belongs to
+
+
 class ConcurrentCommit(KubricksError):
     """Another writer committed a conflicting version first; this commit changed nothing."""
 
@@ -61,7 +65,7 @@ def table_uri(root: str, layer: str, name: str) -> str:
     return f"{root.rstrip('/')}/{layer}/{name}"
 
 
-def _filesystem(
+def filesystem(
     uri: str, storage_options: dict[str, str] | None = None
 ) -> tuple[pafs.FileSystem, str]:
     if storage.is_s3(uri):
@@ -128,7 +132,10 @@ def read_spark(
             copies = scratch(spark) / "snapshots"
             storage.prune(copies, SCRATCH_MAX_AGE)
             files = storage.download(files, copies, storage_options)
-    return spark.read.parquet(*files)
+    # The table's schema, not one file's: files written before a column was added lack it
+    # (Spark reads it as null there), and a schema inferred from one file would drop it.
+    schema = _spark_schema(spark, pa.schema(table.schema().to_arrow()).empty_table())
+    return spark.read.schema(schema).parquet(*files)
 
 
 def transport(spark: SparkSession) -> str:
@@ -157,15 +164,15 @@ def stage(df: DataFrame, uri: str, storage_options: dict[str, str] | None = None
     seen = current_version(uri, storage_options)
     if not storage.is_s3(uri):
         df.write.mode("errorifexists").parquet(target)
-        return describe(uri, folder, target, _filesystem(target), df, read_version=seen)
+        return describe(uri, folder, target, filesystem(target), df, read_version=seen)
     if transport(spark) == "s3a":
         df.write.mode("errorifexists").parquet(storage.s3a(target))
-        staged = describe(uri, folder, target, _filesystem(target, storage_options), df, seen)
+        staged = describe(uri, folder, target, filesystem(target, storage_options), df, seen)
         return replace(staged, folder=storage.s3a(target))
     storage.prune(scratch(spark) / "staging", SCRATCH_MAX_AGE)  # copies a crashed run left
     local = scratch(spark) / "staging" / uuid.uuid4().hex[:8] / folder
     df.write.mode("errorifexists").parquet(str(local))
-    staged = describe(uri, folder, str(local), _filesystem(str(local)), df, seen)
+    staged = describe(uri, folder, str(local), filesystem(str(local)), df, seen)
     storage.upload(sorted(local.glob("*.parquet")), target, storage_options)
     return replace(staged, scratch=str(local.parent))
 
@@ -238,7 +245,7 @@ def commit(
 ) -> int:
     """Publish staged files in one Delta commit tagged with the batch's transaction id."""
     properties = CommitProperties(
-        custom_metadata={"kubricks.batch_id": batch_id, **(metadata or {})},
+        custom_metadata={BATCH_KEY: batch_id, **(metadata or {})},
         app_transactions=[Transaction(app_id(batch_id), 1, int(time.time() * 1000))],
     )
     schema = _delta_schema(staged.schema)
@@ -253,12 +260,15 @@ def commit(
                 commit_properties=properties,
             )
         else:
-            open_table(staged.uri, staged.read_version, storage_options).create_write_transaction(
+            table = open_table(staged.uri, staged.read_version, storage_options)
+            if mode == "append" and _add_new_columns(table, staged.schema, batch_id):
+                table = open_table(staged.uri, storage_options=storage_options)
+            table.create_write_transaction(
                 staged.actions, mode, schema, commit_properties=properties
             )
     except CommitFailedError as exc:
         raise ConcurrentCommit(
-            f"{staged.uri}: another writer committed first ({_first_line(exc)}); batch"
+            f"{staged.uri}: another writer committed first ({first_line(exc)}); batch"
             f" {batch_id!r} changed nothing here: re-run it to retry"
         ) from exc
     finally:
@@ -267,7 +277,115 @@ def commit(
     return open_table(staged.uri, storage_options=storage_options).version()
 
 
-def _first_line(exc: BaseException) -> str:
+def sql_name(name: str) -> str:
+    """A column name as a delta-rs (DataFusion) SQL identifier: double quotes, inner ones doubled.
+
+    Unquoted identifiers are lower-cased by DataFusion, so every name is quoted.
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def staged_arrow(staged: StagedFiles, storage_options: dict[str, str] | None = None) -> pa.Table:
+    """The rows of staged (uncommitted) files, as Arrow: the source of a MERGE."""
+    import pyarrow.dataset as pads
+
+    fs, base = filesystem(staged.uri, storage_options)
+    paths = [f"{base}/{action.path}" for action in staged.actions]
+    if not paths:
+        return staged.schema.empty_table()
+    return pads.dataset(paths, schema=staged.schema, filesystem=fs, format="parquet").to_table()
+
+
+def merge_changes(
+    staged: StagedFiles,
+    key: str,
+    sequence: str,
+    delete_flag: str,
+    batch_id: str,
+    metadata: dict[str, str] | None = None,
+    storage_options: dict[str, str] | None = None,
+) -> int:
+    """Apply staged change events to the table with one delta-rs MERGE on ``key``.
+
+    An event replaces or deletes the key's row only when its ``sequence`` is higher, and
+    inserts it when the key is absent and the event is not a delete. The commit carries
+    the batch's transaction id like :func:`commit`; the staged files, only the MERGE's
+    source, are removed afterwards.
+    """
+    properties = CommitProperties(
+        custom_metadata={BATCH_KEY: batch_id, **(metadata or {})},
+        app_transactions=[Transaction(app_id(batch_id), 1, int(time.time() * 1000))],
+    )
+    source = staged_arrow(staged, storage_options)
+    table = open_table(staged.uri, staged.read_version, storage_options)
+    setting = {sql_name(c): f"s.{sql_name(c)}" for c in source.column_names if c != delete_flag}
+    newer = f"s.{sql_name(sequence)} > t.{sql_name(sequence)}"
+    deleting = f"s.{sql_name(delete_flag)}"
+    try:
+        if source.num_rows == 0:  # nothing applies: still record that the batch was seen
+            table.create_write_transaction(
+                [], "append", table.schema(), commit_properties=properties
+            )
+        else:
+            (
+                table.merge(
+                    source,
+                    predicate=f"t.{sql_name(key)} = s.{sql_name(key)}",
+                    source_alias="s",
+                    target_alias="t",
+                    merge_schema=True,
+                    commit_properties=properties,
+                )
+                .when_matched_delete(predicate=f"{deleting} AND {newer}")
+                .when_matched_update(setting, predicate=f"NOT {deleting} AND {newer}")
+                .when_not_matched_insert(setting, predicate=f"NOT {deleting}")
+                .execute()
+            )
+    except CommitFailedError as exc:
+        raise ConcurrentCommit(
+            f"{staged.uri}: another writer committed first ({first_line(exc)}); batch"
+            f" {batch_id!r} changed nothing here: re-run it to retry"
+        ) from exc
+    finally:
+        _remove_staged(staged, storage_options)
+    return open_table(staged.uri, storage_options=storage_options).version()
+
+
+def _remove_staged(staged: StagedFiles, storage_options: dict[str, str] | None) -> None:
+    """Delete staged files that no commit adds (a failure leaves orphans vacuum removes)."""
+    if staged.scratch:
+        shutil.rmtree(staged.scratch, ignore_errors=True)
+    if not storage.is_s3(staged.uri):
+        shutil.rmtree(staged.folder, ignore_errors=True)
+        return
+    fs, base = filesystem(staged.uri, storage_options)
+    for folder in {action.path.split("/", 1)[0] for action in staged.actions}:
+        with contextlib.suppress(OSError):
+            fs.delete_dir(f"{base}/{folder}")
+
+
+def _add_new_columns(table: DeltaTable, incoming: pa.Schema, batch_id: str) -> bool:
+    """Schema merge for appends: columns the table lacks are added (nullable) first.
+
+    An append's own commit keeps the table's schema, so a new source column would land in
+    the files but not in the table. Earlier rows read it as null. Returns True if it added.
+    """
+    from deltalake import Schema
+
+    known = {f.name for f in table.schema().fields}
+    new = [f.with_nullable(True) for f in incoming if f.name not in known]
+    if not new:
+        return False
+    table.alter.add_columns(
+        list(Schema.from_arrow(pa.schema(new)).fields),
+        commit_properties=CommitProperties(
+            custom_metadata={"kubricks.schema_change": f"columns added by batch {batch_id}"}
+        ),
+    )
+    return True
+
+
+def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
@@ -281,9 +399,29 @@ def history(uri: str, storage_options: dict[str, str] | None = None) -> list[dic
     return open_table(uri, storage_options=storage_options).history()
 
 
+def find_commit(
+    uri: str, key: str, value: str, storage_options: dict[str, str] | None = None
+) -> dict | None:
+    """The newest commit whose custom metadata has ``key`` = ``value`` (its ``version`` too)."""
+    if not exists(uri, storage_options):
+        return None
+    commits = sorted(history(uri, storage_options), key=lambda c: -int(c["version"]))
+    return next((c for c in commits if c.get(key) == value), None)
+
+
+def last_commit_with(
+    uri: str, key: str, storage_options: dict[str, str] | None = None
+) -> dict | None:
+    """The newest commit that carries custom metadata ``key`` at all."""
+    if not exists(uri, storage_options):
+        return None
+    commits = sorted(history(uri, storage_options), key=lambda c: -int(c["version"]))
+    return next((c for c in commits if c.get(key) is not None), None)
+
+
 def list_tables(root: str, storage_options: dict[str, str] | None = None) -> list[str]:
     """``layer/name`` of every Delta table under the lakehouse root."""
-    fs, base = _filesystem(root, storage_options)
+    fs, base = filesystem(root, storage_options)
     storage.check(root, storage_options)
     found: list[str] = []
     for layer in LAYERS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -65,14 +66,32 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def append_record(
+    settings: KubricksSettings,
+    uri: str,
+    schema: pa.Schema,
+    record: Any,
+    metadata: dict[str, str],
+) -> None:
+    """Commit one dataclass record to an append-only audit table as its own Delta version.
+
+    The machinery of every audit trail in the lakehouse (this one and the lakehouse
+    operations' in ``kubricks.lakehouse.audit``): one row per event, never rewritten.
+    """
+    batch = pa.Table.from_pylist([asdict(record)], schema=schema)
+    tables.append_rows(
+        uri, batch, settings.storage_options(), CommitProperties(custom_metadata=metadata)
+    )
+
+
 def append(settings: KubricksSettings, record: AuditRecord) -> None:
     """Commit one record as its own Delta version (append only, never rewritten)."""
-    batch = pa.Table.from_pylist([asdict(record)], schema=SCHEMA)
-    tables.append_rows(
+    append_record(
+        settings,
         audit_uri(settings),
-        batch,
-        settings.storage_options(),
-        CommitProperties(custom_metadata={"kubricks.registry": f"{record.model}@{record.alias}"}),
+        SCHEMA,
+        record,
+        {"kubricks.registry": f"{record.model}@{record.alias}"},
     )
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 from mlflow import MlflowClient
-from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -24,6 +23,7 @@ from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
 from kubricks.scoring.model import LoadedModel, load_model
 from kubricks.settings import KubricksSettings
+from kubricks.spark import column
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
 from kubricks.training.labels import probability_columns
 
@@ -54,7 +54,7 @@ def latest_per_key(gold: DataFrame, key: str) -> DataFrame:
     """One row per entity: the latest by event time, so the output has one row per key."""
     if EVENT_TIME_COLUMN not in gold.columns:
         return gold.dropDuplicates([key])
-    window = Window.partitionBy(key).orderBy(F.col(EVENT_TIME_COLUMN).desc())
+    window = Window.partitionBy(column(key)).orderBy(F.col(EVENT_TIME_COLUMN).desc())
     return gold.withColumn("_rank", F.row_number().over(window)).where("_rank = 1").drop("_rank")
 
 
@@ -81,7 +81,7 @@ def score_frame(
         )
     label_type = gold.schema[spec.label].dataType if spec.label in gold.columns else None
     key = spec.entity_key
-    rows = latest_per_key(gold, key).select(_col(key), *[_col(c) for c in inputs])
+    rows = latest_per_key(gold, key).select(column(key), *[column(c) for c in inputs])
     schema = output_schema(gold.schema[key], model, label_type)
     names = [f.name for f in schema.fields]
 
@@ -91,16 +91,12 @@ def score_frame(
 
     scored = rows.mapInPandas(score_batches, schema)
     return scored.select(
-        *[_col(n) for n in names],
+        *[column(n) for n in names],
         F.lit(model.name).alias("model_name"),
         F.lit(model.version).alias("model_version"),
         F.lit(scored_at).cast("timestamp").alias("scored_at"),
         F.lit(batch_id).alias("batch_id"),
     )
-
-
-def _col(name: str) -> SparkColumn:
-    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def output_schema(

@@ -46,6 +46,7 @@ from kubricks.registry.champion import champion_version
 from kubricks.scoring.batch import predictions_table, score_frame
 from kubricks.scoring.model import LoadedModel, load_model
 from kubricks.settings import KubricksSettings
+from kubricks.spark import quoted
 from kubricks.spec import UseCaseSpec
 
 BINARY_FILES = "path string, modificationTime timestamp, length long, content binary"
@@ -329,7 +330,7 @@ class BatchScorer:
         self, frames: list[DataFrame], app: str, batch_id: int, metadata: dict[str, str]
     ) -> int:
         schema = quarantine_schema(self.spec)
-        columns = [F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in schema.fields]
+        columns = [F.col(quoted(f.name)).cast(f.dataType).alias(f.name) for f in schema.fields]
         union = frames[0].select(*columns)
         for frame in frames[1:]:
             union = union.unionByName(frame.select(*columns))

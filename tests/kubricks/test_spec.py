@@ -100,3 +100,35 @@ def test_monitoring_section_has_defaults_and_checks_its_fields() -> None:
         type(spec).model_validate(raw)
     with pytest.raises(ValidationError, match="persistence_k"):
         Monitoring(persistence_k=4, persistence_n=3)
+
+
+def _with_feed(**cdc: object) -> dict:
+    raw = _churn_raw()
+    raw["columns"] += [{"name": "op", "type": "string"}, {"name": "seq", "type": "long"}]
+    raw["cdc"] = {"operation_column": "op", "sequence_column": "seq", **cdc}
+    return raw
+
+
+def test_a_change_feed_section_defaults_and_reads_its_values_as_text(tmp_path: Path) -> None:
+    spec = load_spec(_write(tmp_path, _with_feed(delete_values=[2], upsert_values=[0, 1])))
+    assert spec.cdc is not None
+    assert (spec.cdc.delete_values, spec.cdc.upsert_values) == (["2"], ["0", "1"])
+    assert load_spec(_write(tmp_path, _with_feed())).cdc.operations() == ["D", "I", "U"]
+    assert load_spec("churn").cdc is None  # without it, ingest behaves as before
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"operation_column": "nope"}, "cdc.operation_column: 'nope' is not one of the declared"),
+        (
+            {"sequence_column": "Age"},
+            "cdc.sequence_column: 'Age' is the key, the label or a feature",
+        ),
+        ({"delete_values": ["U"]}, "'U' is both a delete and an upsert value"),
+        ({"delete_values": []}, "cdc.delete_values"),
+    ],
+)
+def test_a_change_feed_section_is_checked(tmp_path: Path, change: dict, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        load_spec(_write(tmp_path, _with_feed(**change)))

@@ -86,3 +86,44 @@ def test_regression_spec_with_event_time_flows_through_every_layer(
     got = gold.set_index("store_day")["event_timestamp"]
     # gold's event time is the spec's event column, not the ingestion time
     assert (got.dt.tz_localize(None) == expected.loc[got.index].dt.tz_localize(None)).all()
+
+
+def test_column_names_with_backticks_quotes_and_spaces_ingest(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A header `spec infer` accepts must ingest: every name reaches Spark quoted."""
+    import random
+
+    from typer.testing import CliRunner
+
+    from kubricks.cli import app
+
+    rng = random.Random(7)
+    lines = ['cust id,we`ird,"a ""q"" b",sp.ace,y']
+    for i in range(120):
+        lines.append(
+            f"{i},{rng.random():.3f},{rng.choice('xyz')},{rng.randint(1, 99)},{rng.randint(0, 1)}"
+        )
+    source = tmp_path / "odd names.csv"
+    source.write_text("\n".join(lines) + "\n")
+    spec_path = tmp_path / "odd.yaml"
+    inferred = CliRunner().invoke(
+        app,
+        ["spec", "infer", "--source", str(source), "--label", "y", "--output", str(spec_path)],
+    )
+    assert inferred.exit_code == 0, inferred.output
+    spec = load_spec(spec_path)
+    assert {c.name for c in spec.columns} == {"cust id", "we`ird", 'a "q" b', "sp.ace", "y"}
+    settings = KubricksSettings(home=tmp_path / "home")
+    with source.open("a") as handle:  # a value that does not parse: quarantined, named
+        handle.write("120,oops,x,5,1\n")
+
+    result = ingest(spark, spec, source, settings)
+
+    assert result.quarantined == {"type_we`ird": 1}
+    silver = tables.read_arrow(layer_tables(spec, settings.lakehouse_uri)["silver"][1])
+    rows = {r["cust id"]: r for r in silver.to_pylist()}
+    assert len(rows) == 120
+    expected = lines[1].split(",")
+    assert rows[0]["we`ird"] == float(expected[1])
+    assert (rows[0]['a "q" b'], rows[0]["sp.ace"]) == (expected[2], int(expected[3]))

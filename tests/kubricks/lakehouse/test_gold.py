@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
+from deltalake import CommitProperties, write_deltalake
 
 from kubricks.errors import KubricksError
 from kubricks.lakehouse import gold
@@ -24,10 +24,13 @@ def settings(tmp_path: Path) -> KubricksSettings:
     return KubricksSettings(home=tmp_path)
 
 
-def land(settings: KubricksSettings, keys: list[int], batch: str, minutes: int) -> None:
-    """A gold overwrite and its ingest-run row, as an ingest leaves them."""
+def land(
+    settings: KubricksSettings, keys: list[int], batch: str, minutes: int, tagged: bool = True
+) -> None:
+    """A gold overwrite (tagged with its batch, as an ingest commits it) and its run row."""
     _, uri = gold.gold_location(SPEC, settings)
-    write_deltalake(uri, pa.table({"key": keys}), mode="overwrite")
+    properties = CommitProperties(custom_metadata={"kubricks.batch_id": batch}) if tagged else None
+    write_deltalake(uri, pa.table({"key": keys}), mode="overwrite", commit_properties=properties)
     version = gold.gold_version(SPEC, settings)
     row = {
         "usecase": SPEC.name,
@@ -66,3 +69,24 @@ def test_ingested_is_the_latest_run_or_the_named_batch(settings: KubricksSetting
     assert latest.metadata()["table"] == "gold/churn"
     with pytest.raises(KubricksError, match="no recorded ingest run for batch 'zzz'"):
         gold.ingested(SPEC, settings, "zzz")
+
+
+def test_ingested_reads_gold_log_not_the_run_records(settings: KubricksSettings) -> None:
+    """A gold commit whose run row never got written (a crash) is still the one training reads."""
+    land(settings, [1], "a", 0)
+    _, uri = gold.gold_location(SPEC, settings)
+    properties = CommitProperties(custom_metadata={"kubricks.batch_id": "b"})
+    write_deltalake(uri, pa.table({"key": [1, 2]}), mode="overwrite", commit_properties=properties)
+    assert (gold.ingested(SPEC, settings).version, gold.ingested(SPEC, settings).batch_id) == (
+        1,
+        "b",
+    )
+    assert gold.ingested(SPEC, settings, "b").version == 1
+    assert gold.ingested(SPEC, settings, "a").version == 0
+
+
+def test_untagged_gold_falls_back_to_run_records(settings: KubricksSettings) -> None:
+    land(settings, [1], "a", 0, tagged=False)
+    land(settings, [1, 2], "b", 1, tagged=False)
+    assert gold.ingested(SPEC, settings).batch_id == "b"
+    assert gold.ingested(SPEC, settings, "a").version == 0

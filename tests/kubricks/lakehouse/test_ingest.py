@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,41 @@ def test_run_interrupted_between_commits_completes_on_rerun(
         "gold": True,
     }
     assert len(rows(settings, "bronze")) == 10_000  # not appended twice
+
+
+def test_crash_before_the_run_record_still_trains_on_the_new_batch(
+    spark: SparkSession,
+    settings: KubricksSettings,
+    churn_csv: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kubricks.lakehouse.gold import ingested
+
+    ingest(spark, SPEC, churn_csv, settings, batch_id="day-1")
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise OSError("killed after the four commits")
+
+    monkeypatch.setattr(ingest_module, "record_run", crash)
+    with pytest.raises(OSError):
+        ingest(spark, SPEC, churn_csv, settings, batch_id="day-2")
+    monkeypatch.undo()
+    assert versions(settings)["gold"] == 1
+    assert [r["batch_id"] for r in ingest_runs(settings.lakehouse_uri)] == ["day-1"]
+    # training's default is the gold commit, not the (missing) run record
+    assert (ingested(SPEC, settings).version, ingested(SPEC, settings).batch_id) == (1, "day-2")
+
+    again = ingest(spark, SPEC, churn_csv, settings, batch_id="day-2")
+    assert again.skipped and again.recovered
+    [record] = [r for r in ingest_runs(settings.lakehouse_uri) if r["batch_id"] == "day-2"]
+    assert json.loads(record["versions"]) == {
+        "bronze/churn": 1,
+        "silver/churn": 1,
+        "silver/churn_quarantine": 1,
+        "gold/churn": 1,
+    }
+    assert json.loads(record["rows"])["gold"] == 10_000
+    assert not ingest(spark, SPEC, churn_csv, settings, batch_id="day-2").recovered  # once
 
 
 def test_time_travel_returns_earlier_contents(
