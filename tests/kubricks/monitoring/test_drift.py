@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from kubricks.monitoring import drift, report
-from kubricks.spec import load_spec, one_hot_column
+from kubricks.spec import load_spec
 
 
 @pytest.fixture(scope="module")
@@ -18,20 +18,20 @@ def spec():
 def gold_like(
     spec, rows: int, seed: int, age_shift: float = 0.0, germany_share: float = 0.25
 ) -> pd.DataFrame:
-    """A frame with the spec's gold feature columns (one-hot groups included)."""
+    """A frame with the spec's gold feature columns (categories as their values)."""
     rng = np.random.default_rng(seed)
     frame: dict[str, np.ndarray] = {}
     for feature in spec.features:
-        if feature.encoding == "one_hot":
+        if feature.kind == "categorical":
             cats = feature.categories
             weights = np.full(len(cats), (1 - germany_share) / (len(cats) - 1))
             if "Germany" in cats:
                 weights[cats.index("Germany")] = germany_share
             else:
                 weights = np.full(len(cats), 1 / len(cats))
-            picked = rng.choice(len(cats), size=rows, p=weights)
-            for i, cat in enumerate(cats):
-                frame[one_hot_column(feature.name, cat)] = (picked == i).astype(int)
+            frame[feature.name] = np.asarray(cats, dtype=object)[
+                rng.choice(len(cats), size=rows, p=weights)
+            ]
         else:
             frame[feature.name] = rng.normal(40, 10, rows)
     frame["Age"] = frame["Age"] + age_shift
