@@ -143,7 +143,7 @@ def flag_violations(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
         if c.type != "string"
     ]
     expectations = [
-        (e.name, ~F.coalesce(F.expr(e.expr), F.lit(False)), F.lit(f"expectation not met: {e.expr}"))
+        (e.name, ~F.coalesce(F.expr(e.sql), F.lit(False)), F.lit(f"expectation not met: {e.expr}"))
         for e in spec.expectations
     ]
     sound = ~_any([condition for _, condition, _ in structural])

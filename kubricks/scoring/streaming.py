@@ -39,6 +39,7 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
 from kubricks.errors import KubricksError
+from kubricks.expressions import columns as expression_columns
 from kubricks.lakehouse import tables
 from kubricks.lakehouse import transforms as silver
 from kubricks.lakehouse.sources import read_source
@@ -95,15 +96,14 @@ def quarantine_table(spec: UseCaseSpec, root: str) -> tuple[str, str]:
 def scoring_spec(spec: UseCaseSpec) -> UseCaseSpec:
     """The spec as scoring sees rows: the label is not there yet.
 
-    The label column becomes optional and expectations that mention it are dropped,
+    The label column becomes optional and expectations that read it are dropped,
     otherwise every unlabelled row would be quarantined.
     """
-    mentions = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(spec.label)}(?![A-Za-z0-9_])")
     columns = [
         c.model_copy(update={"required": False}) if c.name == spec.label else c
         for c in spec.columns
     ]
-    expectations = [e for e in spec.expectations if not mentions.search(e.expr)]
+    expectations = [e for e in spec.expectations if spec.label not in expression_columns(e.expr)]
     return spec.model_copy(update={"columns": columns, "expectations": expectations})
 
 
