@@ -75,14 +75,11 @@ def numeric(sample: object) -> bool:
     return np.asarray(sample.to_numpy() if framed else sample).dtype.kind in "iuf"
 
 
-def model_inputs(model_uri: str, spec: UseCaseSpec) -> list[str]:
-    """The model's input columns: its signature if logged, else the spec's gold features."""
-    import mlflow
-
-    signature = mlflow.models.get_model_info(model_uri).signature
-    inputs = signature.inputs if signature is not None else None
-    if inputs is not None and inputs.has_input_names():
-        return list(inputs.input_names())
+def model_inputs(model: Any, spec: UseCaseSpec) -> list[str]:
+    """A loaded model's input columns: its signature if logged, else the spec's gold features."""
+    schema = model.metadata.get_input_schema() if model.metadata is not None else None
+    if schema is not None and schema.has_input_names():
+        return list(schema.input_names())
     return spec.gold_feature_columns()
 
 
@@ -94,49 +91,102 @@ def latest_per_key(gold: DataFrame, key: str) -> DataFrame:
     return gold.withColumn("_rank", F.row_number().over(window)).where("_rank = 1").drop("_rank")
 
 
-def score_frame(
-    spark: SparkSession,
-    gold: DataFrame,
+@dataclass(frozen=True)
+class Scorer:
+    """A loaded model made ready for Spark once: its inputs, how it answers, and a pandas UDF
+    that calls it. Streaming keeps one per model version across micro-batches."""
+
+    model_name: str
+    model_version: str
+    inputs: list[str]
+    kind: OutputKind
+    result_type: T.DataType
+    classes: list[Any] | None
+    udf: Any  # a pandas UDF over the input columns
+
+
+def make_scorer(
+    model: Any,
+    inputs: list[str],
+    sample: pd.DataFrame,
     spec: UseCaseSpec,
-    model_uri: str,
     model_name: str,
     model_version: str,
-    batch_id: str,
-    scored_at: datetime,
-) -> DataFrame:
-    """The predictions of one model over gold: key, prediction (an original label value, typed
-    like gold's label), probability (binary: the positive class; multiclass: the predicted
-    class, then one ``probability_<class>`` column per class), model, time, batch."""
-    import mlflow
+) -> Scorer:
+    """Learn from a few rows how ``model`` answers, and wrap it in a pandas UDF.
 
-    inputs = model_inputs(model_uri, spec)
-    missing = [c for c in inputs if c not in gold.columns]
-    if missing:
-        raise KubricksError(
-            f"{model_name} v{model_version} needs column(s) {', '.join(missing)}"
-            f" that gold/{spec.name} lacks"
-        )
-    rows = latest_per_key(gold, spec.entity_key)
-    model = mlflow.pyfunc.load_model(model_uri)
-    sample = model.predict(rows.select(*inputs).limit(5).toPandas())
-    kind = output_kind(sample)
+    The UDF carries the model object already loaded, so Spark's Python workers never load
+    it again from the registry.
+    """
+    answers = model.predict(sample[inputs])
+    kind = output_kind(answers)
     classification = spec.problem_type == "classification"
     if kind == "matrix":
         result_type: T.DataType = T.ArrayType(T.DoubleType())
-    elif kind == "labels" and classification and not numeric(sample):
+    elif kind == "labels" and classification and not numeric(answers):
         result_type = T.StringType()
     else:
         result_type = T.DoubleType()
-    udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=result_type, env_manager="local")
-    raw = udf(*[F.col(c) for c in inputs])
-    label_type = gold.schema[spec.label].dataType if spec.label in gold.columns else None
+    classes = None
     if classification and kind == "matrix":
         classes = model_classes(model) or [0, 1]
-        if len(classes) != np.asarray(sample).shape[1]:
+        if len(classes) != np.asarray(answers).shape[1]:
             raise KubricksError(
-                f"{model_name} v{model_version} answers {np.asarray(sample).shape[1]} columns"
+                f"{model_name} v{model_version} answers {np.asarray(answers).shape[1]} columns"
                 f" but names {len(classes)} classes"
             )
+    return Scorer(
+        model_name,
+        model_version,
+        inputs,
+        kind,
+        result_type,
+        classes,
+        _pandas_udf(model, inputs, kind, result_type),
+    )
+
+
+def _pandas_udf(model: Any, inputs: list[str], kind: OutputKind, result_type: T.DataType) -> Any:
+    def predict(*columns: pd.Series) -> pd.Series:
+        frame = pd.concat(columns, axis=1, keys=inputs)
+        answers = np.asarray(model.predict(frame))
+        if kind == "matrix":
+            return pd.Series(list(answers.astype(float)))
+        flat = answers.reshape(len(frame), -1)[:, 0]
+        if isinstance(result_type, T.StringType):
+            return pd.Series(flat.astype(str))
+        return pd.Series(flat.astype(float))
+
+    return F.pandas_udf(predict, result_type)  # type: ignore[call-overload]
+
+
+def apply_scorer(
+    scorer: Scorer,
+    gold: DataFrame,
+    spec: UseCaseSpec,
+    batch_id: str,
+    scored_at: datetime,
+    one_per_key: bool = False,
+) -> DataFrame:
+    """The predictions of one model over gold: key, prediction (an original label value, typed
+    like gold's label), probability (binary: the positive class; multiclass: the predicted
+    class, then one ``probability_<class>`` column per class), model, time, batch.
+
+    ``one_per_key``: the rows already hold one row per key (the latest), so no ranking.
+    """
+    missing = [c for c in scorer.inputs if c not in gold.columns]
+    if missing:
+        raise KubricksError(
+            f"{scorer.model_name} v{scorer.model_version} needs column(s) {', '.join(missing)}"
+            f" that gold/{spec.name} lacks"
+        )
+    rows = gold if one_per_key else latest_per_key(gold, spec.entity_key)
+    raw = scorer.udf(*[F.col(f"`{c}`") for c in scorer.inputs])
+    kind = scorer.kind
+    classification = spec.problem_type == "classification"
+    label_type = gold.schema[spec.label].dataType if spec.label in gold.columns else None
+    if classification and kind == "matrix":
+        classes = scorer.classes or [0, 1]
         columns = [F.col(spec.entity_key), *class_columns(raw, classes, spec, label_type)]
     elif classification:  # one value per row: probabilities of 1, or labels without any
         if kind == "scores":
@@ -156,12 +206,39 @@ def score_frame(
         prediction = F.element_at(raw, 1) if kind == "matrix" else raw
         columns = [F.col(spec.entity_key), prediction.alias("prediction")]
     columns += [
-        F.lit(model_name).alias("model_name"),
-        F.lit(model_version).alias("model_version"),
+        F.lit(scorer.model_name).alias("model_name"),
+        F.lit(scorer.model_version).alias("model_version"),
         F.lit(scored_at).cast("timestamp").alias("scored_at"),
         F.lit(batch_id).alias("batch_id"),
     ]
     return rows.select(*columns)
+
+
+def score_frame(
+    spark: SparkSession,
+    gold: DataFrame,
+    spec: UseCaseSpec,
+    model_uri: str,
+    model_name: str,
+    model_version: str,
+    batch_id: str,
+    scored_at: datetime,
+) -> DataFrame:
+    """Load the model at ``model_uri`` and score gold with it (see :func:`apply_scorer`)."""
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    inputs = model_inputs(model, spec)
+    missing = [c for c in inputs if c not in gold.columns]
+    if missing:
+        raise KubricksError(
+            f"{model_name} v{model_version} needs column(s) {', '.join(missing)}"
+            f" that gold/{spec.name} lacks"
+        )
+    rows = latest_per_key(gold, spec.entity_key)
+    sample = rows.select(*[F.col(f"`{c}`") for c in inputs]).limit(5).toPandas()
+    scorer = make_scorer(model, inputs, sample, spec, model_name, model_version)
+    return apply_scorer(scorer, rows, spec, batch_id, scored_at, one_per_key=True)
 
 
 def class_columns(
