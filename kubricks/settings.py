@@ -175,6 +175,11 @@ class KubricksSettings(BaseSettings):
     inference_log_max_rows: int = Field(
         5000, description="...or as soon as this many rows wait (the crash-loss bound)."
     )
+    auto_compact_small_files: int = Field(
+        100,
+        description="Writers of many small commits (the inference-log writer, `kubricks stream`)"
+        " compact the table once it holds this many files below the target size; 0: never.",
+    )
 
     @property
     def lakehouse_uri(self) -> str:

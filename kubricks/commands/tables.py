@@ -96,8 +96,11 @@ def print_full(renderable: Any) -> None:
     if console.is_terminal:
         console.print(renderable)
         return
-    width = max(console.width, console.measure(renderable).maximum)
-    console.print(renderable, width=width, soft_wrap=True)
+    from rich.console import Console
+
+    unbounded = console.options.update(max_width=100_000)
+    width = max(console.width, console.measure(renderable, options=unbounded).maximum)
+    Console(file=console.file, width=width, no_color=console.no_color).print(renderable)
 
 
 def optimize(
@@ -129,7 +132,7 @@ def optimize(
             )
         files = f"{result.before.files} → {result.files_after}"
         rows.append((each, result.how, files, f"{result.seconds:.1f}", result.why))
-    console.print(table("Optimize", ["table", "action", "files", "seconds", "why"], rows))
+    print_full(table("Optimize", ["table", "action", "files", "seconds", "why"], rows))
 
 
 def vacuum(
@@ -187,7 +190,7 @@ def vacuum(
         ]
     verb = "would remove" if dry_run else "removed"
     title = f"Vacuum (retain {retain_hours} h{', dry run' if dry_run else ''})"
-    console.print(table(title, ["table", f"files {verb}", "version"], rows))
+    print_full(table(title, ["table", f"files {verb}", "version"], rows))
     for note in notes:
         console.print(note, highlight=False, soft_wrap=True)
 

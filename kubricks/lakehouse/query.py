@@ -68,4 +68,11 @@ def select_rows(
     except Exception as exc:  # DataFusion: a type mismatch, a value that does not cast
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise QueryError(f"{name}: the filter {where!r} cannot be evaluated: {first}") from exc
-    return pa.table(result), dt.version()
+    return plain_types(pa.table(result)), dt.version()
+
+
+def plain_types(rows: pa.Table) -> pa.Table:
+    """DataFusion answers with string and binary *views*, which some writers (CSV) refuse."""
+    views = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
+    fields = [pa.field(f.name, views.get(f.type, f.type), f.nullable) for f in rows.schema]
+    return rows.cast(pa.schema(fields))
