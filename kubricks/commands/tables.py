@@ -221,7 +221,7 @@ def _known_specs(settings: KubricksSettings) -> list[UseCaseSpec]:
 def entity_key(name: str, specs: list[UseCaseSpec]) -> str | None:
     """The entity key of the use case a table belongs to (``gold/churn_predictions`` belongs
     to ``churn``; the longest matching use-case name wins). The inference log is not
-    Z-ordered: it is read by time, and compaction keeps its time order."""
+    Z-ordered: monitoring reads it whole and cuts windows by request time, never by key."""
     table = name.split("/", 1)[-1]
     if table.endswith("_inference_log"):
         return None

@@ -4,12 +4,12 @@ Every operation is delta-rs's own (``optimize.compact``, ``optimize.z_order``, `
 committed like any other write, so readers see either the old files or the new ones.
 
 *Compaction* rewrites the small files of a table into files of about the target size
-(``delta.targetFileSize``, else 100 MB) and keeps their order, so a log appended by time
-stays in time order. *Z-order* by the entity key also sorts rows by key across files,
-which lets a reader that filters by key (``tables show --where``, forgetting a customer)
-skip files by their min/max statistics. That helps only when the table spans several
-files of the target size: a smaller table compacts into one file, where there is nothing
-to skip, and Z-order rewrites every file each time, so it is chosen only where it pays.
+(``delta.targetFileSize``, else 100 MB), rows unchanged. *Z-order* by the entity key
+also sorts rows by key across files, which lets a reader that filters by key
+(``tables show --where``, forgetting a customer) skip files by their min/max statistics.
+That helps only when the table spans several files of the target size: a smaller table
+compacts into one file, where there is nothing to skip, and Z-order rewrites every file
+each time, so it is chosen only where it pays.
 
 *Vacuum* deletes files no version younger than the retention needs (and files no commit
 ever added, such as those of a crashed run). Old versions can no longer be read after
@@ -110,7 +110,7 @@ def plan(stats: FileStats, columns: Sequence[str], key: str | None) -> tuple[How
             f"compact: {stats.total_bytes / 2**20:.1f} MB fit in one file, where Z-order by"
             f" {key} would let a reader skip nothing"
         )
-    return "compact", "compact (row order kept; no entity key column to Z-order by)"
+    return "compact", "compact (no entity key column to Z-order by)"
 
 
 def optimize(

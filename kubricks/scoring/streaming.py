@@ -13,9 +13,13 @@ Each micro-batch is then typed and checked like silver (the transforms of
 :mod:`kubricks.lakehouse.transforms`), scored by the model the ``champion`` alias points
 at *now* (so a promotion takes effect at the next micro-batch), and appended to
 ``gold/<name>_predictions``; rows that break a rule, and unreadable files, go to
-``silver/<name>_stream_quarantine``. Both commits carry the Delta application
+``silver/<name>_stream_quarantine``. The alias is looked up every micro-batch, but a
+model is loaded (and wrapped in a Spark UDF) only when the version changes. Both commits
+go through :func:`kubricks.lakehouse.tables.commit` with the Delta application
 transaction ``(kubricks-stream:<query id>, <batch id>)``: a batch replayed after a crash
-finds its commit already there and writes nothing twice.
+finds its commit already there and writes nothing twice. Every micro-batch adds files,
+so once ``auto_compact_small_files`` small ones pile up in a table the stream compacts
+it (:func:`kubricks.lakehouse.maintenance.compact_if_fragmented`).
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ class BatchReport:
     model_version: str | None
     replayed: bool  # its commits were already in place (a restart replayed it)
     seconds: float
+    loaded_model: bool = False  # the champion's version changed: its model was loaded
 
 
 @dataclass
@@ -220,6 +225,7 @@ class BatchScorer:
             "kubricks.model_version": version,
         }
         commit = _Commit(app, batch_id, label, metadata)
+        loads = self.models_loaded
         if bronze is not None:
             # Cached: the predictions and the quarantine both come from these rows, so the
             # landed files are read once.
@@ -248,6 +254,7 @@ class BatchScorer:
                 version,
                 done_predictions or done_quarantine,
                 round(time.perf_counter() - started, 3),
+                self.models_loaded > loads,
             )
         )
 
