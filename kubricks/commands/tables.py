@@ -219,16 +219,12 @@ def _known_specs(settings: KubricksSettings) -> list[UseCaseSpec]:
 
 
 def entity_key(name: str, specs: list[UseCaseSpec]) -> str | None:
-    """The entity key of the use case a table belongs to (``gold/churn_predictions`` belongs
-    to ``churn``; the longest matching use-case name wins). The inference log is not
-    Z-ordered: monitoring reads it whole and cuts windows by request time, never by key."""
-    table = name.split("/", 1)[-1]
-    if table.endswith("_inference_log"):
-        return None
-    owners = [s for s in specs if table == s.name or table.startswith(f"{s.name}_")]
-    if not owners:
-        return None
-    return max(owners, key=lambda s: len(s.name)).entity_key
+    """The column to Z-order a table by: its use case's entity key (inference log: none)."""
+    from kubricks.lakehouse.maintenance import owner, zorder_key
+
+    usecase = owner(name, [s.name for s in specs])
+    spec = next((s for s in specs if s.name == usecase), None)
+    return zorder_key(name, spec.entity_key) if spec is not None else None
 
 
 def _pins(settings: KubricksSettings, optional: bool) -> dict[str, list[Pin]]:

@@ -20,7 +20,7 @@ kept unless the caller says otherwise, and the result says which were kept or lo
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -79,6 +79,62 @@ class VacuumResult:
     kept: dict[str, int] = field(default_factory=dict)  # holder -> files kept for it
     lost: dict[str, int] = field(default_factory=dict)  # holder -> its files removed
     version: int = 0
+
+
+def owner(table: str, usecases: Iterable[str]) -> str | None:
+    """The use case a table ``layer/name`` belongs to: ``gold/churn_predictions`` is churn's
+    (the longest matching use-case name wins, so ``churn_eu`` keeps its own tables)."""
+    name = table.split("/", 1)[-1]
+    owners = [u for u in usecases if name == u or name.startswith(f"{u}_")]
+    return max(owners, key=len) if owners else None
+
+
+def zorder_key(table: str, entity_key: str) -> str | None:
+    """What to Z-order a use case's table by: its entity key, except the inference log,
+    which monitoring reads whole and cuts into windows by request time, never by key."""
+    return None if table.endswith("_inference_log") else entity_key
+
+
+@dataclass(frozen=True)
+class Maintained:
+    """What one maintenance pass did to a set of tables."""
+
+    optimized: list[OptimizeResult]
+    vacuumed: list[VacuumResult]
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{r.table}: {r.why} ({r.before.files} -> {r.files_after} files)"
+            for r in self.optimized
+        ]
+        for v in self.vacuumed:
+            out.append(f"{v.table}: vacuum removed {len(v.removed)} file(s)")
+            out += [f"{v.table}: kept {n} file(s) {h} was trained on" for h, n in v.kept.items()]
+            out += [f"{v.table}: removed {n} file(s) {h} was trained on" for h, n in v.lost.items()]
+        return out
+
+
+def maintain(
+    root: str,
+    names: Sequence[str],
+    keys: dict[str, str | None],
+    pins: dict[str, list[Pin]],
+    retain_hours: int = DEFAULT_RETAIN_HOURS,
+    storage_options: dict[str, str] | None = None,
+) -> Maintained:
+    """Optimize, then vacuum, each table ``layer/name`` under ``root``: the scheduled pass.
+
+    ``keys``: the column to Z-order each table by (where it helps); ``pins``: per table URI,
+    the versions registered models need, which vacuum keeps.
+    """
+    optimized, vacuumed = [], []
+    for name in names:
+        uri = tables.table_uri(root, *name.split("/"))
+        optimized.append(optimize(uri, name, keys.get(name), storage_options))
+        vacuumed.append(
+            vacuum(uri, name, retain_hours, storage_options, pins.get(uri.rstrip("/"), []))
+        )
+    return Maintained(optimized, vacuumed)
 
 
 def target_bytes(dt: DeltaTable) -> int:
