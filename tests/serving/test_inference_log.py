@@ -39,6 +39,7 @@ def log_rows(uri: str, version: int | None = None) -> list[tuple]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # each commit reloads a table of ever more files: ~2 min unloaded
 def test_maintenance_on_an_inference_log_with_thousands_of_small_commits(tmp_path: Path) -> None:
     settings = KubricksSettings(home=tmp_path, auto_compact_small_files=0)  # by hand here
     writer = inference_log.InferenceLogWriter(CHURN, settings)  # flushed by hand: one commit each
@@ -61,6 +62,7 @@ def test_maintenance_on_an_inference_log_with_thousands_of_small_commits(tmp_pat
             writer.put(request(batch, late))
             if writer.flush():
                 appended.append(late)
+            time.sleep(0.05)
 
     serving = threading.Thread(target=keep_serving)
     serving.start()
