@@ -166,7 +166,7 @@ def plan(stats: FileStats, columns: Sequence[str], key: str | None) -> tuple[How
             f"compact: {stats.total_bytes / 2**20:.1f} MB fit in one file, where Z-order by"
             f" {key} would let a reader skip nothing"
         )
-    return "compact", "compact (no entity key column to Z-order by)"
+    return "compact", "compact (no key to Z-order this table by)"
 
 
 def optimize(
