@@ -87,7 +87,7 @@ def _typed(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
         key = row_hash([_raw(c.name) for c in read])
         df = df.select("*", *[key.alias(f"{c.name}{RAW_SUFFIX}") for c in generated])
     typed = [
-        F.expr(f"try_cast(`{c.name}{RAW_SUFFIX}` AS {_SPARK_TYPES[c.type]})").alias(c.name)
+        _raw(c.name).try_cast(_SPARK_TYPES[c.type]).alias(c.name)  # no SQL text from the spec
         for c in spec.columns
     ]
     return df.select("*", *typed)
