@@ -198,6 +198,9 @@ def check(text: str) -> exp.Expression:
     if len(trees) != 1:
         raise ExpressionError("must be one SQL expression (no ';', nothing empty)")
     tree = trees[0]
+    if "${" in tree.sql(dialect=DIALECT):
+        # Spark substitutes ${name} with a configuration value before it parses anything
+        raise ExpressionError("a ${...} variable reference is not allowed")
     structure, functions = _allowed()
     for node in tree.walk():
         if isinstance(node, exp.Column) and len(node.parts) > 1:

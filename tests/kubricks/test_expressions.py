@@ -32,6 +32,7 @@ FORBIDDEN = {
     "transform(array(Age), x -> reflect('a', 'b', x)) IS NOT NULL": "transform",
     "other.Age > 1": "the qualified name other.Age",
     "rand() > 0.5": "function rand()",
+    "Surname = '${spark.hadoop.fs.s3a.secret.key}'": "a ${...} variable reference",
 }
 
 
