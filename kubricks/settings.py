@@ -95,6 +95,12 @@ class KubricksSettings(BaseSettings):
     pipeline_root: str | None = Field(
         None, description="Where step outputs land; default <home>/pipelines locally."
     )
+    step_usecase_paths: bool = Field(
+        True,
+        description="A pipeline step's `usecase` may be a path to a spec YAML. The cluster sets"
+        " false: whoever can start a run there then picks a use case by name from"
+        " usecases_dir, never a spec of their own.",
+    )
     pipeline_retries: int = Field(2, description="Retries of each step that uses the network.")
     pipeline_retry_backoff: int = Field(5, description="Seconds before the first retry.")
     settings_configmap: str = Field(
@@ -173,6 +179,11 @@ class KubricksSettings(BaseSettings):
     )
     inference_log_max_rows: int = Field(
         5000, description="...or as soon as this many rows wait (the crash-loss bound)."
+    )
+    auto_compact_small_files: int = Field(
+        100,
+        description="Writers of many small commits (the inference-log writer, `kubricks stream`)"
+        " compact the table once it holds this many files below the target size; 0: never.",
     )
 
     @property

@@ -64,11 +64,32 @@ class Source(_Strict):
 
 
 class Expectation(_Strict):
-    """A Spark SQL boolean expression every valid row satisfies, like DLT's ``expect``."""
+    """A Spark SQL boolean expression every valid row satisfies, like DLT's ``expect``.
+
+    Only column names, literals, operators and pure functions (:mod:`kubricks.expressions`):
+    a spec is data, so its expressions must not be able to run code or read files.
+    """
 
     name: str
     expr: str
     action: Action = Action.QUARANTINE
+
+    @model_validator(mode="after")
+    def _expr_is_an_expression(self) -> Expectation:
+        from kubricks.expressions import ExpressionError, check
+
+        try:
+            check(self.expr)
+        except ExpressionError as exc:
+            raise ValueError(f"expectation {self.name!r}: {exc}") from None
+        return self
+
+    @property
+    def sql(self) -> str:
+        """What Spark evaluates: the checked expression rendered again, never the raw text."""
+        from kubricks.expressions import spark_sql
+
+        return spark_sql(self.expr)
 
 
 class Feature(_Strict):
@@ -449,9 +470,21 @@ def _fits_type(value: str | int | bool | None, column_type: str) -> bool:
     return True
 
 
-def load_spec(name_or_path: str | Path, usecases_dir: Path | None = None) -> UseCaseSpec:
-    """Load a spec by bundled name (``churn``) or by path to a YAML file."""
+def load_spec(
+    name_or_path: str | Path, usecases_dir: Path | None = None, allow_paths: bool = True
+) -> UseCaseSpec:
+    """Load a spec by bundled name (``churn``) or by path to a YAML file.
+
+    ``allow_paths=False`` takes names only, from ``usecases_dir``: where whoever starts a run
+    is not the one who chose the specs (pipeline steps in the cluster).
+    """
     path = Path(name_or_path)
+    if not allow_paths and not _IDENTIFIER.match(str(name_or_path)):
+        where = usecases_dir or BUNDLED_USECASES
+        raise SpecError(
+            f"usecase {str(name_or_path)!r}: only use-case names from {where} are accepted here,"
+            " not paths (KUBRICKS_STEP_USECASE_PATHS is false)"
+        )
     if path.suffix not in (".yaml", ".yml"):
         path = (usecases_dir or BUNDLED_USECASES) / f"{name_or_path}.yaml"
     if not path.is_file():
@@ -468,4 +501,5 @@ def load_spec(name_or_path: str | Path, usecases_dir: Path | None = None) -> Use
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "spec"
-        raise SpecError(f"{path}: {where}: {first['msg']}") from exc
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SpecError(f"{path}: {where}: {message}") from exc

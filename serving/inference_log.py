@@ -8,6 +8,15 @@ append, so a reader never sees half a batch. Crash-loss bound: a worker killed w
 shutdown loses the records queued since its last commit, i.e. at most
 ``flush_seconds`` of traffic and never more than ``max_rows`` per worker plus the batch
 being committed. A failed commit keeps its rows and retries on the next flush.
+
+A commit every 2 s is 43,000 small files a day per worker, and every monitoring read
+opens them all. The writer is the one that makes them, so it also compacts them: once
+the table holds ``auto_compact_small_files`` small files, a thread of its own runs
+delta-rs compaction (appends and compaction do not conflict, so flushing goes on).
+Doing it here rather than only in the
+scheduled monitoring pipeline keeps reads fast in between runs, and locally where no
+schedule runs at all; vacuuming old files is left to that pipeline (and
+``kubricks tables vacuum``), which knows which versions must be kept.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kubricks.lakehouse import tables
+from kubricks.lakehouse import maintenance, tables
 from kubricks.settings import KubricksSettings
 from kubricks.spec import ProblemType, UseCaseSpec
 from serving.batch import Batch
@@ -158,6 +167,10 @@ class InferenceLogWriter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
         self.committed_rows = 0
+        self.compact_small_files = settings.auto_compact_small_files
+        self._commits = 0
+        self._compaction: threading.Thread | None = None
+        self.compactions = 0
 
     def start(self) -> InferenceLogWriter:
         self._thread.start()
@@ -215,6 +228,8 @@ class InferenceLogWriter:
             try:
                 write_deltalake(self.uri, table, mode="append", storage_options=self.options)
                 self.committed_rows += table.num_rows
+                self._commits += 1
+                self._maybe_compact()
                 return table.num_rows
             except Exception as exc:  # a concurrent first commit by another worker, I/O
                 logger.warning("inference log commit failed (attempt %d): %s", attempt + 1, exc)
@@ -222,6 +237,34 @@ class InferenceLogWriter:
         for kept in batch:  # keep them for the next flush
             self._take(kept)
         return 0
+
+    def _maybe_compact(self) -> None:
+        """Look at the log's files every tenth of the limit's commits; compact in a thread of
+        its own once enough small ones wait (one compaction at a time per worker)."""
+        limit = self.compact_small_files
+        if limit <= 0 or self._commits % max(1, limit // 10):
+            return
+        if self._compaction is not None and self._compaction.is_alive():
+            return
+        self._compaction = threading.Thread(
+            target=self._compact, name="inference-log-compaction", daemon=True
+        )
+        self._compaction.start()
+
+    def _compact(self) -> None:
+        name = f"gold/{self.spec.name}_inference_log"
+        try:
+            done = maintenance.compact_if_fragmented(
+                self.uri, name, self.compact_small_files, self.options
+            )
+        except Exception as exc:  # another worker's compaction or a forget won: retry later
+            logger.warning("inference log: compaction skipped (%s); retried later", exc)
+            return
+        if done is not None:
+            self.compactions += 1
+            logger.info(
+                "inference log: %s (%d -> %d files)", done.why, done.before.files, done.files_after
+            )
 
     def _to_table(self, batches: list[Batch]) -> pa.Table:
         """One table for many batches, built in chunks of one model version; a batch the
@@ -251,6 +294,8 @@ class InferenceLogWriter:
         self._queue.put_nowait(_WAKE)  # the thread may be waiting on an empty queue
         self._thread.join(timeout)
         self.flush()
+        if self._compaction is not None:  # a drain does not cut a compaction short
+            self._compaction.join(timeout)
         if self._pending_rows:  # every commit attempt failed: say so, the rows are gone
             logger.error(
                 "inference log: %d rows not committed at shutdown to %s",

@@ -39,6 +39,7 @@ def cluster_settings(
         k8s_namespace=cfg.namespace,
         spark_service_account="spark",
         tracking_username=tracking_username,
+        step_usecase_paths=False,  # runs name a bundled use case; no spec of the caller's own
     )
 
 

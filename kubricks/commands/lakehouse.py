@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from kubricks.commands import tables as table_commands
 from kubricks.console import console, table
 from kubricks.settings import get_settings
 
@@ -109,12 +110,15 @@ def tables_history(
     if not tables.exists(uri, options):
         raise KubricksError(f"{name}: no Delta table at {uri} (see `kubricks tables`)")
     rows = [
-        (h.get("version"), h.get("timestamp"), h.get("operation"), h.get("kubricks.batch_id"))
+        (
+            h.get("version"),
+            table_commands.readable_time(h.get("timestamp")),
+            h.get("operation"),
+            h.get("kubricks.batch_id"),
+        )
         for h in tables.history(uri, options)
     ]
-    console.print(
-        table(f"History of {name}", ["version", "timestamp (ms)", "operation", "batch"], rows)
-    )
+    console.print(table(f"History of {name}", ["version", "time", "operation", "batch"], rows))
 
 
 @tables_app.command("restore")
@@ -230,3 +234,9 @@ def tables_rebuild(
     )
     if result.quarantined:
         console.print(table("Quarantined", ["rule", "rows"], sorted(result.quarantined.items())))
+
+
+# Looking at rows, and maintenance: kubricks.commands.tables
+tables_app.command("show")(table_commands.show)
+tables_app.command("optimize")(table_commands.optimize)
+tables_app.command("vacuum")(table_commands.vacuum)

@@ -65,9 +65,11 @@ def stream(
             console.print(f"batch {report.batch_id}: already committed (replayed after a restart)")
             return
         bad = f", {len(report.bad_files)} unreadable file(s)" if report.bad_files else ""
+        loaded = " (model loaded)" if report.loaded_model else ""
         console.print(
             f"batch {report.batch_id}: {len(report.files)} file(s), {report.scored} row(s)"
-            f" scored by {spec.name} v{report.model_version}, {report.quarantined} quarantined{bad}"
+            f" scored by {spec.name} v{report.model_version}{loaded}, {report.quarantined}"
+            f" quarantined{bad}"
             f" ({report.seconds:.1f} s)",
             highlight=False,
         )

@@ -242,11 +242,17 @@ def commit(
     batch_id: str,
     metadata: dict[str, str] | None = None,
     storage_options: dict[str, str] | None = None,
+    transaction: tuple[str, int] | None = None,
 ) -> int:
-    """Publish staged files in one Delta commit tagged with the batch's transaction id."""
+    """Publish staged files in one Delta commit tagged with the batch's transaction id.
+
+    ``transaction``: the (application id, version) to record instead of the batch's own
+    id; a stream records (its query, the micro-batch number) and checks the version.
+    """
+    app, app_version = transaction or (app_id(batch_id), 1)
     properties = CommitProperties(
         custom_metadata={BATCH_KEY: batch_id, **(metadata or {})},
-        app_transactions=[Transaction(app_id(batch_id), 1, int(time.time() * 1000))],
+        app_transactions=[Transaction(app, app_version, int(time.time() * 1000))],
     )
     schema = _delta_schema(staged.schema)
     try:
@@ -383,6 +389,16 @@ def _add_new_columns(table: DeltaTable, incoming: pa.Schema, batch_id: str) -> b
         ),
     )
     return True
+
+
+def discard(staged: StagedFiles, storage_options: dict[str, str] | None = None) -> None:
+    """Delete staged files that will not be committed (there was nothing to publish)."""
+    if staged.scratch:
+        shutil.rmtree(staged.scratch, ignore_errors=True)
+    target = f"{staged.uri.rstrip('/')}/{staged.folder.rstrip('/').rsplit('/', 1)[-1]}"
+    fs, path = filesystem(target, storage_options)
+    if fs.get_file_info(path).type == pafs.FileType.Directory:
+        fs.delete_dir(path)
 
 
 def first_line(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from kubricks.spark import column, quoted
+from kubricks.spark import column
 from kubricks.spec import EVENT_TIME_COLUMN, Action, UseCaseSpec
 
 SOURCE_FILE = "_source_file"
@@ -101,7 +101,7 @@ def _typed(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
         key = row_hash([_raw(c.name) for c in read])
         df = df.select("*", *[key.alias(f"{c.name}{RAW_SUFFIX}") for c in generated])
     typed = [
-        F.expr(f"try_cast({quoted(c.name + RAW_SUFFIX)} AS {_SPARK_TYPES[c.type]})").alias(c.name)
+        _raw(c.name).try_cast(_SPARK_TYPES[c.type]).alias(c.name)  # no SQL text from the spec
         for c in spec.columns
     ]
     return df.select("*", *typed)
@@ -227,7 +227,7 @@ def flag_violations(bronze: DataFrame, spec: UseCaseSpec) -> DataFrame:
     expectations = [
         (
             e.name,
-            ~deleting & ~F.coalesce(F.expr(e.expr), F.lit(False)),
+            ~deleting & ~F.coalesce(F.expr(e.sql), F.lit(False)),
             F.lit(f"expectation not met: {e.expr}"),
         )
         for e in spec.expectations

@@ -64,6 +64,7 @@ def score_frame(
     model: LoadedModel,
     batch_id: str,
     scored_at: datetime,
+    one_per_key: bool = False,
 ) -> DataFrame:
     """The predictions of one model over gold: key, prediction (an original label value, typed
     like gold's label), probability (binary: the positive class; multiclass: the predicted
@@ -71,6 +72,7 @@ def score_frame(
 
     The loaded estimator scores the raw feature columns in pandas batches
     (``mapInPandas``), deciding labels with :meth:`LoadedModel.decide`, as serving does.
+    ``one_per_key``: the rows already hold one row per key (the latest), so no ranking.
     """
     inputs = spec.gold_feature_columns()
     missing = [c for c in inputs if c not in gold.columns]
@@ -81,7 +83,8 @@ def score_frame(
         )
     label_type = gold.schema[spec.label].dataType if spec.label in gold.columns else None
     key = spec.entity_key
-    rows = latest_per_key(gold, key).select(column(key), *[column(c) for c in inputs])
+    latest = gold if one_per_key else latest_per_key(gold, key)
+    rows = latest.select(column(key), *[column(c) for c in inputs])
     schema = output_schema(gold.schema[key], model, label_type)
     names = [f.name for f in schema.fields]
 

@@ -13,14 +13,20 @@ Each micro-batch is then typed and checked like silver (the transforms of
 :mod:`kubricks.lakehouse.transforms`), scored by the model the ``champion`` alias points
 at *now* (so a promotion takes effect at the next micro-batch), and appended to
 ``gold/<name>_predictions``; rows that break a rule, and unreadable files, go to
-``silver/<name>_stream_quarantine``. Both commits carry the Delta application
+``silver/<name>_stream_quarantine``. The alias is looked up every micro-batch, but a
+model is loaded (and wrapped in a Spark UDF) only when the version changes. Both commits
+go through :func:`kubricks.lakehouse.tables.commit` with the Delta application
 transaction ``(kubricks-stream:<query id>, <batch id>)``: a batch replayed after a crash
-finds its commit already there and writes nothing twice.
+finds its commit already there and writes nothing twice. Every micro-batch adds files,
+so once ``auto_compact_small_files`` small ones pile up in a table the stream compacts
+it (:func:`kubricks.lakehouse.maintenance.compact_if_fragmented`).
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -30,8 +36,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pyarrow.fs as pafs
-from deltalake import CommitProperties, Schema, Transaction
-from deltalake.transaction import create_table_with_add_actions
 from mlflow import MlflowClient
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -39,12 +43,14 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
 from kubricks.errors import KubricksError
-from kubricks.lakehouse import tables
+from kubricks.expressions import columns as expression_columns
+from kubricks.lakehouse import maintenance, tables
 from kubricks.lakehouse import transforms as silver
 from kubricks.lakehouse.sources import read_source
 from kubricks.registry.champion import champion_version
 from kubricks.scoring.batch import predictions_table, score_frame
-from kubricks.scoring.model import LoadedModel, load_model
+from kubricks.scoring.model import LoadedModel
+from kubricks.scoring.model import load_model as load_registered
 from kubricks.settings import KubricksSettings
 from kubricks.spark import quoted
 from kubricks.spec import UseCaseSpec
@@ -53,6 +59,7 @@ BINARY_FILES = "path string, modificationTime timestamp, length long, content bi
 PATTERNS = {"csv": "*.csv", "parquet": "*.parquet", "json": "*.json*"}
 UNREADABLE_FILE = "unreadable_file"
 QUERY_ID_PROPERTY = "sql.streaming.queryId"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class BatchReport:
     model_version: str | None
     replayed: bool  # its commits were already in place (a restart replayed it)
     seconds: float
+    loaded_model: bool = False  # the champion's version changed: its model was loaded
 
 
 @dataclass
@@ -97,15 +105,14 @@ def quarantine_table(spec: UseCaseSpec, root: str) -> tuple[str, str]:
 def scoring_spec(spec: UseCaseSpec) -> UseCaseSpec:
     """The spec as scoring sees rows: the label is not there yet.
 
-    The label column becomes optional and expectations that mention it are dropped,
+    The label column becomes optional and expectations that read it are dropped,
     otherwise every unlabelled row would be quarantined.
     """
-    mentions = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(spec.label)}(?![A-Za-z0-9_])")
     columns = [
         c.model_copy(update={"required": False}) if c.name == spec.label else c
         for c in spec.columns
     ]
-    expectations = [e for e in spec.expectations if not mentions.search(e.expr)]
+    expectations = [e for e in spec.expectations if spec.label not in expression_columns(e.expr)]
     return spec.model_copy(update={"columns": columns, "expectations": expectations})
 
 
@@ -144,36 +151,18 @@ def committed(uri: str, app: str, batch_id: int, options: dict[str, str] | None)
     return version is not None and version >= batch_id
 
 
-def commit_batch(
-    staged: tables.StagedFiles,
-    app: str,
-    batch_id: int,
-    metadata: dict[str, str],
-    options: dict[str, str] | None,
-) -> None:
-    """Append staged files in one commit that records (query, batch) as its transaction."""
-    properties = CommitProperties(
-        custom_metadata=metadata,
-        app_transactions=[Transaction(app, batch_id, int(time.time() * 1000))],
-    )
-    schema = Schema.from_arrow(staged.schema)
-    if not tables.exists(staged.uri, options):
-        create_table_with_add_actions(
-            staged.uri,
-            schema,
-            staged.actions,
-            mode="error",
-            storage_options=options,
-            commit_properties=properties,
-        )
-    else:
-        tables.open_table(staged.uri, storage_options=options).create_write_transaction(
-            staged.actions, "append", schema, commit_properties=properties
-        )
+def load_model(client: MlflowClient, spec: UseCaseSpec, version: str) -> LoadedModel:
+    """The one place streaming loads a model (the safe loader); once per champion version."""
+    return load_registered(client, spec, version)
 
 
 class BatchScorer:
-    """The ``foreachBatch`` function: score one micro-batch of landed files, exactly once."""
+    """The ``foreachBatch`` function: score one micro-batch of landed files, exactly once.
+
+    It asks the registry which version ``champion`` points at every micro-batch, and loads
+    a model only when that version changes: the loaded model is kept for the next
+    micro-batches.
+    """
 
     def __init__(
         self,
@@ -191,10 +180,11 @@ class BatchScorer:
         self.on_batch = on_batch
         self.after_commit = after_commit  # tests inject a crash here
         self.options = settings.storage_options()
-        self.predictions = predictions_table(spec, settings.lakehouse_uri)[1]
-        self.quarantine = quarantine_table(spec, settings.lakehouse_uri)[1]
+        self.predictions_name, self.predictions = predictions_table(spec, settings.lakehouse_uri)
+        self.quarantine_name, self.quarantine = quarantine_table(spec, settings.lakehouse_uri)
         self._query_id: str | None = None
         self._model: LoadedModel | None = None
+        self.models_loaded = 0  # how many times a model was loaded (once per version)
 
     def query_id(self) -> str:
         """The query's id: stable across restarts because the checkpoint keeps it."""
@@ -228,24 +218,26 @@ class BatchScorer:
             "kubricks.stream_batch": label,
             "kubricks.model_version": version,
         }
+        commit = _Commit(app, batch_id, label, metadata)
+        loads = self.models_loaded
         if bronze is not None:
-            # Cached: the rules, the per-key ranking and the scoring each read them again.
+            # Cached: the predictions and the quarantine both come from these rows, so the
+            # landed files are read once.
             flagged = silver.flag_violations(bronze, self.reading).cache()
             valid, broken = silver.split_valid(flagged, self.reading)
-            valid = valid.cache()
             try:
                 frames.append(broken)
                 if not done_predictions:
-                    scored = self._score(valid, version, label, at, app, batch_id, metadata)
+                    scored = self._score(valid, version, label, at, commit)
                 if not done_quarantine:
-                    quarantined = self._quarantine(frames, app, batch_id, metadata)
+                    quarantined = self._quarantine(frames, commit)
             finally:
-                valid.unpersist()
                 flagged.unpersist()
         elif not done_quarantine:
-            quarantined = self._quarantine(frames, app, batch_id, metadata)
+            quarantined = self._quarantine(frames, commit)
         if self.after_commit is not None:
             self.after_commit(batch_id)
+        self._compact()
         self._report(
             BatchReport(
                 batch_id,
@@ -256,14 +248,9 @@ class BatchScorer:
                 version,
                 done_predictions or done_quarantine,
                 round(time.perf_counter() - started, 3),
+                self.models_loaded > loads,
             )
         )
-
-    def model(self, version: str) -> LoadedModel:
-        """The champion's estimator, loaded (safely) once per version."""
-        if self._model is None or self._model.version != version:
-            self._model = load_model(self.client, self.reading, version)
-        return self._model
 
     def _report(self, report: BatchReport) -> None:
         if self.on_batch is not None:
@@ -278,7 +265,7 @@ class BatchScorer:
         for uri in paths:
             path = local_path(uri)
             try:
-                raw = read_source(self.spark, path, self.reading)
+                raw = self._read_file(path)
             except KubricksError as exc:
                 bad.append((str(path), str(exc)))
                 continue
@@ -292,6 +279,37 @@ class BatchScorer:
         for frame in frames[1:]:
             bronze = bronze.unionByName(frame)
         return bronze, bad
+
+    def _read_file(self, path: Path) -> DataFrame:
+        """One landed file's declared columns as strings, matched by name.
+
+        A CSV's header is read here, in Python, and handed to Spark as the file's schema,
+        so Spark reads the file once, when the micro-batch runs (no schema pass, no
+        row-count pass). Other formats, and CSVs with repeated header names, go through
+        :func:`read_source` like ingest.
+        """
+        header = csv_header(path) if self.reading.source.format == "csv" else None
+        if not header or not self.reading.source.csv_header or len(set(header)) != len(header):
+            return read_source(self.spark, path, self.reading)
+        missing = [c for c in self.reading.required_columns if c not in header]
+        if missing:
+            listed = ", ".join(repr(m) for m in missing)
+            raise KubricksError(f"{path}: missing required column {listed}")
+        schema = T.StructType([T.StructField(name, T.StringType()) for name in header])
+        raw = (
+            self.spark.read.schema(schema)
+            .option("header", True)
+            .option("mode", "PERMISSIVE")
+            .csv(str(path.resolve()))
+        )
+        return raw.select(
+            *[
+                (F.col(f"`{c.name}`") if c.name in header else F.lit(None).cast("string")).alias(
+                    c.name
+                )
+                for c in self.reading.source_columns()
+            ]
+        )
 
     def _bad_files(self, bad: list[tuple[str, str]], label: str, at: datetime) -> DataFrame:
         rows = [
@@ -308,37 +326,81 @@ class BatchScorer:
         ]
         return self.spark.createDataFrame(rows, quarantine_schema(self.spec))
 
-    def _score(
-        self,
-        valid: DataFrame,
-        version: str,
-        label: str,
-        at: datetime,
-        app: str,
-        batch_id: int,
-        metadata: dict[str, str],
-    ) -> int:
-        if valid.count() == 0:  # fills the cache
-            return 0
-        gold = silver.to_gold(valid, self.reading)
-        frame = score_frame(gold, self.reading, self.model(version), label, at)
-        staged = tables.stage(frame, self.predictions)
-        commit_batch(staged, app, batch_id, metadata, self.options)
-        return staged.rows
+    def model(self, version: str) -> LoadedModel:
+        """The champion's model: kept while the alias stays on ``version``."""
+        if self._model is None or self._model.version != version:
+            self._model = None  # let the previous model go before loading the next
+            self._model = load_model(self.client, self.reading, version)
+            self.models_loaded += 1
+        return self._model
 
-    def _quarantine(
-        self, frames: list[DataFrame], app: str, batch_id: int, metadata: dict[str, str]
+    def _score(
+        self, valid: DataFrame, version: str, label: str, at: datetime, commit: _Commit
     ) -> int:
+        gold = silver.to_gold(valid, self.reading)
+        # split_valid kept the latest row of each key: no second ranking
+        frame = score_frame(gold, self.reading, self.model(version), label, at, one_per_key=True)
+        return self._commit(frame, self.predictions, commit)
+
+    def _quarantine(self, frames: list[DataFrame], commit: _Commit) -> int:
         schema = quarantine_schema(self.spec)
         columns = [F.col(quoted(f.name)).cast(f.dataType).alias(f.name) for f in schema.fields]
         union = frames[0].select(*columns)
         for frame in frames[1:]:
             union = union.unionByName(frame.select(*columns))
-        staged = tables.stage(union, self.quarantine)
+        return self._commit(union, self.quarantine, commit)
+
+    def _commit(self, frame: DataFrame, uri: str, commit: _Commit) -> int:
+        """Stage and append ``frame`` as one commit recording (query, micro-batch); an empty
+        frame commits nothing (a replay then finds nothing to skip, and writes nothing)."""
+        staged = tables.stage(frame, uri, self.options)
         if staged.rows == 0:
+            tables.discard(staged, self.options)
             return 0
-        commit_batch(staged, app, batch_id, metadata, self.options)
+        tables.commit(
+            staged,
+            "append",
+            commit.label,
+            commit.metadata,
+            self.options,
+            transaction=(commit.app, commit.batch_id),
+        )
         return staged.rows
+
+    def _compact(self) -> None:
+        """Each micro-batch adds files: compact the tables once enough small ones pile up.
+
+        A failure is logged, never raised: the rows are committed, and compaction is retried
+        after the next micro-batch.
+        """
+        limit = self.settings.auto_compact_small_files
+        for name, uri in (
+            (self.predictions_name, self.predictions),
+            (self.quarantine_name, self.quarantine),
+        ):
+            try:
+                done = maintenance.compact_if_fragmented(uri, name, limit, self.options)
+            except Exception as exc:  # a concurrent delete (forget) won: try again later
+                logger.warning("%s: automatic compaction skipped: %s", name, exc)
+                continue
+            if done is not None:
+                logger.info("%s: %s", name, done.why)
+
+
+@dataclass(frozen=True)
+class _Commit:
+    """What each commit of one micro-batch records."""
+
+    app: str
+    batch_id: int
+    label: str
+    metadata: dict[str, str]
+
+
+def csv_header(path: Path) -> list[str] | None:
+    """The first line of a CSV as column names (None for an empty file)."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        return next(csv.reader(handle), None)
 
 
 def _uri(location: str) -> str:

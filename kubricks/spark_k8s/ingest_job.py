@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
-        spec = load_spec(args.usecase, settings.usecases_dir)
+        spec = load_spec(args.usecase, settings.usecases_dir, settings.step_usecase_paths)
         ref = run(spec, settings, args.source, args.rows, args.batch_id)
     except KubricksError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

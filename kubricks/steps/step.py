@@ -131,7 +131,8 @@ def step(name: str, usecase: str, parent_run_id: str = "") -> Iterator[Step]:
     current: Step | None = None
     try:
         settings = get_settings()
-        current = Step(name, settings, load_spec(usecase, settings.usecases_dir), parent_run_id)
+        spec = load_spec(usecase, settings.usecases_dir, allow_paths=settings.step_usecase_paths)
+        current = Step(name, settings, spec, parent_run_id)
         _open_run(current)
         yield current
     except Exception as exc:

@@ -11,7 +11,17 @@ from pathlib import Path
 
 import pytest
 
-MODULES = ["ingest", "features", "train", "gate", "deploy", "batch_score", "monitor", "finish"]
+MODULES = [
+    "ingest",
+    "features",
+    "train",
+    "gate",
+    "deploy",
+    "batch_score",
+    "monitor",
+    "maintain",
+    "finish",
+]
 IMAGE = "registry.test/kubricks:9"
 
 

@@ -354,6 +354,7 @@ def test_settings_reach_steps_in_both_namespaces(program: Recorded) -> None:
         assert settings.spark_mode == "kubernetes" and settings.k8s_namespace == "kubricks"
         assert settings.resolved_tracking_uri == "http://mlflow.kubricks.svc.cluster.local:5000"
         assert settings.feast_online_store == "redis"
+        assert settings.step_usecase_paths is False  # runs name a use case, never a path
         assert settings.image == program.outputs["image"]
         options = settings.storage_options()
         assert options["AWS_ENDPOINT_URL"] == "http://seaweedfs.kubricks.svc.cluster.local:8333"

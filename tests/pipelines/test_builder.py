@@ -15,7 +15,7 @@ def settings() -> KubricksSettings:
 
 def test_monitoring_declares_training_parameters_by_reference_only() -> None:
     own = {p.name for p in monitoring.PARAMETERS}
-    assert own == {"monitor_source", "granularity", "retrain"}
+    assert own == {"monitor_source", "granularity", "retrain", "maintain", "retain_hours"}
     assert not own & {p.name for p in training.PARAMETERS}
 
 
@@ -47,7 +47,7 @@ def test_the_monitor_step_gets_each_search_parameter_of_the_same_name(
         p.name
         for p in (
             builder.USECASE,
-            *monitoring.PARAMETERS,
+            *monitoring.MONITOR_PARAMETERS,
             *training.SEARCH_PARAMETERS,
             builder.PARENT_RUN_ID,
         )

@@ -19,6 +19,7 @@ NETWORK_STEPS = {
     "validate-and-promote",
     "deploy",
     "batch-score",
+    "maintain",
     "close-parent-run",
 }
 
@@ -170,13 +171,27 @@ def test_settings_reach_cluster_steps_through_configmap_and_secret(compiled, set
 def test_monitoring_deploys_only_a_promoted_model(compiled) -> None:
     spec, _ = compiled["monitoring"]
     tasks = dag_tasks(spec)
-    assert set(tasks) == {"monitor", "condition-2"}
-    condition = tasks["condition-2"]  # condition-1 is the exit handler's group
+    assert set(tasks) == {"monitor", "condition-2", "condition-3"}
+    condition = tasks["condition-3"]  # condition-1 is the exit handler's group
     assert "monitor-Output" in condition["triggerPolicy"]["condition"]
     inner = dag_tasks(spec, condition["componentRef"]["name"])
     assert set(inner) == {"deploy"}
     registered = inner["deploy"]["inputs"]["artifacts"]["registered"]
     assert registered == {"componentInputArtifact": "pipelinechannel--monitor-model"}
+
+
+def test_monitoring_maintains_the_tables_after_monitoring_unless_told_not_to(compiled) -> None:
+    spec, _ = compiled["monitoring"]
+    condition = dag_tasks(spec)["condition-2"]
+    assert "maintain" in condition["triggerPolicy"]["condition"]
+    assert condition["dependentTasks"] == ["monitor"]  # never competes with the monitoring read
+    inner = dag_tasks(spec, condition["componentRef"]["name"])
+    assert set(inner) == {"maintain"}
+    params = inner["maintain"]["inputs"]["parameters"]
+    assert params["retain_hours"] == {"componentInputParameter": "pipelinechannel--retain_hours"}
+    defaults = spec["root"]["inputDefinitions"]["parameters"]
+    assert defaults["retain_hours"]["defaultValue"] == 168
+    assert defaults["maintain"]["defaultValue"] is True
 
 
 def test_batch_inference_is_one_scoring_step(compiled) -> None:

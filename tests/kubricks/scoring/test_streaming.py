@@ -99,6 +99,8 @@ def test_a_restart_after_a_crash_scores_every_file_exactly_once(
 ) -> None:
     opts = options(tmp_path)
     landed = pd.concat([land(churn, Path(opts.landing), i) for i in range(3)])
+    # compact as soon as two small files pile up: exactly-once must survive compaction
+    settings = settings.model_copy(update={"auto_compact_small_files": 2})
 
     def crash_after_batch_1(batch_id: int) -> None:
         if batch_id == 1:
@@ -128,6 +130,11 @@ def test_a_restart_after_a_crash_scores_every_file_exactly_once(
     assert scored["batch_id"].str.fullmatch(rf"stream-{restarted.query_id[:8]}-[0-3]").all()
     assert again.query_id == restarted.query_id  # the checkpoint keeps the query's identity
 
+    uri = predictions_table(spec, settings.lakehouse_uri)[1]
+    operations = [h["operation"] for h in tables.history(uri)]
+    assert "OPTIMIZE" in operations  # the stream compacted its own table
+    assert len(tables.open_table(uri).file_uris()) < 2  # each batch wrote several files
+
 
 def test_a_bad_file_is_quarantined_and_the_stream_goes_on(
     spark: SparkSession,
@@ -146,7 +153,8 @@ def test_a_bad_file_is_quarantined_and_the_stream_goes_on(
     broken.iloc[0, broken.columns.get_loc("Age")] = "forty"
     broken.iloc[1, broken.columns.get_loc("CustomerId")] = None
     broken.to_csv(landing / "part-003.csv", index=False)
-    after = land(churn, landing, 4)
+    after = churn.iloc[4 * FILE_ROWS : 5 * FILE_ROWS]
+    after[list(reversed(after.columns))].to_csv(landing / "part-004.csv", index=False)  # by name
 
     result = streaming.run(spark, spec, settings, opts)
     assert len(result.batches) == 5  # the stream went on to the last file
@@ -189,7 +197,7 @@ def test_a_champion_swap_takes_effect_at_the_next_micro_batch(
     client = MlflowClient(mlflow_server)
     client.set_registered_model_alias(spec.name, "champion", first)
     opts = options(tmp_path)
-    for i in range(2):
+    for i in range(3):
         land(churn, Path(opts.landing), i)
 
     def promote_after_batch_0(batch_id: int) -> None:
@@ -200,10 +208,12 @@ def test_a_champion_swap_takes_effect_at_the_next_micro_batch(
         result = streaming.run(spark, spec, settings, opts, after_commit=promote_after_batch_0)
     finally:
         client.set_registered_model_alias(spec.name, "champion", first)
-    assert [b.model_version for b in result.batches] == [first, second]
+    assert [b.model_version for b in result.batches] == [first, second, second]
+    # the alias is checked every micro-batch; a model is loaded once per version
+    assert [b.loaded_model for b in result.batches] == [True, True, False]
     scored = predictions(spec, settings)
     per_batch = scored.groupby("batch_id")["model_version"].agg(set).to_dict()
-    assert sorted(per_batch.values(), key=lambda s: sorted(s)) == [{first}, {second}]
+    assert sorted(per_batch.values(), key=lambda s: sorted(s)) == [{first}, {second}, {second}]
 
 
 def test_missing_champion_and_landing_fail_clearly(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kubricks.errors import SourceError
+from kubricks.spec import BUNDLED_USECASES
 from kubricks.steps.step import one_line, step
 
 
@@ -37,6 +38,27 @@ def test_unknown_use_case_names_the_spec(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit), step("monitor", "nope"):
         pass
     assert "no such use-case spec" in capsys.readouterr().err
+
+
+def test_a_path_is_refused_where_only_use_case_names_are_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    own = tmp_path / "mine.yaml"
+    own.write_text((BUNDLED_USECASES / "churn.yaml").read_text())
+    with step("ingest", str(own)) as ctx:  # locally a path is the user's own choice
+        assert ctx.spec.name == "churn"
+    monkeypatch.setenv("KUBRICKS_STEP_USECASE_PATHS", "false")  # as the cluster sets it
+    for usecase in (str(own), "../../tmp/mine", "churn.yaml"):
+        with pytest.raises(SystemExit), step("ingest", usecase):
+            pass
+        err = capsys.readouterr().err.strip()
+        assert err == (
+            f"error: step ingest: usecase {usecase!r}: only use-case names from"
+            f" {BUNDLED_USECASES} are accepted here, not paths (KUBRICKS_STEP_USECASE_PATHS"
+            " is false)"
+        )
+    with step("ingest", "churn") as ctx:  # a name from the configured folder still works
+        assert ctx.spec.name == "churn"
 
 
 def test_success_runs_the_body_once() -> None:
