@@ -13,6 +13,7 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ from kubricks.training.budget import (
     Budget,
     Costs,
     TrialCosts,
-    check_time_for_one_trial,
+    overrun_note,
     search_rows,
 )
 from kubricks.training.labels import plain, positive_class
@@ -55,7 +56,6 @@ from kubricks.training.search_space import (
     suggest_pipeline,
 )
 
-HOLDOUT_MAX_ROWS = 200_000  # evaluated and logged for the gate; more adds time, not certainty
 IMPORTANCE_ROWS = 20_000  # bounded, seeded samples for importance, plots and the profile
 PLOT_ROWS = 20_000
 PROFILE_ROWS = 20_000
@@ -77,14 +77,14 @@ class Splits:
     train: pd.DataFrame  # everything but the holdout: the best model is refitted on it
     fit: pd.DataFrame  # trials fit here ...
     validation: pd.DataFrame  # ... and are scored here
-    holdout: pd.DataFrame  # only the best model sees it (at most HOLDOUT_MAX_ROWS)
+    holdout: pd.DataFrame  # only the best model sees it (at most data.HOLDOUT_MAX_ROWS)
     holdout_rows: int = 0  # rows held out before the cap
 
 
 def make_splits(frame: pd.DataFrame, spec: UseCaseSpec, seed: int) -> Splits:
     train_part, holdout = data.holdout_split(frame, spec)
     fit, validation = data.split(train_part, spec, seed, data.VALIDATION_FRACTION)
-    capped = stratified_sample(holdout, spec, HOLDOUT_MAX_ROWS, seed)
+    capped = stratified_sample(holdout, spec, data.HOLDOUT_MAX_ROWS, seed)
     return Splits(train_part, fit, validation, capped, len(holdout))
 
 
@@ -178,18 +178,19 @@ def plan_search(
     budget: Budget,
     max_trials: int,
     seed: int,
+    notes: Callable[[str], None] | None = None,
 ) -> SearchPlan:
     """Measure this machine (pilot fit), keep a reserve for after the search, and size the
-    search sample so it can run several trials; refuse a budget too small for one trial."""
+    search sample so it can run several trials (at least one, whatever is left)."""
     costs = pilot_costs(splits.fit, spec, seed)
     after_search = costs.after_search_seconds(len(splits.holdout))
     reserve = max(AFTER_SEARCH_SHARE * budget.seconds, after_search)
     one_trial = costs.trial_seconds(
         min(len(splits.fit), MIN_SEARCH_ROWS), min(len(splits.validation), MIN_SEARCH_ROWS)
     )
-    check_time_for_one_trial(
-        budget, one_trial, after_search, len(splits.train) + splits.holdout_rows, spec.name
-    )
+    short = overrun_note(budget, one_trial, after_search)
+    if short and notes:
+        notes(short)
     search_seconds = max(one_trial, budget.left() - reserve)
     budget.search_deadline = time.monotonic() + search_seconds
     rows = search_rows(costs, search_seconds, max_trials, len(splits.fit))
@@ -459,7 +460,7 @@ def train(
     check_metric(spec)
     client = connect(settings)
     training_set = data.load_training_set(
-        spec, settings, gold_version, max_rows=data.row_cap(settings, max_rows), seed=seed
+        spec, settings, gold_version, data.row_cap(settings, max_rows), seed, budget
     )
     lineage = lineage_strings(training_set.lineage)
     where = f"{lineage.get('gold_table', spec.name)}@v{lineage.get('gold_version', '?')}"
@@ -472,7 +473,7 @@ def train(
         )
     splits = make_splits(frame, spec, seed)
     timings = {"load": budget.elapsed()}
-    plan = plan_search(splits, spec, budget, max_trials, seed)
+    plan = plan_search(splits, spec, budget, max_trials, seed, notes)
     if plan.fraction < 1.0:
         notes(
             f"Searching on a stratified sample of {len(plan.fit):,} of {len(splits.fit):,} fit"

@@ -28,7 +28,7 @@ SAFETY = 1.5  # estimates scale measured times by this (tree fits grow a bit fas
 
 
 class BudgetError(KubricksError):
-    """The time budget cannot fit even one trial and the model's evaluation for this data."""
+    """The time budget cannot fit even one trial and the model's evaluation for this data size."""
 
 
 @dataclass
@@ -88,19 +88,49 @@ def search_rows(costs: Costs, search_seconds: float, max_trials: int, fit_rows: 
     return max(min(fit_rows, MIN_SEARCH_ROWS), min(fit_rows, affordable))
 
 
-def check_time_for_one_trial(
-    budget: Budget, one_trial: float, after_search: float, rows: int, usecase: str
-) -> None:
-    """Refuse, in one line with the smallest budget that can work, a budget already spent
-    before one trial and the work after it could finish."""
-    needed = budget.elapsed() + one_trial + after_search
+# What a quiet 2-core machine needs at least (benchmarks/scale.py), kept on the fast side so
+# only a budget that cannot work anywhere is refused before loading; the run itself measures.
+LOAD_SECONDS_PER_ROW = 10e-6  # Feast's point-in-time training set
+PREDICT_SECONDS_PER_ROW = 5e-6  # a default forest over the holdout (here and twice in the gate)
+ONE_TRIAL_SECONDS = 1.0  # the first trial (logistic regression) on a small sample
+
+
+def minimum_seconds(rows: int, holdout_rows: int) -> float:
+    """The least a train step on ``rows`` labelled rows can take: load them, run one trial,
+    score the holdout three times, log."""
+    return (
+        LOAD_SECONDS_PER_ROW * rows
+        + ONE_TRIAL_SECONDS
+        + 3 * PREDICT_SECONDS_PER_ROW * holdout_rows
+        + FIXED_AFTER_SEARCH_SECONDS
+    )
+
+
+def check_budget_for_rows(budget: Budget, rows: int, holdout_rows: int, usecase: str) -> None:
+    """Refuse, before anything is loaded, a budget that cannot fit loading ``rows`` rows, one
+    trial and the work after it: one line with the smallest budget that can work."""
+    needed = budget.elapsed() + minimum_seconds(rows, holdout_rows)
     if needed <= budget.seconds + GRACE_SECONDS:
         return
     raise BudgetError(
         f"--budget-minutes {budget.seconds / 60:g} is too small for {rows:,} training rows of"
-        f" {usecase!r}: loading took {budget.elapsed():.0f} s and one trial, the holdout"
-        f" evaluation, logging and the gate need about {one_trial + after_search:.0f} s more;"
-        f" the smallest budget that can work is {smallest_budget_minutes(needed)} minutes"
+        f" {usecase!r}: loading them, one trial, the holdout evaluation, logging and the gate"
+        f" take at least {needed:.0f} s; the smallest budget that can work for this size is"
+        f" {smallest_budget_minutes(needed)} minutes"
+    )
+
+
+def overrun_note(budget: Budget, one_trial: float, after_search: float) -> str | None:
+    """Once loaded: when the budget cannot hold one trial and the work after it on this
+    machine now, the run still does the minimum (one trial) and says how long it needs."""
+    needed = budget.elapsed() + one_trial + after_search
+    if needed <= budget.seconds:
+        return None
+    return (
+        f"The {budget.seconds / 60:g}-minute budget is short here: loading took"
+        f" {budget.elapsed():.0f} s and one trial with the evaluation, logging and the gate"
+        f" needs about {one_trial + after_search:.0f} s more, so only the minimum runs; this"
+        f" data needs about {smallest_budget_minutes(needed)} minutes on this machine now."
     )
 
 

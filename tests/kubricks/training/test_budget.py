@@ -12,7 +12,9 @@ from kubricks.training.budget import (
     BudgetError,
     Costs,
     TrialCosts,
-    check_time_for_one_trial,
+    check_budget_for_rows,
+    minimum_seconds,
+    overrun_note,
     search_rows,
     smallest_budget_minutes,
 )
@@ -46,21 +48,30 @@ def test_the_search_never_samples_below_the_minimum() -> None:
     assert search_rows(QUIET, 0.01, 30, 300) == 300
 
 
-def test_a_budget_spent_before_one_trial_names_the_smallest_that_works() -> None:
-    budget = Budget(seconds=30.0, started=time.monotonic() - 50.0)  # loading took 50 s
+def test_a_budget_too_small_for_the_data_size_names_the_smallest_that_works() -> None:
+    rows, holdout = 10_000_000, 200_000
+    assert minimum_seconds(rows, holdout) > 100.0  # loading ten million rows alone
     with pytest.raises(BudgetError) as caught:
-        check_time_for_one_trial(
-            budget, one_trial=2.0, after_search=17.0, rows=1_000_000, usecase="churn"
-        )
+        check_budget_for_rows(Budget.minutes(0.5), rows, holdout, "churn")
     message = str(caught.value)
     assert "\n" not in message
-    assert "--budget-minutes 0.5 is too small for 1,000,000 training rows of 'churn'" in message
-    assert "smallest budget that can work is 1.2 minutes" in message  # 69 s, rounded up
+    assert "--budget-minutes 0.5 is too small for 10,000,000 training rows of 'churn'" in message
+    smallest = float(message.rsplit("can work for this size is ", 1)[1].split()[0])
+    assert smallest * 60 >= minimum_seconds(rows, holdout)
+    check_budget_for_rows(Budget.minutes(smallest), rows, holdout, "churn")  # and it does
 
 
-def test_a_budget_with_room_for_one_trial_passes() -> None:
-    budget = Budget(seconds=60.0, started=time.monotonic() - 10.0)
-    check_time_for_one_trial(budget, one_trial=2.0, after_search=20.0, rows=10_000, usecase="x")
+def test_small_data_fits_even_a_tiny_budget() -> None:
+    check_budget_for_rows(Budget.minutes(0.1), 10_000, 2_000, "churn")
+
+
+def test_a_budget_spent_by_loading_still_runs_the_minimum_and_says_what_it_needs() -> None:
+    budget = Budget(seconds=30.0, started=time.monotonic() - 50.0)  # loading took 50 s
+    note = overrun_note(budget, one_trial=2.0, after_search=17.0)
+    assert note is not None and "\n" not in note
+    assert "loading took 50 s" in note and "about 1.2 minutes" in note  # 69 s, rounded up
+    roomy = Budget(seconds=120.0, started=time.monotonic() - 50.0)
+    assert overrun_note(roomy, one_trial=2.0, after_search=17.0) is None
 
 
 def test_smallest_budget_rounds_up_to_a_tenth_of_a_minute() -> None:
