@@ -35,6 +35,7 @@ from kubricks.training import data, plots
 from kubricks.training import mlflow_logging as log
 from kubricks.training.budget import (
     AFTER_SEARCH_SHARE,
+    FIXED_AFTER_SEARCH_SECONDS,
     MIN_SEARCH_ROWS,
     SAFETY,
     Budget,
@@ -44,7 +45,13 @@ from kubricks.training.budget import (
     search_rows,
 )
 from kubricks.training.labels import plain, positive_class
-from kubricks.training.metrics import direction, is_better, metric_names, spec_metrics
+from kubricks.training.metrics import (
+    direction,
+    is_better,
+    metric_names,
+    metric_of_outputs,
+    spec_metrics,
+)
 from kubricks.training.profile import profile
 from kubricks.training.progress import SearchProgress
 from kubricks.training.result import TrainResult
@@ -352,12 +359,13 @@ def importance(
     n_jobs: int = 1,
 ) -> pd.Series:
     """Permutation importance of each raw gold column on the holdout: how much the spec's
-    primary metric worsens when the column is shuffled (any label form, any problem type)."""
-    primary = spec.metric.primary
-    sign = -1.0 if direction(primary) == "minimize" else 1.0
+    primary metric worsens when the column is shuffled (any label form, any problem type).
+    Only the primary metric is computed per shuffle, on labels prepared once."""
+    sign = -1.0 if direction(spec.metric.primary) == "minimize" else 1.0
+    metric = metric_of_outputs(spec, y, model_classes(pipeline, spec))
 
     def scorer(model: Pipeline, features: pd.DataFrame, truth: np.ndarray) -> float:
-        return sign * pipeline_metrics(model, features, truth, spec)[primary]
+        return sign * metric(predict_scores(model, features, spec.problem_type))
 
     result = permutation_importance(
         pipeline, x, y, scoring=scorer, n_repeats=repeats, random_state=seed, n_jobs=n_jobs
@@ -372,24 +380,23 @@ class ImportancePlan:
     n_jobs: int
 
 
-def plan_importance(
-    predict_per_row: float, columns: int, available_rows: int, seconds: float
-) -> ImportancePlan:
-    """As many rows (up to IMPORTANCE_ROWS) and repeats as ``seconds`` allow; two processes
-    when the work is long enough to pay for copying the model to the second one."""
-    rows = min(available_rows, IMPORTANCE_ROWS)
+def plan_importance(call_seconds: float, rows: int, columns: int, seconds: float) -> ImportancePlan:
+    """As many of ``rows`` rows and repeats as ``seconds`` allow, from the measured time of one
+    scoring (predict and metric) on ``rows`` rows; two processes when the work is long enough
+    to pay for copying the model to the second one."""
     repeats = IMPORTANCE_REPEATS
     workers = 2 if (os.cpu_count() or 1) >= 2 else 1
+    per_row = call_seconds / max(rows, 1)
 
     def cost(r: int, k: int) -> float:
-        return SAFETY * predict_per_row * r * (columns * k + 1)
+        return SAFETY * per_row * r * (columns * k + 1)
 
     while cost(rows, repeats) / workers > seconds and repeats > 2:
         repeats -= 1
     while cost(rows, repeats) / workers > seconds and rows > MIN_SEARCH_ROWS:
         rows = max(MIN_SEARCH_ROWS, rows // 2)
     n_jobs = workers if cost(rows, repeats) > PARALLEL_SECONDS else 1
-    return ImportancePlan(min(rows, available_rows), repeats, n_jobs)
+    return ImportancePlan(rows, repeats, n_jobs)
 
 
 def holdout_columns(holdout: pd.DataFrame, spec: UseCaseSpec) -> list[str]:
@@ -585,16 +592,19 @@ def _finish(
     x_holdout, y_holdout = data.features(splits.holdout, spec), data.labels(splits.holdout, spec)
     scores = predict_scores(pipeline, x_holdout, spec.problem_type)
     timings["evaluate"] = time.monotonic() - clock
-    predict_per_row = timings["evaluate"] / max(len(x_holdout), 1)
     classes = model_classes(pipeline, spec)
     metrics = spec_metrics(spec, y_holdout, scores, classes)
 
     clock = time.monotonic()
-    gate_seconds = plan.after_search - plan.costs.predict_seconds(len(x_holdout))
+    gate_seconds = 2 * SAFETY * timings["evaluate"] + FIXED_AFTER_SEARCH_SECONDS  # measured
+    at = sample_positions(splits.holdout, spec, IMPORTANCE_ROWS, seed)
+    metric = metric_of_outputs(spec, y_holdout[at], classes)
+    metric(predict_scores(pipeline, x_holdout.iloc[at], spec.problem_type))  # one scoring, timed
     chosen = plan_importance(
-        predict_per_row, x_holdout.shape[1], len(x_holdout), budget.left() - gate_seconds
+        time.monotonic() - clock, len(at), x_holdout.shape[1], budget.left() - gate_seconds
     )
-    at = sample_positions(splits.holdout, spec, chosen.rows, seed)
+    if chosen.rows < len(at):
+        at = sample_positions(splits.holdout, spec, chosen.rows, seed)
     ranked = importance(
         pipeline, x_holdout.iloc[at], y_holdout[at], spec, seed, chosen.repeats, chosen.n_jobs
     )
