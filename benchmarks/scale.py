@@ -251,22 +251,26 @@ def write_inference_log(spec: Any, settings: Any) -> None:
 
 
 def lookup_step(spec: Any, settings: Any) -> None:
-    """Online features of random keys, one call per key, as serving's by-key path asks."""
+    """Online features of random keys, one call per key, as serving's by-key path asks
+    (the store opened once, as a serving worker holds it)."""
     import numpy as np
 
-    from kubricks.features.online import online_features
+    from kubricks.features.store import feature_refs, feature_store
     from kubricks.lakehouse.gold import read_gold
 
     gold, _ = read_gold(spec, settings, columns=[spec.entity_key])
     keys = gold[spec.entity_key].to_numpy()
     chosen = np.random.default_rng(11).choice(keys, size=min(LOOKUPS, len(keys)), replace=False)
-    online_features(spec, settings, [chosen[0]])  # the store opens once, as in a server
+    store, refs = feature_store(spec, settings), feature_refs(spec)
+    features = spec.gold_feature_columns()
     times, found = [], 0
     for k in chosen:
         started = time.perf_counter()
-        row = online_features(spec, settings, [k])[0]
+        row = store.get_online_features(
+            features=refs, entity_rows=[{spec.entity_key: k.item()}]
+        ).to_dict()
         times.append(time.perf_counter() - started)
-        found += any(row[c] is not None for c in spec.gold_feature_columns())
+        found += any(row[c][0] is not None for c in features)
     ms = np.asarray(times) * 1000
     report(
         {
