@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from joblib import parallel_backend
 from mlflow import MlflowClient
 from optuna.trial import FixedTrial, Trial, TrialState
 from sklearn.exceptions import ConvergenceWarning
@@ -68,7 +69,7 @@ PLOT_ROWS = 20_000
 PROFILE_ROWS = 20_000
 IMPORTANCE_REPEATS = 5
 PILOT_ROWS = 5_000  # rows of the pilot fit that measures this machine's speed
-PARALLEL_SECONDS = 5.0  # importance worth two processes (pickling the model costs ~1 s)
+PARALLEL_SECONDS = 2.0  # importance worth two threads (predictions release the GIL)
 SIGNATURE_ROWS = 100  # the model signature comes from dtypes; a few rows show them
 SKIPS_BEFORE_STOP = 3  # consecutive configurations too slow for the time left: stop
 FALLBACK_FIT_PER_ROW = 2e-4  # a default forest on a quiet 2-core machine, if the pilot fails
@@ -367,9 +368,10 @@ def importance(
     def scorer(model: Pipeline, features: pd.DataFrame, truth: np.ndarray) -> float:
         return sign * metric(predict_scores(model, features, spec.problem_type))
 
-    result = permutation_importance(
-        pipeline, x, y, scoring=scorer, n_repeats=repeats, random_state=seed, n_jobs=n_jobs
-    )
+    with parallel_backend("threading", n_jobs=n_jobs):  # no worker processes to start
+        result = permutation_importance(
+            pipeline, x, y, scoring=scorer, n_repeats=repeats, random_state=seed, n_jobs=n_jobs
+        )
     return pd.Series(result.importances_mean, index=x.columns)
 
 
@@ -382,8 +384,9 @@ class ImportancePlan:
 
 def plan_importance(call_seconds: float, rows: int, columns: int, seconds: float) -> ImportancePlan:
     """As many of ``rows`` rows and repeats as ``seconds`` allow, from the measured time of one
-    scoring (predict and metric) on ``rows`` rows; two processes when the work is long enough
-    to pay for copying the model to the second one."""
+    scoring (predict and metric) on ``rows`` rows; two threads when the work is long enough.
+    (Threads, not processes: starting a worker process that imports scikit-learn cost
+    minutes on a loaded 2-core machine, and tree and boosting predictions release the GIL.)"""
     repeats = IMPORTANCE_REPEATS
     workers = 2 if (os.cpu_count() or 1) >= 2 else 1
     per_row = call_seconds / max(rows, 1)
