@@ -53,8 +53,8 @@ def churn(
 @pytest.fixture(scope="module")
 def churn_result(churn: tuple[UseCaseSpec, KubricksSettings]) -> TrainResult:
     spec, settings = churn
-    # The budget counts loading too; eight trials on 10,000 rows end the search well before it.
-    return train(spec, settings, budget_minutes=3.0, max_trials=8, seed=42, progress=False)
+    # The budget counts loading too (minutes on a loaded machine); eight trials end the search.
+    return train(spec, settings, budget_minutes=10.0, max_trials=8, seed=42, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,7 @@ def test_regression_spec_trains_end_to_end(
     _, spec = regression_spec(tmp_path)
     settings = KubricksSettings(home=tmp_path / "home")
     ingest(spark, spec, resolve_source(spec, "synthetic", settings, rows=1500), settings)
-    result = train(spec, settings, budget_minutes=2.0, max_trials=6, progress=False)
+    result = train(spec, settings, budget_minutes=5.0, max_trials=6, progress=False)
     assert set(result.metrics) == set(REGRESSION_METRICS)
     assert result.metrics["r2"] > 0.8, result
     for run in trial_runs(client, result.run_id):
