@@ -49,6 +49,8 @@ from rich.console import Console
 from rich.table import Table
 
 REPO = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0]).resolve() == REPO / "benchmarks":
+    sys.path[0] = str(REPO)  # benchmarks/serving.py must not shadow the serving package
 PYTHON = sys.executable
 KUBRICKS = str(Path(sys.executable).with_name("kubricks"))
 USECASE = "churn"
