@@ -1,4 +1,4 @@
-"""Batch score: the champion over the gold table with Spark, into gold/<name>_predictions."""
+"""Batch score: the champion over gold with Spark (in-process or a SparkApplication)."""
 
 from kfp.dsl import Dataset, Output
 from kfp.dsl.python_component import PythonComponent
@@ -8,13 +8,14 @@ def batch_score(
     usecase: str, batch_id: str, parent_run_id: str, predictions: Output[Dataset]
 ) -> str:
     """Score once per batch id (a re-run is a no-op); return the model version used."""
-    from kubricks.scoring.batch import score_gold
-    from kubricks.spark import get_spark
+    from kubricks.spark_k8s import score_job
     from kubricks.steps.artifacts import write_json
     from kubricks.steps.step import step
 
     with step("batch-score", usecase, parent_run_id) as ctx:
-        result = score_gold(get_spark(ctx.settings), ctx.spec, ctx.settings, batch_id or None)
+        result = score_job.execute(
+            ctx.spec, ctx.settings, batch_id or None, run_id=ctx.mlflow_run_id or parent_run_id
+        )
         meta = result.metadata()
         predictions.metadata.update(meta)
         write_json(predictions.path, meta)

@@ -16,7 +16,10 @@ def train(
     classification: Output[ClassificationMetrics],
 ):
     """Search on the gold version ingest wrote, under this step's MLflow run; publish the
-    best model's holdout view."""
+    best model's holdout view. The budget counts from here and keeps time for the gate."""
+    from kubricks.training.budget import Budget
+
+    budget = Budget.minutes(budget_minutes)
     from kubricks.registry.errors import RegistryError
     from kubricks.registry.safe_load import load_logged
     from kubricks.registry.scoring import holdout_classes, holdout_scores, load_holdout
@@ -34,6 +37,7 @@ def train(
             parent_run_id=ctx.mlflow_run_id or parent_run_id or None,
             progress=False,
             gold_version=artifacts.pinned_version(gold.metadata),
+            budget=budget,
         )
         read_version = int(result.lineage["gold_version"])
         artifacts.write_json(model.path, artifacts.result_to_json(result))
@@ -63,6 +67,8 @@ def train(
             }
         )
         ctx.log_metrics(result.metrics)
+        for note in result.notes:
+            print(note)
         print(f"best {result.family} after {result.n_trials} trials: {result.metrics}")
 
 

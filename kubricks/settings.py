@@ -125,6 +125,12 @@ class KubricksSettings(BaseSettings):
     tracking_http_retries: int = Field(
         2, description="MLflow HTTP retries during training, so a stopped server fails in seconds."
     )
+    training_max_rows: int | None = Field(
+        None,
+        description="Train on a stratified sample of at most this many labelled rows; default"
+        " all rows locally (refused in one line if they do not fit in memory) and"
+        " 2,000,000 on the cluster (KUBRICKS_SPARK_MODE=kubernetes).",
+    )
 
     # MLflow basic auth: the cluster's MLflow server requires it (infra/). The MLflow client
     # reads MLFLOW_TRACKING_USERNAME/PASSWORD; these carry them through the ConfigMap/Secret.

@@ -21,7 +21,12 @@ INGEST_PARAMETERS = (
 )
 # What a search and its gate take; the monitoring pipeline's retraining reuses these.
 SEARCH_PARAMETERS = (
-    Param("budget_minutes", float, 2.0, "Time budget of the AutoML search."),
+    Param(
+        "budget_minutes",
+        float,
+        2.0,
+        "Wall clock of the train step: load, search, refit, logging, time kept for the gate.",
+    ),
     Param("max_trials", int, 20, "Stop the search after this many trials."),
     Param("seed", int, 42, "Seed of the splits, the sampler and the models."),
     Param(

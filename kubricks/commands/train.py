@@ -14,7 +14,11 @@ from kubricks.settings import get_settings
 def train(
     usecase: Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")] = "churn",
     budget_minutes: Annotated[
-        float, typer.Option(min=0.05, help="Time budget of the search, in minutes.")
+        float,
+        typer.Option(
+            min=0.05,
+            help="Wall clock of the whole step (load, search, refit, logging, the gate), minutes.",
+        ),
     ] = 5.0,
     max_trials: Annotated[int, typer.Option(min=1, help="Stop after this many trials.")] = 30,
     seed: Annotated[int, typer.Option(help="Seed of the splits, the sampler and the models.")] = 42,
@@ -22,8 +26,18 @@ def train(
         int | None,
         typer.Option(min=0, help="Gold Delta version to train on; default: the latest ingest's."),
     ] = None,
+    max_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1000,
+            help="Train on a stratified sample of this many labelled rows (when there are more).",
+        ),
+    ] = None,
 ) -> None:
     """Search model families with Optuna, log every trial to MLflow, gate the best model."""
+    from kubricks.training.budget import Budget
+
+    budget = Budget.minutes(budget_minutes)  # everything from here on counts
     from kubricks.lakehouse.gold import ingested
     from kubricks.spec import load_spec
     from kubricks.training.automl import train as run_train
@@ -39,6 +53,8 @@ def train(
         max_trials=max_trials,
         seed=seed,
         gold_version=gold_version,
+        budget=budget,
+        max_rows=max_rows,
     )
     console.print(
         f"Best of {result.n_trials} trials: [bold]{result.family}[/]"
@@ -57,6 +73,12 @@ def train(
         return
     from kubricks.registry.gate import register_and_gate
 
+    gate_started = budget.elapsed()
     decision = register_and_gate(spec, settings, result)
     verdict = "[green]passed[/]" if decision.passed else "[red]did not pass[/]"
     console.print(f"Gate: version {decision.version} {verdict}: {decision.reason}")
+    phases = {**result.timings, "gate": budget.elapsed() - gate_started}
+    console.print(
+        f"Took {budget.elapsed():.0f} s of a {budget.seconds:.0f} s budget: "
+        + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phases.items())
+    )

@@ -6,6 +6,7 @@ and each one gets the feature values that were current at that time, never later
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -26,6 +27,7 @@ class TrainingSet:
 
     frame: pd.DataFrame
     lineage: dict[str, str] = field(default_factory=dict)
+    sampled_from: int = 0  # label rows before ``select`` took a sample (0: not sampled)
 
 
 def label_rows(gold: pa.Table, spec: UseCaseSpec, table_name: str) -> pd.DataFrame:
@@ -89,11 +91,13 @@ def training_set(
     settings: KubricksSettings,
     entity_df: pd.DataFrame | None = None,
     version: int | None = None,
+    select: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> TrainingSet:
     """Join features onto label rows as of each row's timestamp, from one gold snapshot.
 
     ``version`` time-travels the gold table (default: its current version); lineage
-    records the version actually read.
+    records the version actually read. ``select`` sees the label rows before Feast is
+    asked (training takes a sample there, or refuses a set too large for memory).
     """
     store = feature_store(spec, settings)
     name, uri = gold_table(spec, settings)
@@ -103,6 +107,9 @@ def training_set(
         entity_df = label_rows(tables.read_arrow(uri, read_version, options), spec, name)
     else:
         entity_df = check_entity_df(entity_df, spec)
+    labelled = len(entity_df)
+    if select is not None:
+        entity_df = select(entity_df)
     refs = feature_refs(spec)
     requests = entity_df[[spec.entity_key, EVENT_TIME_COLUMN]].drop_duplicates()
     with delta_reader.pinned(uri, read_version):
@@ -119,4 +126,5 @@ def training_set(
             "feature_repo": str(store.repo_path),
             "entity_rows": str(len(entity_df)),
         },
+        sampled_from=labelled if len(entity_df) < labelled else 0,
     )

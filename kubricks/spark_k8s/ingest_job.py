@@ -142,16 +142,9 @@ def run_on_kubernetes(
         manifest,
         api or sparkapp.kubernetes_api(),
         timeout_seconds=settings.spark_timeout_seconds,
-        read_log=_log_reader(settings.k8s_namespace) if api is None else None,
+        read_log=sparkapp.pod_log_reader(settings.k8s_namespace) if api is None else None,
     )
     return result_of(spec, settings, batch_id, runs_before)
-
-
-def _log_reader(namespace: str):
-    from kubernetes import client
-
-    core = client.CoreV1Api()
-    return lambda pod: core.read_namespaced_pod_log(pod, namespace, tail_lines=200)
 
 
 if __name__ == "__main__":

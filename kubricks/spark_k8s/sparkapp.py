@@ -265,6 +265,14 @@ def driver_error(obj: Mapping[str, Any], read_log: Callable[[str], str] | None) 
     return errors[-1] if errors else None
 
 
+def pod_log_reader(namespace: str) -> Callable[[str], str]:
+    """The last lines of a pod's log, for a failed driver's own error line."""
+    from kubernetes import client
+
+    core = client.CoreV1Api()
+    return lambda pod: core.read_namespaced_pod_log(pod, namespace, tail_lines=200)
+
+
 def run_spark_application(
     manifest: Mapping[str, Any],
     api: Any,

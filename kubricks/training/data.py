@@ -7,6 +7,7 @@ exact gold Delta version read. Nothing here reads the gold table directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,28 +17,89 @@ from sklearn.model_selection import train_test_split
 from kubricks.errors import KubricksError
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
+from kubricks.training import memory
+from kubricks.training.budget import Budget, check_budget_for_rows
 from kubricks.training.calendar_features import naive_utc
 from kubricks.training.labels import check_labels, normalise
+from kubricks.training.sampling import stratified_sample
 
 if TYPE_CHECKING:
     from kubricks.features.training import TrainingSet
 
 HOLDOUT_FRACTION = 0.2
+HOLDOUT_MAX_ROWS = 100_000  # evaluated and logged for the gate; more adds time, not certainty
 VALIDATION_FRACTION = 0.25  # of the training part: trials are scored here, never on the holdout
+# On the cluster (KUBRICKS_SPARK_MODE=kubernetes) training takes a stratified sample of this
+# many labelled rows unless KUBRICKS_TRAINING_MAX_ROWS says otherwise: the training pod's
+# memory limit (components/tasks.py) holds it with room for the search and the gate.
+CLUSTER_TRAINING_ROWS = 2_000_000
 
 
 class TrainingDataError(KubricksError):
     """The training data cannot train this use case (missing column, single class)."""
 
 
-def load_training_set(
-    spec: UseCaseSpec, settings: KubricksSettings, gold_version: int | None = None
-) -> TrainingSet:
-    """Feast's training set of every gold row at ``gold_version`` (default: latest)."""
-    from kubricks.features.training import TrainingSet, training_set  # Feast is slow to import
+def row_cap(settings: KubricksSettings, max_rows: int | None = None) -> int | None:
+    """Labelled rows to train on at most: the caller's, the setting, or the cluster default."""
+    if max_rows:
+        return max_rows
+    if settings.training_max_rows:
+        return settings.training_max_rows
+    return CLUSTER_TRAINING_ROWS if settings.spark_mode == "kubernetes" else None
 
-    features = training_set(spec, settings, version=gold_version)
-    return TrainingSet(features.frame, {**features.lineage, "training_source": "feast"})
+
+def fitting_rows(
+    spec: UseCaseSpec, where: str, cap: int | None, seed: int, budget: Budget | None = None
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Label rows in, the rows to load features for out: a stratified sample of ``cap`` rows
+    when there are more; refused in one line when they would not fit in memory, or when the
+    ``budget`` cannot fit training on them (before Feast loads a single feature)."""
+
+    def select(rows: pd.DataFrame) -> pd.DataFrame:
+        total = len(rows)
+        if cap and total > cap:
+            rows = stratified_sample(rows, spec, cap, seed)
+        if budget is not None:
+            holdout = min(int(len(rows) * HOLDOUT_FRACTION), HOLDOUT_MAX_ROWS)
+            check_budget_for_rows(budget, len(rows), holdout, spec.name)
+        need = memory.peak_bytes(spec, len(rows))
+        free = memory.available_bytes()
+        if need > free * memory.HEADROOM:
+            fit = memory.rows_that_fit(spec, free)
+            fraction = memory.fitting_fraction(total, fit)
+            raise TrainingDataError(
+                f"{where}: {len(rows):,} labelled rows need about {memory.gigabytes(need)} to"
+                f" train on and {memory.gigabytes(free)} is available: a stratified sample"
+                f" of {fraction:g} ({int(total * fraction):,} rows) would fit; pass"
+                f" --max-rows {int(total * fraction)} (KUBRICKS_TRAINING_MAX_ROWS) or train"
+                " on the cluster"
+            )
+        return rows
+
+    return select
+
+
+def load_training_set(
+    spec: UseCaseSpec,
+    settings: KubricksSettings,
+    gold_version: int | None = None,
+    max_rows: int | None = None,
+    seed: int = 42,
+    budget: Budget | None = None,
+) -> TrainingSet:
+    """Feast's training set of the gold rows at ``gold_version`` (default: latest): all of
+    them, or a stratified sample of ``max_rows``; checked to fit in memory (and ``budget``)
+    before loading."""
+    from kubricks.features.training import TrainingSet, training_set  # Feast is slow to import
+    from kubricks.lakehouse.gold import gold_table
+    from kubricks.lakehouse.gold import gold_version as resolve
+
+    version = resolve(spec, settings, gold_version)
+    where = f"{gold_table(spec, settings)[0]}@v{version}"
+    select = fitting_rows(spec, where, max_rows, seed, budget)
+    features = training_set(spec, settings, version=version, select=select)
+    lineage = {**features.lineage, "training_source": "feast"}
+    return TrainingSet(features.frame, lineage, features.sampled_from)
 
 
 def check_frame(frame: pd.DataFrame, spec: UseCaseSpec, where: str) -> pd.DataFrame:

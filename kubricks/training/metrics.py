@@ -9,7 +9,7 @@ primary metric and thresholds read the same for both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,28 +24,35 @@ LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
 
 
 def evaluate(
-    problem_type: str, y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5
+    problem_type: str,
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    threshold: float = 0.5,
+    only: str | None = None,
 ) -> dict[str, float]:
-    """Metrics for a binary classifier's positive-class probability, or a regressor's output."""
+    """Metrics for a binary classifier's positive-class probability, or a regressor's output
+    (just ``only`` when given: permutation importance scores one metric dozens of times)."""
     y_true = np.asarray(y_true)
     y_score = np.asarray(y_score, dtype=float)
     if problem_type == "classification":
         y_pred = (y_score >= threshold).astype(int)
-        return {
-            "roc_auc": float(skm.roc_auc_score(y_true, y_score)),
-            "f1": float(skm.f1_score(y_true, y_pred, zero_division=0)),
-            "precision": float(skm.precision_score(y_true, y_pred, zero_division=0)),
-            "recall": float(skm.recall_score(y_true, y_pred, zero_division=0)),
-            "log_loss": float(
-                skm.log_loss(y_true, np.clip(y_score, 1e-15, 1 - 1e-15), labels=[0, 1])
+        table: dict[str, Callable[[], float]] = {
+            "roc_auc": lambda: skm.roc_auc_score(y_true, y_score),
+            "f1": lambda: skm.f1_score(y_true, y_pred, zero_division=0),
+            "precision": lambda: skm.precision_score(y_true, y_pred, zero_division=0),
+            "recall": lambda: skm.recall_score(y_true, y_pred, zero_division=0),
+            "log_loss": lambda: skm.log_loss(
+                y_true, np.clip(y_score, 1e-15, 1 - 1e-15), labels=[0, 1]
             ),
-            "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+            "accuracy": lambda: skm.accuracy_score(y_true, y_pred),
         }
-    return {
-        "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_score))),
-        "mae": float(skm.mean_absolute_error(y_true, y_score)),
-        "r2": float(skm.r2_score(y_true, y_score)),
-    }
+    else:
+        table = {
+            "rmse": lambda: np.sqrt(skm.mean_squared_error(y_true, y_score)),
+            "mae": lambda: skm.mean_absolute_error(y_true, y_score),
+            "r2": lambda: skm.r2_score(y_true, y_score),
+        }
+    return {name: float(table[name]()) for name in ([only] if only else table)}
 
 
 def classification_metrics(
@@ -89,7 +96,7 @@ def spec_metrics(
 
 
 def multiclass_metrics(
-    truth: np.ndarray, proba: np.ndarray, classes: list[Any]
+    truth: np.ndarray, proba: np.ndarray, classes: list[Any], only: str | None = None
 ) -> dict[str, float]:
     """Macro F1/precision/recall, accuracy, log loss and macro one-vs-rest ROC AUC.
 
@@ -97,24 +104,64 @@ def multiclass_metrics(
     beside them, so a holdout missing a rare class still gets a score.
     """
     codes = np.array([classes.index(v) for v in truth])
+    return coded_multiclass_metrics(codes, proba, len(classes), only)
+
+
+def coded_multiclass_metrics(
+    codes: np.ndarray, proba: np.ndarray, n_classes: int, only: str | None = None
+) -> dict[str, float]:
+    """:func:`multiclass_metrics` on class positions (``codes``) instead of label values."""
+    labels = list(range(n_classes))
+
+    def roc_auc() -> float:
+        aucs = [
+            skm.roc_auc_score(codes == k, proba[:, k])
+            for k in labels
+            if 0 < np.sum(codes == k) < len(codes)
+        ]
+        return float(np.mean(aucs)) if aucs else float("nan")
+
+    def log_loss() -> float:
+        clipped = np.clip(proba, 1e-15, 1.0)
+        return skm.log_loss(codes, clipped / clipped.sum(axis=1, keepdims=True), labels=labels)
+
     predicted = proba.argmax(axis=1)
-    labels = list(range(len(classes)))
-    aucs = [
-        skm.roc_auc_score(codes == k, proba[:, k])
-        for k in labels
-        if 0 < np.sum(codes == k) < len(codes)
-    ]
-    clipped = np.clip(proba, 1e-15, 1.0)
-    clipped = clipped / clipped.sum(axis=1, keepdims=True)
     average = {"average": "macro", "labels": labels, "zero_division": 0}
-    return {
-        "roc_auc": float(np.mean(aucs)) if aucs else float("nan"),
-        "f1": float(skm.f1_score(codes, predicted, **average)),
-        "precision": float(skm.precision_score(codes, predicted, **average)),
-        "recall": float(skm.recall_score(codes, predicted, **average)),
-        "log_loss": float(skm.log_loss(codes, clipped, labels=labels)),
-        "accuracy": float(skm.accuracy_score(codes, predicted)),
+    table: dict[str, Callable[[], float]] = {
+        "roc_auc": roc_auc,
+        "f1": lambda: skm.f1_score(codes, predicted, **average),
+        "precision": lambda: skm.precision_score(codes, predicted, **average),
+        "recall": lambda: skm.recall_score(codes, predicted, **average),
+        "log_loss": log_loss,
+        "accuracy": lambda: skm.accuracy_score(codes, predicted),
     }
+    return {name: float(table[name]()) for name in ([only] if only else table)}
+
+
+def metric_of_outputs(
+    spec: UseCaseSpec, y_true: Any, classes: Sequence[Any] | None
+) -> Callable[[Any], float]:
+    """The spec's primary metric as a function of a model's outputs on fixed labels, with the
+    labels prepared once: permutation importance scores the same labels dozens of times."""
+    primary = spec.metric.primary
+    if spec.problem_type != "classification":
+        truth = np.asarray(y_true, dtype=float)
+        return lambda outputs: evaluate("regression", truth, outputs, only=primary)[primary]
+    if classes is None:
+        raise ValueError("classification metrics need the model's classes")
+    values = [plain(c) for c in classes]
+    labels = [plain(v) for v in np.asarray(y_true, dtype=object)]
+    positive = positive_class(spec, values)
+    if len(values) == 2 and positive is not None:
+        index = class_index(values, positive)
+        hits = np.array([v == values[index] for v in labels], dtype=int)
+        return lambda outputs: evaluate(
+            "classification", hits, np.asarray(outputs)[:, index], only=primary
+        )[primary]
+    codes = np.array([values.index(v) for v in labels])
+    return lambda outputs: coded_multiclass_metrics(
+        codes, np.asarray(outputs, dtype=float), len(values), only=primary
+    )[primary]
 
 
 def is_better(metric: str, candidate: float, reference: float, margin: float = 0.0) -> bool:

@@ -77,8 +77,12 @@ def summary(frame: pd.DataFrame, name: str, spec: UseCaseSpec) -> dict[str, Any]
     return numeric_summary(frame[name])
 
 
-def profile(frame: pd.DataFrame, spec: UseCaseSpec) -> dict[str, Any]:
-    """The profile of ``frame`` (gold feature columns and label) as a JSON-ready dict."""
+def profile(frame: pd.DataFrame, spec: UseCaseSpec, rows: int | None = None) -> dict[str, Any]:
+    """The profile of ``frame`` (gold feature columns and label) as a JSON-ready dict.
+
+    ``frame`` may be a sample of the ``rows`` training rows: summaries and counts are the
+    sample's, ``rows`` the size of what it stands for, ``sample_rows`` its own size.
+    """
     columns = {name: summary(frame, name, spec) for name in spec.gold_feature_columns()}
     label = frame[spec.label]
     label_summary = (
@@ -89,7 +93,8 @@ def profile(frame: pd.DataFrame, spec: UseCaseSpec) -> dict[str, Any]:
     return {
         "format": PROFILE_FORMAT,
         "usecase": spec.name,
-        "rows": len(frame),
+        "rows": len(frame) if rows is None else rows,
+        "sample_rows": len(frame),
         "features": columns,
         "label": {"name": spec.label, **label_summary},
     }

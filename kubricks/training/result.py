@@ -21,3 +21,7 @@ class TrainResult:
     params: dict[str, object] = field(default_factory=dict)
     n_trials: int = 0
     lineage: dict[str, str] = field(default_factory=dict)  # gold table, version, feature views
+    search_fraction: float = 1.0  # of the fit rows the search used (a stratified sample if < 1)
+    refit: str = "all_rows"  # or "search_sample": the search's fit was kept (no time to refit)
+    notes: list[str] = field(default_factory=list)  # what the run said about sampling and refit
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase

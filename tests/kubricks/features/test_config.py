@@ -27,6 +27,12 @@ def test_default_is_sqlite_under_home(tmp_path: Path) -> None:
     RepoConfig(**config, repo_path=tmp_path)  # Feast accepts it
 
 
+def test_materialization_writes_the_online_store_in_bounded_batches(tmp_path: Path) -> None:
+    config = feast_config.repo_config(CHURN, KubricksSettings(home=tmp_path), tmp_path / "r")
+    parsed = RepoConfig(**config, repo_path=tmp_path)
+    assert parsed.materialization_config.online_write_batch_size == 10_000
+
+
 def test_redis_connection_is_a_secret_until_rendered(tmp_path: Path) -> None:
     settings = KubricksSettings(
         home=tmp_path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,10 @@ from kubricks.lakehouse.ingest import ingest, layer_tables, resolve_source
 from kubricks.registry.safe_load import load_logged
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec, load_spec
+from kubricks.training import automl, budget, memory
 from kubricks.training.automl import train
+from kubricks.training.budget import BudgetError, Costs
+from kubricks.training.data import TrainingDataError
 from kubricks.training.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from kubricks.training.result import HOLDOUT_ARTIFACT, PROFILE_ARTIFACT, TrainResult
 from tests.conftest import free_port
@@ -50,7 +54,8 @@ def churn(
 @pytest.fixture(scope="module")
 def churn_result(churn: tuple[UseCaseSpec, KubricksSettings]) -> TrainResult:
     spec, settings = churn
-    return train(spec, settings, budget_minutes=1.5, max_trials=8, seed=42, progress=False)
+    # The budget counts loading too (minutes on a loaded machine); eight trials end the search.
+    return train(spec, settings, budget_minutes=10.0, max_trials=8, seed=42, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +130,26 @@ def test_artifacts_model_profile_holdout_plots_and_spec(
         Path(client.download_artifacts(run_id, PROFILE_ARTIFACT, str(tmp_path))).read_text()
     )
     assert set(profile["features"]) == set(spec.gold_feature_columns())
-    assert profile["rows"] == int(client.get_run(run_id).data.params["rows_train"])
+    params = client.get_run(run_id).data.params
+    assert profile["rows"] == int(params["rows_train"])
+    assert (
+        profile["sample_rows"]
+        == int(params["profile_rows"])
+        == min(automl.PROFILE_ROWS, profile["rows"])
+    )
     assert profile["label"]["name"] == spec.label
+    holdout_rows = int(params["rows_holdout"])
+    assert 1_000 <= int(params["importance_rows"]) <= min(automl.IMPORTANCE_ROWS, holdout_rows)
+    assert 2 <= int(params["importance_repeats"]) <= automl.IMPORTANCE_REPEATS
+    assert int(params["plot_rows"]) == min(automl.PLOT_ROWS, holdout_rows)
+    fraction = float(params["search_sample_fraction"])  # below 1 on a loaded machine
+    assert 0.0 < fraction <= 1.0 and params["refit"] in {"all_rows", "search_sample"}
+    assert int(params["rows_search_fit"]) == pytest.approx(
+        fraction * int(params["rows_fit_all"]), abs=1
+    )
+    metrics = client.get_run(run_id).data.metrics
+    for phase in ("load", "search", "refit", "evaluate", "importance", "artifacts", "model"):
+        assert metrics[f"time_{phase}_seconds"] >= 0.0
 
     holdout = pd.read_parquet(client.download_artifacts(run_id, HOLDOUT_ARTIFACT, str(tmp_path)))
     assert list(holdout.columns) == [
@@ -179,7 +202,7 @@ def test_regression_spec_trains_end_to_end(
     _, spec = regression_spec(tmp_path)
     settings = KubricksSettings(home=tmp_path / "home")
     ingest(spark, spec, resolve_source(spec, "synthetic", settings, rows=1500), settings)
-    result = train(spec, settings, budget_minutes=1.0, max_trials=6, progress=False)
+    result = train(spec, settings, budget_minutes=5.0, max_trials=6, progress=False)
     assert set(result.metrics) == set(REGRESSION_METRICS)
     assert result.metrics["r2"] > 0.8, result
     for run in trial_runs(client, result.run_id):
@@ -247,3 +270,91 @@ def _stop_after_first_trial(server: KubricksSettings, url: str) -> None:
             services.stop_mlflow(server)
             return
         time.sleep(0.3)
+
+
+def slow_machine(frame: pd.DataFrame, spec: UseCaseSpec, seed: int) -> Costs:
+    """The pilot's measurement on a machine about a hundred times slower than this one."""
+    return Costs(fit_per_row=1e-2, predict_per_row=1e-3)
+
+
+def test_a_search_its_budget_cannot_afford_runs_on_a_stratified_sample(
+    churn: tuple[UseCaseSpec, KubricksSettings],
+    client: MlflowClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec, settings = churn
+    monkeypatch.setattr(automl, "pilot_costs", slow_machine)
+    monkeypatch.setattr(automl, "SAFETY", 1e-6)  # the refit's estimate: no time at all
+    # Four quick trials end the search early: the refit on every row fits what is left.
+    result = train(spec, settings, budget_minutes=5.0, max_trials=4, seed=3, progress=False)
+    params = client.get_run(result.run_id).data.params
+    fraction = float(params["search_sample_fraction"])
+    assert 0.0 < fraction < 1.0 and result.search_fraction == pytest.approx(fraction, abs=1e-6)
+    fit_rows = int(params["rows_search_fit"])
+    assert fit_rows == pytest.approx(fraction * int(params["rows_fit_all"]), abs=1)
+    assert any(f"Searching on a stratified sample of {fit_rows:,}" in n for n in result.notes)
+    assert params["refit"] == result.refit == "all_rows"
+    assert int(params["rows_refit"]) == int(params["rows_train"])
+    assert "stratified sample" in client.get_run(result.run_id).data.tags["kubricks.notes"]
+
+
+def test_a_refit_that_would_overrun_keeps_the_fit_on_the_sample(
+    churn: tuple[UseCaseSpec, KubricksSettings],
+    client: MlflowClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec, settings = churn
+    monkeypatch.setattr(automl, "pilot_costs", slow_machine)
+    monkeypatch.setattr(automl, "SAFETY", 1e6)  # every estimate after the search: far too long
+    result = train(spec, settings, budget_minutes=0.5, max_trials=3, seed=3, progress=False)
+    params = client.get_run(result.run_id).data.params
+    assert params["refit"] == result.refit == "search_sample"
+    assert int(params["rows_refit"]) == int(params["rows_search_fit"]) < int(params["rows_train"])
+    assert any("Kept the" in n and "search sample" in n for n in result.notes)
+    holdout = pd.read_parquet(
+        client.download_artifacts(result.run_id, HOLDOUT_ARTIFACT, tempfile.mkdtemp())
+    )
+    model = mlflow.pyfunc.load_model(result.model_uri)
+    assert np.asarray(model.predict(holdout[spec.gold_feature_columns()])).shape[0] == len(holdout)
+
+
+def test_a_budget_too_small_for_the_data_size_is_refused_before_loading(
+    churn: tuple[UseCaseSpec, KubricksSettings],
+    client: MlflowClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec, settings = churn
+    monkeypatch.setattr(budget, "LOAD_SECONDS_PER_ROW", 0.01)  # 10,000 rows: 100 s to load
+    loaded: list[int] = []
+    monkeypatch.setattr(
+        "feast.FeatureStore.get_historical_features",
+        lambda *args, **kwargs: loaded.append(1) or pytest.fail("Feast was asked for features"),
+    )
+    runs_before = len(client.search_runs([e.experiment_id for e in client.search_experiments()]))
+    with pytest.raises(BudgetError) as caught:
+        train(spec, settings, budget_minutes=0.2, max_trials=3, progress=False)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "--budget-minutes 0.2 is too small for 10,000 training rows of 'churn'" in message
+    smallest = float(message.rsplit("can work for this size is ", 1)[1].split()[0])
+    assert 1.7 < smallest < 3.0
+    assert not loaded
+    runs_after = len(client.search_runs([e.experiment_id for e in client.search_experiments()]))
+    assert runs_after == runs_before  # refused before any run was created
+
+
+def test_a_training_set_too_large_for_memory_is_refused_with_the_fraction_that_fits(
+    churn: tuple[UseCaseSpec, KubricksSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, settings = churn
+    room = memory.peak_bytes(spec, 2_600) / memory.HEADROOM  # a quarter of the 10,000 rows
+    monkeypatch.setattr(memory, "available_bytes", lambda: int(room))
+    with pytest.raises(TrainingDataError) as caught:
+        train(spec, settings, budget_minutes=0.5, max_trials=1, progress=False)
+    message = str(caught.value)
+    assert "\n" not in message and "10,000 labelled rows need about" in message
+    assert "a stratified sample of 0.25 (2,500 rows) would fit" in message
+    assert "--max-rows 2500" in message
+    result = train(spec, settings, budget_minutes=0.5, max_trials=1, progress=False, max_rows=2_000)
+    assert int(result.lineage["entity_rows"]) == pytest.approx(2_000, abs=2)
+    assert any("stratified sample of 2,00" in n and "10,000" in n for n in result.notes)

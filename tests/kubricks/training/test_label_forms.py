@@ -53,7 +53,7 @@ def lifecycle(
     """Ingest, train, gate and batch-score one use case on the session's MLflow server."""
     settings = KubricksSettings(home=home)
     ingest(spark, spec, source, settings)
-    result = train(spec, settings, budget_minutes=1.0, max_trials=trials, seed=7, progress=False)
+    result = train(spec, settings, budget_minutes=3.0, max_trials=trials, seed=7, progress=False)
     client = MlflowClient(settings.resolved_tracking_uri)
     holdout = load_holdout(client, result.run_id, spec)
     decision = register_and_gate(spec, settings, result, client)
