@@ -1,9 +1,19 @@
-"""The `kubricks` command. Each concern lives in kubricks.commands; this wires them up."""
+"""The `kubricks` command. Each concern lives in kubricks.commands; this wires them up.
+
+Command modules import only Typer and the console at the top; everything heavy (Spark,
+MLflow, Feast, pandas, BentoML) is imported inside the command that uses it, so `--help`,
+`status`, `predict`, `tables` and `models list` start in well under a second.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
+import click
 import typer
 from rich.text import Text
 
@@ -12,8 +22,8 @@ from kubricks.commands import monitor as monitor_command
 from kubricks.commands import pipelines as pipeline_commands
 from kubricks.commands import spec as spec_commands
 from kubricks.commands import stack as stack_commands
-from kubricks.console import err_console
-from kubricks.errors import KubricksError
+from kubricks.console import LOG_ATTRIBUTE, configure_output, err_console, library_output
+from kubricks.errors import ERROR_PREFIX, KubricksError
 
 app = typer.Typer(
     name="kubricks",
@@ -45,19 +55,61 @@ app.command("predict")(serve.predict)
 app.add_typer(serve.bento_app, name="bento")
 
 
+def _logged(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command with library output sent to its log file (see kubricks.console)."""
+
+    @functools.wraps(callback)  # Typer reads the options from the wrapped signature
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from kubricks.settings import get_settings
+
+        name = click.get_current_context().command_path.split(" ", 1)[-1].replace(" ", "-")
+        with library_output(name, get_settings().home):
+            return callback(*args, **kwargs)
+
+    return run
+
+
+def _wrap_commands(group: typer.Typer) -> None:
+    """Every command of every group, including ones added later by other modules."""
+    for info in group.registered_commands:
+        if info.callback is not None and not hasattr(info.callback, "__wrapped__"):
+            info.callback = _logged(info.callback)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _wrap_commands(sub.typer_instance)
+
+
+_wrap_commands(app)
+
+
+def _usage_error(exc: click.ClickException) -> str:
+    where = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else "kubricks"
+    return f"{exc.format_message()} (see `{where} --help`)"
+
+
+def fail(message: str, code: int) -> None:
+    err_console.print(Text.assemble((ERROR_PREFIX, "bold red"), message), soft_wrap=True)
+    sys.exit(code)
+
+
 def main() -> None:
-    """Entry point: user errors print as one red line, not a traceback."""
+    """Entry point: every error prints as one line with the same prefix, not a traceback."""
+    os.umask(0o077)  # state under KUBRICKS_HOME (data, logs, mlflow.db) is the user's alone
+    configure_output()
     try:
         app(standalone_mode=False)
     except KubricksError as exc:
-        err_console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
-        sys.exit(2)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+        fail(str(exc), 2)
+    except click.Abort:  # Ctrl+C, or an answered prompt
+        fail("aborted", 1)
+    except click.ClickException as exc:  # usage errors arrive here in non-standalone mode
+        fail(_usage_error(exc), exc.exit_code)
+    except Exception as exc:
+        log = getattr(exc, LOG_ATTRIBUTE, None)
+        if log is None:
+            raise  # no log holds the traceback: show it
+        fail(f"unexpected {type(exc).__name__}: {exc} (the traceback is in {log})", 1)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+if __name__ == "__main__":
+    main()

@@ -379,6 +379,19 @@ def _fits_type(value: str | int | bool | None, column_type: str) -> bool:
     return True
 
 
+_KEY_PARSERS = {"string": str, "int": int, "long": int, "double": float}
+
+
+def parse_key(spec: UseCaseSpec, value: Any) -> Any:
+    """A key as the entity's Python type (the CLI passes strings)."""
+    column_type = spec.column(spec.entity_key).type
+    parser = _KEY_PARSERS.get(column_type, str)
+    try:
+        return parser(value)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{spec.entity_key}: {value!r} is not a valid {column_type}") from exc
+
+
 def one_hot_column(feature: str, category: str) -> str:
     """A stable, identifier-safe column name for one category of a one-hot feature."""
     slug = re.sub(r"[^A-Za-z0-9]+", "_", str(category)).strip("_") or "blank"

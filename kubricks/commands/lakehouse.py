@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
+from kubricks.commands.options import AUTO, UseCaseOption, get_settings
 from kubricks.console import console, table
-from kubricks.settings import get_settings
 
 tables_app = typer.Typer(help="List Delta tables and their history.", invoke_without_command=True)
 
 
 def ingest(
-    usecase: Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")] = "churn",
+    usecase: UseCaseOption = AUTO,
     source: Annotated[
         str | None, typer.Option(help="File or folder to ingest, or 'synthetic'.")
     ] = None,

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kubricks.errors import KubricksError
 from kubricks.features import delta_reader
 from kubricks.features.store import feature_refs, feature_store, feature_view_name
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.gold import gold_table, gold_version
 from kubricks.settings import KubricksSettings
-from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
-
-_KEY_PARSERS = {"string": str, "int": int, "long": int, "double": float}
+from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec, parse_key
 
 
 def keys_in_window(gold: pa.Table, key: str, start: datetime, end: datetime) -> int:
@@ -65,16 +61,6 @@ def materialize(
                 return 0
             store.materialize_incremental(end_date=end, feature_views=[view.name])
     return keys_in_window(gold, spec.entity_key, start, end)
-
-
-def parse_key(spec: UseCaseSpec, value: Any) -> Any:
-    """A key as the entity's Python type (the CLI passes strings)."""
-    column_type = spec.column(spec.entity_key).type
-    parser = _KEY_PARSERS.get(column_type, str)
-    try:
-        return parser(value)
-    except (TypeError, ValueError) as exc:
-        raise KubricksError(f"{spec.entity_key}: {value!r} is not a valid {column_type}") from exc
 
 
 def online_features(spec: UseCaseSpec, settings: KubricksSettings, keys: list) -> list[dict]:
