@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import click
 import typer
 from rich.text import Text
 
@@ -55,36 +54,40 @@ app.command("predict")(serve.predict)
 app.add_typer(serve.bento_app, name="bento")
 
 
-def _logged(callback: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a command with library output sent to its log file (see kubricks.console)."""
+def _logged(callback: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """Run a command with library output sent to ``<home>/logs/<name>.log``."""
 
     @functools.wraps(callback)  # Typer reads the options from the wrapped signature
     def run(*args: Any, **kwargs: Any) -> Any:
         from kubricks.settings import get_settings
 
-        name = click.get_current_context().command_path.split(" ", 1)[-1].replace(" ", "-")
         with library_output(name, get_settings().home):
             return callback(*args, **kwargs)
 
     return run
 
 
-def _wrap_commands(group: typer.Typer) -> None:
-    """Every command of every group, including ones added later by other modules."""
+def _wrap_commands(group: typer.Typer, prefix: str = "") -> None:
+    """Every command of every group, whichever module registered it."""
     for info in group.registered_commands:
         if info.callback is not None and not hasattr(info.callback, "__wrapped__"):
-            info.callback = _logged(info.callback)
+            name = info.name or info.callback.__name__.replace("_", "-")
+            info.callback = _logged(info.callback, f"{prefix}{name}")
     for sub in group.registered_groups:
         if sub.typer_instance is not None:
-            _wrap_commands(sub.typer_instance)
+            _wrap_commands(sub.typer_instance, f"{prefix}{sub.name}-")
 
 
 _wrap_commands(app)
 
 
-def _usage_error(exc: click.ClickException) -> str:
-    where = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else "kubricks"
-    return f"{exc.format_message()} (see `{where} --help`)"
+def _usage_error(exc: Exception) -> str | None:
+    """The message of a command-line usage error (Typer's own Click raises them), or None."""
+    message = getattr(exc, "format_message", None)
+    if not callable(message) or not isinstance(getattr(exc, "exit_code", None), int):
+        return None
+    where = getattr(getattr(exc, "ctx", None), "command_path", None) or "kubricks"
+    return f"{message()} (see `{where} --help`)"
 
 
 def fail(message: str, code: int) -> None:
@@ -100,11 +103,12 @@ def main() -> None:
         app(standalone_mode=False)
     except KubricksError as exc:
         fail(str(exc), 2)
-    except click.Abort:  # Ctrl+C, or an answered prompt
+    except typer.Abort:  # Ctrl+C, or an answered prompt
         fail("aborted", 1)
-    except click.ClickException as exc:  # usage errors arrive here in non-standalone mode
-        fail(_usage_error(exc), exc.exit_code)
     except Exception as exc:
+        usage = _usage_error(exc)  # usage errors arrive here in non-standalone mode
+        if usage is not None:
+            fail(usage, getattr(exc, "exit_code", 2))
         log = getattr(exc, LOG_ATTRIBUTE, None)
         if log is None:
             raise  # no log holds the traceback: show it

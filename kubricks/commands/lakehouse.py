@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from kubricks.commands.options import AUTO, UseCaseOption, get_settings
-from kubricks.console import console, table
+from kubricks.console import command_line, console, table
 
 tables_app = typer.Typer(help="List Delta tables and their history.", invoke_without_command=True)
 
@@ -82,6 +82,10 @@ def print_tables() -> None:
         dt = tables.open_table(tables.table_uri(root, *name.split("/")), storage_options=options)
         count = sum(int(n) for n in dt.get_add_actions(flatten=True)["num_records"].to_pylist())
         rows.append((name, dt.version(), count))
+    if not rows:
+        console.print(f"No tables under {root} yet. Ingest a file with:")
+        command_line("kubricks ingest --usecase NAME --source PATH")
+        return
     console.print(table(f"Tables under {root}", ["table", "version", "rows"], rows))
 
 

@@ -23,14 +23,17 @@ def test_webhook_key_is_created_once_and_private(tmp_path: Path) -> None:
     assert mode == 0o600
 
 
-def test_command_uses_sqlite_by_default_and_postgres_when_set(tmp_path: Path) -> None:
-    local = services.mlflow_command(KubricksSettings(home=tmp_path))
-    assert f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}" in local
-    assert "--serve-artifacts" in local
-    remote = services.mlflow_command(
-        KubricksSettings(home=tmp_path, database_url="postgresql://u:p@db/mlflow")
-    )
-    assert "postgresql://u:p@db/mlflow" in remote
+def test_backend_is_sqlite_by_default_and_postgres_when_set_never_on_argv(tmp_path: Path) -> None:
+    local = KubricksSettings(home=tmp_path)
+    command = services.mlflow_command(local)
+    assert "--serve-artifacts" in command
+    sqlite = f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert services.mlflow_environment(local)[services.BACKEND_STORE_ENV] == sqlite
+    assert "--backend-store-uri" not in command and sqlite not in command
+    remote = KubricksSettings(home=tmp_path, database_url="postgresql://u:s3cret@db/mlflow")
+    assert "s3cret" not in " ".join(services.mlflow_command(remote))
+    env = services.mlflow_environment(remote)
+    assert env[services.BACKEND_STORE_ENV] == "postgresql://u:s3cret@db/mlflow"
 
 
 def test_dead_server_gives_an_actionable_error(tmp_path: Path) -> None:
