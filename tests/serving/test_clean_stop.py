@@ -216,10 +216,10 @@ def test_predict_answers_through_the_cli_without_importing_the_stack(
     )
     assert server.returncode == 0, server.stdout + server.stderr
     try:
-        out, modules = imported(["predict", "--usecase", str(spec_file), "--json", str(rows)], env)
+        done, modules = imported(["predict", "--usecase", str(spec_file), "--json", str(rows)], env)
     finally:
         local.stop(settings, SPEC.name)
-    answer = json.loads(out)
+    answer = json.loads(done.stdout)
     assert [p["model_version"] for p in answer["predictions"]] == ["1"] * len(ROWS)
     assert not modules & HEAVY, sorted(modules & HEAVY)
     assert not local.ready(base)

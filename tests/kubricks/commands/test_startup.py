@@ -54,8 +54,10 @@ main()
 """
 
 
-def imported(args: list[str], env: dict[str, str], code: int = 0) -> tuple[str, set[str]]:
-    """Run ``kubricks ARGS``; its stdout and the top-level packages it imported."""
+def imported(
+    args: list[str], env: dict[str, str], code: int = 0
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``kubricks ARGS``; the finished process and the top-level packages it imported."""
     out = Path(env["KUBRICKS_HOME"]).parent / "modules.json"
     done = subprocess.run(
         [sys.executable, "-c", RUN_CLI, *args],
@@ -65,7 +67,7 @@ def imported(args: list[str], env: dict[str, str], code: int = 0) -> tuple[str, 
         timeout=120,
     )
     assert done.returncode == code, done.stdout + done.stderr
-    return done.stdout, {name.split(".")[0] for name in json.loads(out.read_text())}
+    return done, {name.split(".")[0] for name in json.loads(out.read_text())}
 
 
 @pytest.fixture()
@@ -82,14 +84,14 @@ def env(tmp_path: Path) -> dict[str, str]:
     "args", [["--help"], ["models", "--help"], ["serve", "--help"], ["tables", "--help"]]
 )
 def test_help_imports_nothing_heavy(args: list[str], env: dict[str, str]) -> None:
-    out, modules = imported(args, env)
-    assert "Usage" in out
+    done, modules = imported(args, env)
+    assert "Usage" in done.stdout
     assert not modules & HEAVY, sorted(modules & HEAVY)
 
 
 def test_status_imports_nothing_heavy(env: dict[str, str]) -> None:
-    out, modules = imported(["status"], env)
-    assert "mlflow" in out and "No model server runs" in out
+    done, modules = imported(["status"], env)
+    assert "mlflow" in done.stdout and "No model server runs" in done.stdout
     assert not modules & HEAVY, sorted(modules & HEAVY)
 
 
@@ -99,14 +101,16 @@ def test_tables_reads_delta_logs_only(env: dict[str, str], tmp_path: Path) -> No
 
     root = Path(env["KUBRICKS_HOME"]) / "lakehouse"
     write_deltalake(str(root / "gold" / "wine"), pa.table({"x": [1, 2, 3]}))
-    out, modules = imported(["tables"], env)
-    assert "gold/wine" in out and "3" in out
+    done, modules = imported(["tables"], env)
+    assert "gold/wine" in done.stdout and "3" in done.stdout
     assert not modules & (HEAVY - DELTA), sorted(modules & (HEAVY - DELTA))
 
 
 def test_predict_with_no_server_says_how_to_start_one(env: dict[str, str]) -> None:
-    out, modules = imported(["predict", "--usecase", "churn", "--key", "15634602"], env, code=2)
+    done, modules = imported(["predict", "--usecase", "churn", "--key", "15634602"], env, code=2)
     assert not modules & HEAVY, sorted(modules & HEAVY)
+    assert done.stderr.startswith("error: no Kubricks service answers at")
+    assert "`kubricks serve --usecase churn --background`" in done.stderr
 
 
 @pytest.mark.slow
@@ -126,11 +130,12 @@ def test_models_list_asks_the_rest_api_only(
     spec_file = tmp_path / "iris_startup.yaml"
     spec_file.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
 
-    out, modules = imported(
+    done, modules = imported(
         ["models", "list", "--usecase", str(spec_file)],
         {**env, "KUBRICKS_TRACKING_URI": mlflow_server},
     )
     assert not modules & HEAVY, sorted(modules & HEAVY)
+    out = done.stdout
     row = next(line for line in out.splitlines() if line.strip().startswith(f"│ {version} "))
     assert "champion" in row
     assert "accuracy" in out
