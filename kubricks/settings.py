@@ -63,6 +63,11 @@ class KubricksSettings(BaseSettings):
     )
     mlflow_host: str = "127.0.0.1"
     mlflow_port: int = 5000
+    start_timeout_seconds: float = Field(
+        180.0,
+        description="How long `kubricks up` and `kubricks serve --background` wait for the"
+        " service to answer (importing MLflow or BentoML takes long on a busy machine).",
+    )
     database_url: SecretStr | None = Field(
         None, description="Postgres URL for the MLflow backend store; SQLite under home if unset."
     )

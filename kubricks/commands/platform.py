@@ -13,7 +13,7 @@ def up() -> None:
     settings = get_settings()
     before = services.mlflow_status(settings)
     with console.status("Starting the MLflow tracking server…"):
-        status = services.start_mlflow(settings)
+        status = services.start_mlflow(settings, timeout=settings.start_timeout_seconds)
     verb = "already running" if before.running and before.healthy else "started"
     console.print(f"MLflow tracking server {verb}: [bold]{status.url}[/] (pid {status.pid})")
     console.print(f"Lakehouse: {settings.lakehouse_uri}")

@@ -63,12 +63,17 @@ def serve(
         highlight=False,
     )
     if not settings.registry_webhook_secret:
+        poll = settings.serving_poll_seconds
+        swap = (
+            f"the alias poll still swaps every {poll:g} s"
+            if poll > 0
+            else "the alias poll is off too: a new champion is served after a restart"
+        )
         console.print(
-            "Hot swap by webhook is off (KUBRICKS_REGISTRY_WEBHOOK_SECRET unset); the alias"
-            f" poll still swaps every {settings.serving_poll_seconds:.0f} s."
+            f"Hot swap by webhook is off (KUBRICKS_REGISTRY_WEBHOOK_SECRET unset); {swap}."
         )
     if background:
-        server = local.start(settings, runtime)
+        server = local.start(settings, runtime, timeout=settings.start_timeout_seconds)
         console.print(f"Ready (pid {server.pid}, log {server.log}). Stop it with:")
         command_line(f"kubricks serve --stop --usecase {spec.name}")
         return

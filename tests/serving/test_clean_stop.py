@@ -79,6 +79,7 @@ def env(settings: KubricksSettings) -> dict[str, str]:
         "KUBRICKS_SERVING_WORKERS": "2",
         "KUBRICKS_SERVING_POLL_SECONDS": "0",
         "KUBRICKS_INFERENCE_LOG_FLUSH_SECONDS": "600",
+        "KUBRICKS_START_TIMEOUT_SECONDS": str(READY_SECONDS),
     }
 
 
