@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import rich
 from rich.console import Console
 from rich.table import Table
 
@@ -42,7 +43,7 @@ def configure_output() -> None:
     """Called once by the ``kubricks`` entry point (not by in-process test runners)."""
     for name, value in QUIET_LIBRARIES.items():
         os.environ.setdefault(name, value)
-    for out in (console, err_console):
+    for out in (console, err_console, rich.get_console()):  # Rich's own: progress bars
         if not out.is_terminal:
             out.width = LOG_WIDTH
     _capture["enabled"] = True
@@ -104,6 +105,7 @@ def library_output(name: str, home: Path) -> Iterator[Path | None]:
         os.dup2(log_fd, fd)
     os.close(log_fd)
     console.file, err_console.file = real_out, real_err
+    rich.get_console().file = real_out  # a progress bar made without a console uses it
     _capture["saved"], _capture["files"] = saved, (real_out, real_err)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -138,14 +140,15 @@ def _restore() -> None:
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    for out in (console, err_console):
+    for out in (console, err_console, rich.get_console()):
         if out.file not in (sys.stdout, sys.stderr):
             out.file.flush()
     for fd, copy in saved.items():
         os.dup2(copy, fd)
         os.close(copy)
     saved.clear()
-    console.file, err_console.file = None, None  # back to the live sys.stdout / sys.stderr
+    # back to the live sys.stdout / sys.stderr
+    console.file = err_console.file = rich.get_console().file = None  # type: ignore[assignment]
     for handle in files:  # type: ignore[union-attr]
         handle.close()
     _capture.update(log=None, saved=None, files=None)

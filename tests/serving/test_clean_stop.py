@@ -40,7 +40,7 @@ KUBRICKS = str(Path(sys.executable).with_name("kubricks"))
 SPEC, FEATURES, LABEL = dataset("breast_cancer")
 SPEC = SPEC.model_copy(update={"name": "cancer_stop"})
 ROWS = [{"id": i, **FEATURES.iloc[i].to_dict()} for i in range(3)]
-READY_SECONDS = 300  # two workers importing the stack on a loaded 2-core machine
+READY_SECONDS = 600  # two workers importing the stack on a loaded 2-core machine
 
 
 @pytest.fixture(scope="module")
