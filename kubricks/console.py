@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import rich
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
@@ -49,8 +50,21 @@ def configure_output() -> None:
     _capture["enabled"] = True
 
 
+class TitledTable(Table):
+    """A table whose title is a line of its own: Rich wraps a title to the table's width,
+    which breaks a long one (a path, a source URI) over several lines."""
+
+    def __init__(self, heading: str) -> None:
+        super().__init__()
+        self.heading = heading
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text(self.heading, style="table.title")
+        yield from super().__rich_console__(console, options)
+
+
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
-    out = Table(title=title, title_justify="left")
+    out = TitledTable(title)
     for column in columns:
         out.add_column(column)
     for row in rows:
