@@ -93,6 +93,8 @@ def test_the_documented_sequence_runs_as_written(tmp_path: Path) -> None:
         "Gate: version 1 passed" in done["kubricks train --usecase wine --budget-minutes 1"].stdout
     )
 
+    served = done["kubricks serve --usecase wine --background"].stdout
+    assert served.startswith(f"Serving wine: champion v1, at http://127.0.0.1:{serving_port}")
     by_key = answer(done["kubricks predict --usecase wine --key L0042"])["predictions"]
     by_row = answer(done["kubricks predict --usecase wine --json rows.json"])["predictions"]
     for prediction in (*by_key, *by_row):

@@ -57,7 +57,8 @@ def serve(
         return
     spec = load_spec(resolved_usecase(usecase), settings.usecases_dir)
     runtime = build.prepare(settings, spec)
-    challenger = f", challenger v{runtime.challenger}" if runtime.challenger else ""
+    other = runtime.challenger not in (None, runtime.champion)  # the gate moves both to a pass
+    challenger = f", challenger v{runtime.challenger}" if other else ""
     console.print(
         f"Serving {spec.name}: champion v{runtime.champion}{challenger}, at {local.url(settings)}",
         highlight=False,
