@@ -38,9 +38,7 @@ def test_many_windows_show_the_alarms_and_the_latest_only() -> None:
     assert shown_windows(windows(12, {3})).shape[0] == 12  # few: all of them
 
 
-def test_monitor_summary_points_to_the_report(monkeypatch) -> None:
-    out = io.StringIO()
-    monkeypatch.setattr(output.console, "file", out)
+def test_monitor_summary_points_to_the_report() -> None:
     result = SimpleNamespace(
         analysis=SimpleNamespace(windows=windows(40, {3, 17})),
         alarm=True,
@@ -48,8 +46,9 @@ def test_monitor_summary_points_to_the_report(monkeypatch) -> None:
         tables={"drift": "/lake/monitoring/wine_drift_metrics"},
         report_path="/home/reports/wine.html",
     )
-    print_result(result)
-    text = out.getvalue()
+    with output.console.capture() as captured:
+        print_result(result)
+    text = captured.get()
     assert "Monitoring windows: the 2 that alarmed and the latest, of 40" in text
     assert "Every window is in the report (40 rows)." in text
     assert "Report: /home/reports/wine.html" in text
