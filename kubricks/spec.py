@@ -405,7 +405,10 @@ def load_spec(name_or_path: str | Path, usecases_dir: Path | None = None) -> Use
         path = (usecases_dir or BUNDLED_USECASES) / f"{name_or_path}.yaml"
     if not path.is_file():
         available = sorted(p.stem for p in (usecases_dir or BUNDLED_USECASES).glob("*.yaml"))
-        raise SpecError(f"{path}: no such use-case spec (available: {', '.join(available)})")
+        raise SpecError(
+            f"{path}: no such use-case spec (available: {', '.join(available)});"
+            " a path to a spec YAML works too"
+        )
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
