@@ -2,7 +2,7 @@
 
 Command modules import only Typer and the console at the top; everything heavy (Spark,
 MLflow, Feast, pandas, BentoML) is imported inside the command that uses it, so `--help`,
-`status`, `predict`, `tables` and `models list` start in well under a second.
+`status`, `predict`, `tables` and `models list` import none of it.
 """
 
 from __future__ import annotations
