@@ -90,6 +90,17 @@ def _usage_error(exc: Exception) -> str | None:
     return f"{message()} (see `{where} --help`)"
 
 
+def _settings_error(exc: Exception) -> str | None:
+    """A KUBRICKS_* variable that does not parse, in one line naming it."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError) or exc.title != "KubricksSettings":
+        return None
+    first = exc.errors()[0]
+    name = "KUBRICKS_" + "_".join(str(p) for p in first["loc"]).upper()
+    return f"{name}={first.get('input')!r}: {first['msg']}"
+
+
 def fail(message: str, code: int) -> None:
     err_console.print(Text.assemble((ERROR_PREFIX, "bold red"), message), soft_wrap=True)
     sys.exit(code)
@@ -109,6 +120,9 @@ def main() -> None:
         usage = _usage_error(exc)  # usage errors arrive here in non-standalone mode
         if usage is not None:
             fail(usage, getattr(exc, "exit_code", 2))
+        setting = _settings_error(exc)
+        if setting is not None:
+            fail(setting, 2)
         log = getattr(exc, LOG_ATTRIBUTE, None)
         if log is None:
             raise  # no log holds the traceback: show it

@@ -94,3 +94,21 @@ def test_piped_spec_infer_prints_whole_cells_and_copyable_commands(tmp_path: Pat
     assert any("macro average over the 3 classes" in line for line in cells)
     assert "kubricks ingest --usecase wine && kubricks train --usecase wine" in text.splitlines()
     assert (tmp_path / "home" / "logs" / "spec-infer.log").is_file()
+
+
+def test_every_error_is_one_line_with_one_prefix(tmp_path: Path) -> None:
+    kubricks = str(Path(sys.executable).with_name("kubricks"))
+    env = {**os.environ, "KUBRICKS_HOME": str(tmp_path / "home")}
+    cases = [
+        (["train", "--nope"], {}, "error: No such option: --nope (see `kubricks train --help`)"),
+        (["status"], {"KUBRICKS_MLFLOW_PORT": "abc"}, "error: KUBRICKS_MLFLOW_PORT='abc': "),
+        (["tables", "history", "gold"], {}, "error: 'gold': expected layer/name"),
+        (["spec", "check", "nope"], {}, "error: no use case named 'nope'"),
+    ]
+    for args, extra, start in cases:
+        done = subprocess.run(
+            [kubricks, *args], env={**env, **extra}, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.startswith(start), (args, done.stderr)
+        assert done.stderr.count("\n") == 1, (args, done.stderr)
