@@ -62,6 +62,7 @@ def answer(done: subprocess.CompletedProcess[str]) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # fifteen commands, three servers, Spark and AutoML on 2 cores
 def test_the_documented_sequence_runs_as_written(tmp_path: Path) -> None:
     commands = documented_commands((REPO / "README.md").read_text())
     assert commands[0].startswith("python - <<'EOF'") and commands[-1] == "kubricks down"
