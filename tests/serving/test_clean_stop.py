@@ -112,7 +112,13 @@ def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
 
 
 def still_running(processes: list[psutil.Process]) -> list[str]:
-    return [f"{p.pid} {' '.join(p.cmdline()[:4])}" for p in alive(processes)]
+    shown = []
+    for process in alive(processes):
+        try:
+            shown.append(f"{process.pid} {' '.join(process.cmdline()[:4])}")
+        except psutil.NoSuchProcess:
+            continue
+    return shown
 
 
 def logged_request_ids(settings: KubricksSettings) -> set[str]:
