@@ -139,3 +139,13 @@ def test_models_list_asks_the_rest_api_only(
     row = next(line for line in out.splitlines() if line.strip().startswith(f"│ {version} "))
     assert "champion" in row
     assert "accuracy" in out
+
+    unknown = spec_file.with_name("never_trained.yaml")
+    unknown.write_text(yaml.safe_dump({**spec.model_dump(mode="json"), "name": "never_trained"}))
+    missing, _ = imported(
+        ["models", "list", "--usecase", str(unknown)],
+        {**env, "KUBRICKS_TRACKING_URI": mlflow_server},
+        code=2,
+    )
+    assert missing.stderr.startswith("error: registered model 'never_trained' does not exist")
+    assert "train one with `kubricks train --usecase never_trained`" in missing.stderr
