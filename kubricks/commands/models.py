@@ -28,10 +28,11 @@ def list_versions(usecase: UseCase = AUTO) -> None:
     """Versions with their aliases, gate status, primary metric and creation time."""
     from kubricks.registry import listing
     from kubricks.spec import load_spec
+    from kubricks.usecase import short
 
     settings = get_settings()
     spec = load_spec(usecase, settings.usecases_dir)
-    model = listing.model(settings, spec.name, usecase=spec.name)
+    model = listing.model(settings, spec.name, usecase=short(usecase, settings))
     classes = listing.classes(settings, model.versions[-1].run_id) if model.versions else None
     by_version: dict[str, list[str]] = {}
     for alias, version in model.aliases.items():

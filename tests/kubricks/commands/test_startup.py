@@ -148,4 +148,4 @@ def test_models_list_asks_the_rest_api_only(
         code=2,
     )
     assert missing.stderr.startswith("error: registered model 'never_trained' does not exist")
-    assert "train one with `kubricks train --usecase never_trained`" in missing.stderr
+    assert f"train one with `kubricks train --usecase {unknown}`" in missing.stderr
