@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Every error the CLI prints starts with this, whichever command or step raised it.
+ERROR_PREFIX = "error: "
+
 
 class KubricksError(Exception):
     """Base for errors the CLI prints as one line instead of a traceback."""

@@ -2,6 +2,10 @@
 
 Each service has a pid file and a log file in ``<home>/run``. ``up`` is a no-op for a
 healthy service, cleans a stale pid file left by a crash, and waits for health.
+
+The home is the user's alone (0700; the CLI's umask makes the files in it 0600), and no
+secret is ever put on a command line, where ``ps`` shows it to every local user: the
+database URL reaches MLflow in its environment.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import httpx
 
 from kubricks.errors import ServiceUnavailable
 from kubricks.settings import KubricksSettings
-from kubricks.storage import check, is_s3, mlflow_server_environment
+
+BACKEND_STORE_ENV = "MLFLOW_BACKEND_STORE_URI"  # `mlflow server --backend-store-uri`'s envvar
 
 
 @dataclass(frozen=True)
@@ -32,9 +37,16 @@ class ServiceStatus:
     note: str = ""
 
 
+def home_dir(settings: KubricksSettings) -> Path:
+    """``KUBRICKS_HOME``, created private (0700): it holds data, logs and credentials."""
+    path = settings.home.expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
 def run_dir(settings: KubricksSettings) -> Path:
-    path = settings.home.expanduser().resolve() / "run"
-    path.mkdir(parents=True, exist_ok=True)
+    path = home_dir(settings) / "run"
+    path.mkdir(exist_ok=True, mode=0o700)
     return path
 
 
@@ -67,22 +79,21 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def backend_store_uri(settings: KubricksSettings) -> str:
+    """SQLite under home, or the database URL (with its password) when one is set."""
+    if settings.database_url:
+        return settings.database_url.get_secret_value()
+    return f"sqlite:///{settings.home.expanduser().resolve() / 'mlflow.db'}"
+
+
 def mlflow_command(settings: KubricksSettings) -> list[str]:
-    """The tracking server: SQLite under home, or Postgres; artifacts proxied by the server."""
-    home = settings.home.expanduser().resolve()
-    backend = (
-        settings.database_url.get_secret_value()
-        if settings.database_url
-        else f"sqlite:///{home / 'mlflow.db'}"
-    )
+    """The tracking server; its backend store comes from the environment (see above)."""
     artifacts = artifacts_destination(settings)
     return [
         sys.executable,
         "-m",
         "mlflow",
         "server",
-        "--backend-store-uri",
-        backend,
         "--serve-artifacts",
         "--artifacts-destination",
         artifacts,
@@ -101,6 +112,8 @@ def artifacts_destination(settings: KubricksSettings) -> str:
     With an object-store lakehouse the artifacts go to the same bucket (``<root>/_mlflow``
     is outside every table folder), so nothing of a run stays on the machine's disk.
     """
+    from kubricks.storage import is_s3
+
     if settings.artifacts_destination:
         return settings.artifacts_destination
     if is_s3(settings.lakehouse_uri):
@@ -118,13 +131,20 @@ def webhook_key(settings: KubricksSettings) -> str:
 
     path = run_dir(settings) / "webhook-secret.key"
     if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(Fernet.generate_key().decode())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(Fernet.generate_key().decode())
     return path.read_text().strip()
 
 
-def _mlflow_environment(settings: KubricksSettings) -> dict[str, str]:
-    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+def mlflow_environment(settings: KubricksSettings) -> dict[str, str]:
+    """The server's environment on top of ours: the backend store, keys, S3 credentials."""
+    from kubricks.storage import mlflow_server_environment
+
+    env = {
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        BACKEND_STORE_ENV: backend_store_uri(settings),
+    }
     if "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY" not in os.environ:
         env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = webhook_key(settings)
     if settings.mlflow_webhook_allow_local:
@@ -164,18 +184,21 @@ def start_mlflow(settings: KubricksSettings, timeout: float = 90.0) -> ServiceSt
             " stop it or set KUBRICKS_MLFLOW_PORT"
         )
     _pid_file(settings, "mlflow").unlink(missing_ok=True)  # stale or absent
+    from kubricks.storage import check, is_s3
+
     destination = artifacts_destination(settings)
     if is_s3(destination):  # fail in one line now, not on the first artifact upload
         check(destination, settings.storage_options() or _artifact_options(settings))
-    env = {**os.environ, **_mlflow_environment(settings)}
-    log = (run_dir(settings) / "mlflow.log").open("ab")
-    process = subprocess.Popen(
-        mlflow_command(settings),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env=env,
-    )
+    env = {**os.environ, **mlflow_environment(settings)}
+    with (run_dir(settings) / "mlflow.log").open("ab") as log:
+        process = subprocess.Popen(
+            mlflow_command(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
     _pid_file(settings, "mlflow").write_text(str(process.pid))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -23,7 +23,12 @@ class KubricksSettings(BaseSettings):
         None, description="Folder or s3:// URI for Delta tables; default <home>/lakehouse."
     )
     usecases_dir: Path | None = Field(
-        None, description="Where use-case specs are looked up by name; default the bundled ones."
+        None,
+        description="Where use-case specs are looked up by name and `spec infer` writes them;"
+        " default <home>/usecases, then the bundled examples.",
+    )
+    usecase: str | None = Field(
+        None, description="The use case (name or spec path) of commands run without --usecase."
     )
 
     # Object storage (MinIO in the cluster); only used when lakehouse_root is s3://.
@@ -58,6 +63,11 @@ class KubricksSettings(BaseSettings):
     )
     mlflow_host: str = "127.0.0.1"
     mlflow_port: int = 5000
+    start_timeout_seconds: float = Field(
+        180.0,
+        description="How long `kubricks up` and `kubricks serve --background` wait for the"
+        " service to answer (importing MLflow or BentoML takes long on a busy machine).",
+    )
     database_url: SecretStr | None = Field(
         None, description="Postgres URL for the MLflow backend store; SQLite under home if unset."
     )

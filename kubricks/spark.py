@@ -51,6 +51,8 @@ def get_spark(settings: KubricksSettings, app_name: str = "kubricks") -> SparkSe
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={scratch}")
         .config("spark.sql.sources.partitionOverwriteMode", "static")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Hadoop applies its own umask (022), not the process's: keep the lakehouse private
+        .config("spark.hadoop.fs.permissions.umask-mode", "077")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

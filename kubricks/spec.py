@@ -470,6 +470,19 @@ def _fits_type(value: str | int | bool | None, column_type: str) -> bool:
     return True
 
 
+_KEY_PARSERS = {"string": str, "int": int, "long": int, "double": float}
+
+
+def parse_key(spec: UseCaseSpec, value: Any) -> Any:
+    """A key as the entity's Python type (the CLI passes strings)."""
+    column_type = spec.column(spec.entity_key).type
+    parser = _KEY_PARSERS.get(column_type, str)
+    try:
+        return parser(value)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{spec.entity_key}: {value!r} is not a valid {column_type}") from exc
+
+
 def load_spec(
     name_or_path: str | Path, usecases_dir: Path | None = None, allow_paths: bool = True
 ) -> UseCaseSpec:
@@ -489,7 +502,10 @@ def load_spec(
         path = (usecases_dir or BUNDLED_USECASES) / f"{name_or_path}.yaml"
     if not path.is_file():
         available = sorted(p.stem for p in (usecases_dir or BUNDLED_USECASES).glob("*.yaml"))
-        raise SpecError(f"{path}: no such use-case spec (available: {', '.join(available)})")
+        raise SpecError(
+            f"{path}: no such use-case spec (available: {', '.join(available)});"
+            " a path to a spec YAML works too"
+        )
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

@@ -563,9 +563,9 @@ def infer_spec(
         metric = {"primary": "roc_auc"}
     else:
         metric = {"primary": "f1"}  # macro F1 over the classes, as Databricks AutoML
-    decisions.append(
-        Decision("metric", metric["primary"], "no thresholds yet: add them once you know the bar")
-    )
+    averaged = f"macro average over the {len(classes)} classes; " if len(classes) > 2 else ""
+    later = "no thresholds yet: add them once you know the bar"
+    decisions.append(Decision("metric", metric["primary"], f"{averaged}{later}"))
 
     spec: dict[str, Any] = {
         "name": name,

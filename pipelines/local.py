@@ -193,11 +193,11 @@ def run_local(
     key = catalog.canonical(name)
     pipeline = catalog.build(key, settings)
     params = catalog.with_defaults(pipeline, arguments)
-    load_spec(str(params["usecase"]), settings.usecases_dir)  # an unknown use case fails here
+    spec = load_spec(str(params["usecase"]), settings.usecases_dir)  # an unknown one fails here
     client = connect(settings)
     record = records.RunRecord(records.new_run_id(), key, params)
-    record.mlflow_run_id = correlation.start_parent_run(
-        client, str(params["usecase"]), key, record.run_id, params
+    record.mlflow_run_id = correlation.start_parent_run(  # beside the training runs, by name
+        client, spec.name, key, record.run_id, params
     )
     records.save(record, settings)
 

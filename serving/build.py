@@ -46,8 +46,8 @@ def alias_versions(settings: KubricksSettings, spec: UseCaseSpec) -> dict[str, s
     out = registry_aliases(connect(settings), spec)
     if out[CHAMPION] is None:
         raise KubricksError(
-            f"registered model {spec.name!r} has no 'champion' alias: run the training pipeline"
-            " (or `kubricks models promote`) first"
+            f"registered model {spec.name!r} has no 'champion' alias: train one that passes the"
+            f" gate with `kubricks train --usecase {spec.name}` (or `kubricks models promote V`)"
         )
     return out
 

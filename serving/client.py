@@ -9,17 +9,31 @@ import httpx
 from kubricks.errors import KubricksError
 
 
+class NotServing(KubricksError):
+    """Nothing answers at the service URL."""
+
+
+class NoFeatures(KubricksError):
+    """A by-key call found no features: the online store is empty or was never set up."""
+
+
 def _post(base: str, route: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
         answer = httpx.post(f"{base}/{route}", json=body, timeout=60)
     except httpx.HTTPError as exc:
-        raise KubricksError(f"no Kubricks service answers at {base}: {exc}") from exc
+        raise NotServing(f"no Kubricks service answers at {base} ({exc})") from exc
     if answer.status_code != 200:
         try:
             message = answer.json().get("error", answer.text)
         except ValueError:
             message = answer.text
-        raise KubricksError(f"{base}/{route} answered {answer.status_code}: {message}")
+        text = f"{base}/{route} answered {answer.status_code}: {message}"
+        if route == "predict_by_key" and (
+            (answer.status_code == 404 and "online store" in str(message))
+            or (answer.status_code == 503 and "feature store" in str(message))
+        ):
+            raise NoFeatures(text)
+        raise KubricksError(text)
     return answer.json()
 
 

@@ -19,6 +19,14 @@ DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "limits": {"cpu": "1", "memory": "1Gi"},
 }
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# A pod being removed keeps getting requests until every node has dropped it from the
+# Service's endpoints; the preStop pause covers that, then SIGTERM drains the server (no
+# new connections, requests in flight answered, each worker's inference log committed).
+# The grace period is the pause, plus the longest a queued request may wait
+# (KUBRICKS_SERVING_MAX_LATENCY_MS, 10 s by default), plus a commit to object storage,
+# with room to spare; the kubelet SIGKILLs only after it.
+PRE_STOP_SECONDS = 5
+TERMINATION_GRACE_SECONDS = 45
 
 
 class ManifestError(KubricksError):
@@ -107,6 +115,7 @@ def bento_manifests(
             {"name": "KUBRICKS_SERVING_PORT", "value": str(port)},
         ],
         "resources": {k: dict(v) for k, v in resources.items()},
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "readinessProbe": _probe("/readyz", port, 5, 3),
         "livenessProbe": _probe("/livez", port, 10, 3),
         "startupProbe": _probe("/livez", port, 5, 60),
@@ -136,6 +145,7 @@ def bento_manifests(
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
+                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                     "automountServiceAccountToken": False,
                     "securityContext": {
                         "runAsNonRoot": True,

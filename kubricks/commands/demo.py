@@ -3,13 +3,16 @@ one command."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kubricks.console import console
+from kubricks.commands.options import AUTO, UseCaseOption, get_settings
+from kubricks.console import command_line, console, section
 from kubricks.errors import KubricksError
-from kubricks.spec import UseCaseSpec
+
+if TYPE_CHECKING:
+    from kubricks.spec import UseCaseSpec
 
 SYNTHETIC = "synthetic"
 
@@ -35,9 +38,7 @@ def demo_source(spec: UseCaseSpec, source: str | None) -> str:
 
 
 def demo(
-    usecase: Annotated[
-        str, typer.Option(help="Use case to run (a name or a spec file).")
-    ] = "churn",
+    usecase: UseCaseOption = AUTO,
     source: Annotated[
         str | None,
         typer.Option(
@@ -52,7 +53,6 @@ def demo(
     """Start MLflow, run the training pipeline, then batch inference, with kfp.local."""
     from kubricks.commands import models, pipelines, platform
     from kubricks.commands.lakehouse import print_tables
-    from kubricks.settings import get_settings
     from kubricks.spec import load_spec
     from serving.demo import serve_and_predict
 
@@ -60,9 +60,9 @@ def demo(
     spec = load_spec(usecase, settings.usecases_dir)
     ingested = demo_source(spec, source)
     data = f"{rows:,} synthetic rows" if ingested == SYNTHETIC else ingested or spec.source.path
-    console.rule(f"Kubricks demo: {spec.name}, {data}")
+    section(f"Kubricks demo: {spec.name}, {data}")
     platform.up()
-    console.rule("Training pipeline: ingest → features → AutoML → gate → deploy")
+    section("Training pipeline: ingest → features → AutoML → gate → deploy")
     pipelines.run(
         "training",
         param=[
@@ -73,19 +73,20 @@ def demo(
             f"max_trials={max_trials}",
         ],
     )
-    console.rule("Batch inference pipeline: score gold with the champion")
+    section("Batch inference pipeline: score gold with the champion")
     pipelines.run("batch_inference", param=[f"usecase={usecase}"])
-    console.rule("What is there now")
+    section("What is there now")
     print_tables()
     models.list_versions(usecase=usecase)
-    console.rule("Real-time serving: the champion over HTTP")
+    section("Real-time serving: the champion over HTTP")
     serve_and_predict(settings, spec)
     if spec.synthetic:
         monitoring_story(settings, spec)
     console.print(
         "Explore: the MLflow UI at the URL above; `kubricks runs`, `kubricks tables`,"
-        " `kubricks features get --key ...`, `kubricks models history`. Stop with `kubricks down`."
+        " `kubricks features get --key ...`, `kubricks models history`. Stop everything with:"
     )
+    command_line("kubricks down")
 
 
 def monitoring_story(settings, spec) -> None:
@@ -95,7 +96,7 @@ def monitoring_story(settings, spec) -> None:
     from kubricks.spark import get_spark
     from serving.deploy import deploy_local
 
-    console.rule("Monitoring: three months served, labels landing, the closed loop")
+    section("Monitoring: three months served, labels landing, the closed loop")
     with console.status("Ingesting months 1-3, monitoring by week, running the loop once…"):
         story = run_story(get_spark(settings), spec, settings)
     scenario = story.scenario

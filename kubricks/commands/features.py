@@ -7,16 +7,14 @@ from typing import Annotated
 
 import typer
 
-from kubricks.console import console, table
-from kubricks.settings import get_settings
+from kubricks.commands.options import AUTO, UseCaseOption, get_settings
+from kubricks.console import command_line, console, table
 
 app = typer.Typer(help="The Feast feature store over the gold tables.", no_args_is_help=True)
 
-Usecase = Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")]
-
 
 @app.command("apply")
-def apply(usecase: Usecase = "churn") -> None:
+def apply(usecase: UseCaseOption = AUTO) -> None:
     """Generate the use case's Feast repository and register its definitions."""
     from kubricks.features.store import feature_store, feature_view_name, repo_path
     from kubricks.spec import load_spec
@@ -38,7 +36,7 @@ def apply(usecase: Usecase = "churn") -> None:
 
 @app.command("materialize")
 def materialize(
-    usecase: Usecase = "churn",
+    usecase: UseCaseOption = AUTO,
     end: Annotated[
         datetime | None, typer.Option(help="Materialize rows up to this time (UTC); default now.")
     ] = None,
@@ -60,11 +58,12 @@ def materialize(
 @app.command("get")
 def get(
     key: Annotated[list[str], typer.Option(help="Entity key to look up; repeat for several.")],
-    usecase: Usecase = "churn",
+    usecase: UseCaseOption = AUTO,
 ) -> None:
     """Print the online features of one or more keys (one column per key)."""
     from kubricks.features.online import online_features
     from kubricks.spec import load_spec
+    from kubricks.usecase import short
 
     settings = get_settings()
     spec = load_spec(usecase, settings.usecases_dir)
@@ -82,7 +81,5 @@ def get(
         if all(r[c] is None for c in spec.gold_feature_columns())
     ]
     if missing:
-        console.print(
-            f"No online features for {', '.join(missing)}: unknown key, or run "
-            f"`kubricks features materialize --usecase {spec.name}`."
-        )
+        console.print(f"No online features for {', '.join(missing)}: an unknown key, or run")
+        command_line(f"kubricks features materialize --usecase {short(usecase, settings)}")

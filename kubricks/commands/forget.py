@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kubricks.commands.options import AUTO, UseCaseOption, get_settings
 from kubricks.console import console, err_console, table
-from kubricks.settings import KubricksSettings, get_settings
 
 if TYPE_CHECKING:
+    from kubricks.settings import KubricksSettings
     from kubricks.spec import UseCaseSpec
 
 
@@ -19,7 +20,7 @@ def forget(
         list[str], typer.Option("--key", help="Entity key to forget; repeat for several.")
     ],
     reason: Annotated[str, typer.Option(help="Why (for example a request id): audited.")],
-    usecase: Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")] = "churn",
+    usecase: UseCaseOption = AUTO,
     vacuum: Annotated[
         bool,
         typer.Option(

@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 
 from kubricks.commands import tables as table_commands
-from kubricks.console import console, table
-from kubricks.settings import get_settings
+from kubricks.commands.options import AUTO, UseCaseOption, get_settings
+from kubricks.console import command_line, console, table
 
 tables_app = typer.Typer(help="List Delta tables and their history.", invoke_without_command=True)
 
 
 def ingest(
-    usecase: Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")] = "churn",
+    usecase: UseCaseOption = AUTO,
     source: Annotated[
         str | None, typer.Option(help="File or folder to ingest, or 'synthetic'.")
     ] = None,
@@ -91,6 +91,10 @@ def print_tables() -> None:
         dt = tables.open_table(tables.table_uri(root, *name.split("/")), storage_options=options)
         count = sum(int(n) for n in dt.get_add_actions(flatten=True)["num_records"].to_pylist())
         rows.append((name, dt.version(), count))
+    if not rows:
+        console.print(f"No tables under {root} yet. Ingest a file with:")
+        command_line("kubricks ingest --usecase NAME --source PATH")
+        return
     console.print(table(f"Tables under {root}", ["table", "version", "rows"], rows))
 
 
@@ -196,7 +200,7 @@ def _print_restored(done: object) -> None:
 
 @tables_app.command("rebuild")
 def tables_rebuild(
-    usecase: Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")] = "churn",
+    usecase: UseCaseOption = AUTO,
     from_version: Annotated[
         int | None,
         typer.Option(min=0, help="Bronze version to rebuild from; default: the latest."),

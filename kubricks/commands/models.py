@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
+from kubricks.commands.options import AUTO, UseCaseOption, get_settings
 from kubricks.console import console, table
-from kubricks.settings import get_settings
 
 app = typer.Typer(
     help="Registered model versions, aliases and their audit trail.", no_args_is_help=True
 )
 
-UseCase = Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")]
+UseCase = UseCaseOption  # every command here: `usecase: UseCase = AUTO`
 
 
 def _model_name(usecase: str) -> str:
@@ -24,19 +24,19 @@ def _model_name(usecase: str) -> str:
 
 
 @app.command("list")
-def list_versions(usecase: UseCase = "churn") -> None:
+def list_versions(usecase: UseCase = AUTO) -> None:
     """Versions with their aliases, gate status, primary metric and creation time."""
-    from kubricks.registry.store import list_versions as versions
-    from kubricks.registry.store import open_registry, require_model
+    from kubricks.registry import listing
     from kubricks.spec import load_spec
+    from kubricks.usecase import short
 
     settings = get_settings()
     spec = load_spec(usecase, settings.usecases_dir)
-    client = open_registry(settings)
-    model = require_model(client, spec.name)
+    model = listing.model(settings, spec.name, usecase=short(usecase, settings))
+    classes = listing.classes(settings, model.versions[-1].run_id) if model.versions else None
     by_version: dict[str, list[str]] = {}
     for alias, version in model.aliases.items():
-        by_version.setdefault(str(version), []).append(alias)
+        by_version.setdefault(version, []).append(alias)
     primary = spec.metric.primary
     rows = [
         (
@@ -44,18 +44,25 @@ def list_versions(usecase: UseCase = "churn") -> None:
             ", ".join(sorted(by_version.get(v.version, []))),
             v.tags.get("gate.status", "not gated"),
             _fmt(v.tags.get(f"gate.candidate.{primary}")),
-            datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            datetime.fromtimestamp(v.created_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S"),
             v.tags.get("kubricks.run_id", v.run_id),
         )
-        for v in versions(client, spec.name)
+        for v in model.versions
     ]
     console.print(
         table(
             f"Registered model {spec.name}",
-            ["version", "aliases", "gate", primary, "created (UTC)", "run"],
+            ["version", "aliases", "gate", metric_title(primary, classes), "created (UTC)", "run"],
             rows,
         )
     )
+
+
+def metric_title(metric: str, classes: list | None) -> str:
+    """A metric's name as printed: multiclass F1, precision, recall and ROC AUC are macro
+    averages over the classes, and say so."""
+    macro = classes is not None and len(classes) > 2 and metric not in ("accuracy", "log_loss")
+    return f"{metric} (macro)" if macro else metric
 
 
 def _fmt(value: str | None) -> str | None:
@@ -66,7 +73,7 @@ def _fmt(value: str | None) -> str | None:
 def promote(
     version: Annotated[str, typer.Argument(help="The version to make champion.")],
     reason: Annotated[str, typer.Option(help="Why, for the audit trail.")],
-    usecase: UseCase = "churn",
+    usecase: UseCase = AUTO,
 ) -> None:
     """Make a version the champion by hand (bypasses the gate; audited)."""
     from kubricks.registry.aliases import promote as run_promote
@@ -81,7 +88,7 @@ def promote(
 
 @app.command()
 def rollback(
-    usecase: UseCase = "churn",
+    usecase: UseCase = AUTO,
     reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "rollback",
 ) -> None:
     """Give the champion alias back to the previous champion (per the audit trail)."""
@@ -93,7 +100,7 @@ def rollback(
 
 
 @app.command()
-def history(usecase: UseCase = "churn") -> None:
+def history(usecase: UseCase = AUTO) -> None:
     """Every alias change: when, who, which alias, from and to which version, and why."""
     from kubricks.registry import audit
     from kubricks.registry.errors import RegistryError

@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
-import pandas as pd
 import typer
 
+from kubricks.commands.options import AUTO, UseCaseOption, get_settings
 from kubricks.console import console, table
-from kubricks.settings import get_settings
+
+MAX_WINDOWS_SHOWN = 12  # more than this: the alarmed windows and the latest; the rest in the report
+ALARM_COLUMNS = ("alarm", "drift_alarm", "quality_alarm")
 
 
 def _fmt(value: object) -> str:
     if isinstance(value, float):
-        return "" if pd.isna(value) else f"{value:.4f}"
+        return "" if math.isnan(value) else f"{value:.4f}"
     if isinstance(value, list):
         return ", ".join(value) or "-"
     return str(value)
 
 
+def shown_windows(windows, limit: int = MAX_WINDOWS_SHOWN):
+    """The windows worth a line: all of them when few, else those that alarmed and the
+    latest one (a person reads the summary; the report keeps every window)."""
+    import pandas as pd
+
+    if len(windows) <= limit:
+        return windows
+    flags = [c for c in ALARM_COLUMNS if c in windows.columns]
+    keep = pd.Series(False, index=windows.index)
+    for flag in flags:
+        keep |= windows[flag].fillna(False).astype(bool)
+    keep.iloc[-1] = True
+    return windows[keep]
+
+
 def print_result(result) -> None:
-    """The window table, the verdict and where the report is."""
+    """The windows (summarized when many), the verdict and where the report is."""
     windows = result.analysis.windows
     columns = [
         c
@@ -28,8 +46,14 @@ def print_result(result) -> None:
                   "realized", "estimated", "quality_raw", "quality_alarm", "alarm")
         if c in windows.columns
     ]  # fmt: skip
-    rows = [[_fmt(row[c]) for c in columns] for _, row in windows.iterrows()]
-    console.print(table("Monitoring windows", columns, rows))
+    shown = shown_windows(windows)
+    rows = [[_fmt(row[c]) for c in columns] for _, row in shown.iterrows()]
+    title = "Monitoring windows"
+    if len(shown) < len(windows):
+        title += f": the {len(shown) - 1} that alarmed and the latest, of {len(windows)}"
+    console.print(table(title, columns, rows))
+    if len(shown) < len(windows):
+        console.print(f"Every window is in the report ({len(windows)} rows).")
     verdict = "[red]ALARM[/]" if result.alarm else "[green]no alarm[/]"
     drifted = ", ".join(result.drifted_features) or "none"
     console.print(f"Latest window: {verdict} (drifted features: {drifted})")
@@ -39,7 +63,7 @@ def print_result(result) -> None:
 
 
 def monitor(
-    usecase: Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")] = "churn",
+    usecase: UseCaseOption = AUTO,
     source: Annotated[
         str,
         typer.Option(help="'inference-log' (default), 'gold', or a Delta/Parquet/CSV path."),

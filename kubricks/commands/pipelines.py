@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from kubricks.commands.options import get_settings
 from kubricks.console import console, table
-from kubricks.settings import get_settings
 
 PIPELINE_HELP = "training, batch_inference or monitoring"
 ParamOption = Annotated[
@@ -57,11 +56,11 @@ def run(
     settings = get_settings()
     key = catalog.canonical(pipeline)
     built = catalog.build(key, settings)
-    arguments = catalog.parse(key, built, param or [])
+    arguments = catalog.parse(key, built, with_usecase(param or []))
     if kfp_host:
         _submit(key, arguments, settings, kfp_host)
         return
-    out = Console(file=sys.stdout)
+    out = console
     out.print(f"Running [bold]{key}[/] locally (kfp.local)…")
     record = local.run_local(key, arguments, settings, on_step=_printer(out))
     out.print(
@@ -80,6 +79,16 @@ def run(
     )
     if record.status != "succeeded":
         raise local.PipelineFailed(record.error or "the pipeline failed")
+
+
+def with_usecase(params: list[str]) -> list[str]:
+    """``-p usecase=...`` resolved as ``--usecase`` is everywhere (a name in the user's spec
+    folder becomes its path; none given: KUBRICKS_USECASE, the only spec, the last used)."""
+    from kubricks.commands.options import resolved_usecase
+
+    given = [p.split("=", 1)[1] for p in params if p.startswith("usecase=")]
+    rest = [p for p in params if not p.startswith("usecase=")]
+    return [*rest, f"usecase={resolved_usecase(given[-1] if given else None)}"]
 
 
 def _submit(key: str, arguments: dict[str, Any], settings: Any, host: str) -> None:

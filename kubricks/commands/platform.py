@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from kubricks.commands.options import get_settings
 from kubricks.console import console, table
-from kubricks.settings import get_settings
 
 
 def up() -> None:
@@ -13,17 +13,19 @@ def up() -> None:
     settings = get_settings()
     before = services.mlflow_status(settings)
     with console.status("Starting the MLflow tracking server…"):
-        status = services.start_mlflow(settings)
+        status = services.start_mlflow(settings, timeout=settings.start_timeout_seconds)
     verb = "already running" if before.running and before.healthy else "started"
     console.print(f"MLflow tracking server {verb}: [bold]{status.url}[/] (pid {status.pid})")
     console.print(f"Lakehouse: {settings.lakehouse_uri}")
 
 
 def status() -> None:
-    """Report each local service: pid, URL and health."""
+    """Report the tracking server and every model server this home started."""
     from kubricks import services
+    from serving import local
 
-    s = services.mlflow_status(get_settings())
+    settings = get_settings()
+    s = services.mlflow_status(settings)
     console.print(
         table(
             "Services",
@@ -31,11 +33,39 @@ def status() -> None:
             [(s.name, s.url, s.pid, s.running, s.healthy, s.note)],
         )
     )
+    servers = local.servers(settings)
+    if not servers:
+        console.print("No model server runs (start one: kubricks serve --background).")
+        return
+    console.print(
+        table(
+            "Model servers",
+            ["use case", "champion", "challenger", "url", "pid"],
+            [
+                (
+                    s.usecase,
+                    _version(s.versions.get("champion")) if s.versions else "loading",
+                    _version(s.versions.get("challenger")),
+                    s.url,
+                    s.pid,
+                )
+                for s in servers
+            ],
+        )
+    )
+
+
+def _version(value: object) -> str:
+    return f"v{value}" if value else "-"
 
 
 def down() -> None:
-    """Stop the local services cleanly."""
+    """Stop the local services cleanly (model servers first, then the tracking server)."""
     from kubricks import services
+    from serving import local
 
-    stopped = services.stop_mlflow(get_settings())
-    console.print("MLflow tracking server stopped." if stopped else "Nothing was running.")
+    settings = get_settings()
+    for usecase in local.stop_all(settings):
+        console.print(f"Model server of {usecase} stopped.")
+    stopped = services.stop_mlflow(settings)
+    console.print("MLflow tracking server stopped." if stopped else "No tracking server ran.")

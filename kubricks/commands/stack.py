@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kubricks.console import console
+from kubricks.console import command_line, console
 from kubricks.errors import KubricksError
 
 app = typer.Typer(help="Settings from the cluster platform's Pulumi stack.", no_args_is_help=True)
@@ -102,7 +102,7 @@ def render_env(env: Mapping[str, str]) -> str:
 
 def write_private(path: Path, text: str) -> None:
     """Write atomically with mode 0600, so no reader ever sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, 0o600)
@@ -148,9 +148,12 @@ def read_outputs(source: str | None, stack: str | None, infra_dir: Path) -> dict
 
 @app.command("settings")
 def settings(
-    output: Annotated[Path, typer.Option(help="The env file to write (mode 0600).")] = Path(
-        ".kubricks/cluster.env"
-    ),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="The env file to write (mode 0600); default <KUBRICKS_HOME>/cluster.env."
+        ),
+    ] = None,
     stack: Annotated[
         str | None, typer.Option(help="Pulumi stack; default the selected one.")
     ] = None,
@@ -164,7 +167,11 @@ def settings(
     infra_dir: Annotated[Path, typer.Option(help="The Pulumi project.")] = Path("infra"),
 ) -> None:
     """Write the KUBRICKS_* settings for the cluster platform to an env file."""
+    from kubricks.commands.options import get_settings
+    from kubricks.services import home_dir
+
     env = settings_from_outputs(read_outputs(from_json, stack, infra_dir))
-    write_private(output, render_env(env))
-    console.print(f"Wrote {len(env)} settings to [bold]{output}[/] (mode 0600).")
-    console.print(f"Use them with: [bold]set -a; . {output}; set +a[/]")
+    target = output or home_dir(get_settings()) / "cluster.env"
+    write_private(target, render_env(env))
+    console.print(f"Wrote {len(env)} settings to [bold]{target}[/] (mode 0600). Use them with:")
+    command_line(f"set -a; . {target}; set +a")

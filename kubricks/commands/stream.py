@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
+from kubricks.commands.options import AUTO, UseCaseOption, get_settings
 from kubricks.console import console, table
-from kubricks.settings import get_settings
 
 
 def stream(
     landing: Annotated[Path, typer.Option(help="Folder where new files land (moved in whole).")],
-    usecase: Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")] = "churn",
+    usecase: UseCaseOption = AUTO,
     checkpoint: Annotated[
         Path | None,
         typer.Option(help="Spark checkpoint; default <home>/streams/<usecase>/checkpoint."),

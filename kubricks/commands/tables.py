@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kubricks.commands.options import get_settings
 from kubricks.console import console, table
 from kubricks.errors import KubricksError
-from kubricks.settings import KubricksSettings, get_settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from kubricks.lakehouse.maintenance import Pin
+    from kubricks.settings import KubricksSettings
     from kubricks.spec import UseCaseSpec
 
 

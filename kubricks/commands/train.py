@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
+from kubricks.commands.options import AUTO, UseCaseOption, get_settings
 from kubricks.console import console, table
-from kubricks.settings import get_settings
 
 
 def train(
-    usecase: Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")] = "churn",
+    usecase: UseCaseOption = AUTO,
     budget_minutes: Annotated[
         float,
         typer.Option(
@@ -60,11 +60,14 @@ def train(
         f"Best of {result.n_trials} trials: [bold]{result.family}[/]"
         f" (run {result.run_id}, gold version {result.lineage.get('gold_version', '?')})"
     )
+    from kubricks.commands.models import metric_title
+
+    classes = _classes(settings, result.run_id)
     console.print(
         table(
             "Holdout metrics",
             ["metric", "value"],
-            [(k, f"{v:.4f}") for k, v in result.metrics.items()],
+            [(metric_title(k, classes), f"{v:.4f}") for k, v in result.metrics.items()],
         )
     )
     console.print(f"Model: {result.model_uri}")
@@ -82,3 +85,10 @@ def train(
         f"Took {budget.elapsed():.0f} s of a {budget.seconds:.0f} s budget: "
         + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phases.items())
     )
+
+
+def _classes(settings, run_id: str) -> list | None:
+    """The classes the search run's model predicts (None for regression)."""
+    from kubricks.registry import listing
+
+    return listing.classes(settings, run_id)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from feast import FeatureStore, FeatureView
 
-from kubricks.errors import KubricksError
 from kubricks.features import delta_reader, online_keys
 from kubricks.features.config import ONLINE_FILE
 from kubricks.features.definitions import key_value_type
@@ -17,9 +15,7 @@ from kubricks.features.store import feature_refs, feature_store, feature_view_na
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.gold import gold_table, gold_version
 from kubricks.settings import KubricksSettings
-from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
-
-_KEY_PARSERS = {"string": str, "int": int, "long": int, "double": float}
+from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec, parse_key
 
 
 def keys_in_window(gold: pa.Table, key: str, start: datetime, end: datetime) -> int:
@@ -100,16 +96,6 @@ def forget_keys(spec: UseCaseSpec, settings: KubricksSettings, keys: list) -> in
     wanted = set(online_keys.serialized(store, spec.entity_key, key_value_type(spec), keys))
     held = [b for b in online_keys.stored(store, view) if b in wanted]
     return online_keys.delete(store, view, held)
-
-
-def parse_key(spec: UseCaseSpec, value: Any) -> Any:
-    """A key as the entity's Python type (the CLI passes strings)."""
-    column_type = spec.column(spec.entity_key).type
-    parser = _KEY_PARSERS.get(column_type, str)
-    try:
-        return parser(value)
-    except (TypeError, ValueError) as exc:
-        raise KubricksError(f"{spec.entity_key}: {value!r} is not a valid {column_type}") from exc
 
 
 def online_features(spec: UseCaseSpec, settings: KubricksSettings, keys: list) -> list[dict]:

@@ -89,7 +89,10 @@ def resolve_source(
         return path
     chosen = source or spec.source.path
     if not chosen:
-        raise SourceError(f"use case {spec.name!r}: no source given and the spec declares none")
+        raise SourceError(
+            f"use case {spec.name!r}: no source given and the spec declares none:"
+            " pass --source PATH (a CSV, Parquet or JSON file)"
+        )
     return Path(chosen).expanduser()
 
 

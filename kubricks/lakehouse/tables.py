@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -28,10 +28,12 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction, create_table_with_add_actions
-from pyspark.sql import DataFrame, SparkSession
 
 from kubricks import storage
 from kubricks.errors import KubricksError
+
+if TYPE_CHECKING:  # `kubricks tables` lists tables without importing Spark
+    from pyspark.sql import DataFrame, SparkSession
 
 LAYERS = ("bronze", "silver", "gold", "_meta")
 TRANSPORT = "spark.kubricks.s3.transport"

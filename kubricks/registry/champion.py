@@ -34,8 +34,8 @@ def champion(client: MlflowClient, model: str, needed_for: str = "") -> ModelVer
             raise
         why = f": {needed_for}" if needed_for else ""
         raise RegistryError(
-            f"registered model {model!r} has no {CHAMPION!r} alias{why}"
-            " (run the training pipeline or `kubricks models promote` first)"
+            f"registered model {model!r} has no {CHAMPION!r} alias{why}: train one that passes"
+            f" the gate with `kubricks train --usecase {model}` (or `kubricks models promote V`)"
         ) from exc
 
 

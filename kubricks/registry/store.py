@@ -46,7 +46,7 @@ def require_model(client: MlflowClient, name: str) -> RegisteredModel:
         if is_missing(exc):
             raise RegistryError(
                 f"registered model {name!r} does not exist on {client.tracking_uri}:"
-                " train and register a model for this use case first"
+                f" train one with `kubricks train --usecase {name}`"
             ) from exc
         raise
 

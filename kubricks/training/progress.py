@@ -27,8 +27,11 @@ class BudgetLeftColumn(ProgressColumn):
         self.budget = budget_seconds
 
     def render(self, task: Task) -> Text:
-        left = max(0.0, self.budget - (task.elapsed or 0.0))
-        minutes, seconds = divmod(int(left), 60)
+        elapsed = task.elapsed or 0.0
+        if task.finished:  # the bar's last frame is what a log keeps: the time taken
+            minutes, seconds = divmod(int(elapsed), 60)
+            return Text(f"done in {minutes}:{seconds:02d}", style="progress.elapsed")
+        minutes, seconds = divmod(int(max(0.0, self.budget - elapsed)), 60)
         return Text(f"{minutes}:{seconds:02d} left", style="progress.remaining")
 
 

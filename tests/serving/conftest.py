@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -74,7 +75,8 @@ def running(settings: KubricksSettings, runtime: Runtime) -> Iterator[str]:
 
 class Load:
     """Threads posting ``body`` to ``/predict`` until the block ends; every reply is kept as
-    (status, JSON body of a 200 or ``{}``), in arrival order."""
+    (status, JSON body of a 200 or ``{}``), in arrival order. A request the server never
+    answered (refused or cut connection: it is stopping) is kept as status 0."""
 
     def __init__(self, server: str, body: dict[str, Any], threads: int = 4) -> None:
         self.server, self.body = server, body
@@ -85,7 +87,12 @@ class Load:
     def _post(self) -> None:
         with httpx.Client(timeout=30) as client:
             while not self._stop.is_set():
-                reply = client.post(f"{self.server}/predict", json=self.body)
+                try:
+                    reply = client.post(f"{self.server}/predict", json=self.body)
+                except httpx.TransportError:
+                    self.replies.append((0, {}))
+                    time.sleep(0.05)
+                    continue
                 ok = reply.status_code == 200
                 self.replies.append((reply.status_code, reply.json() if ok else {}))
 

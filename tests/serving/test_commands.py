@@ -43,5 +43,8 @@ def test_serving_a_model_without_champion_says_how_to_get_one(tmp_path, mlflow_s
     spec = spec.model_copy(update={"name": "iris_no_champion"})
     model = LogisticRegression(max_iter=300).fit(features, label)
     log_and_register(model, features, spec.name, settings, alias=None)
-    with pytest.raises(KubricksError, match="'iris_no_champion' has no 'champion' alias: run"):
+    with pytest.raises(
+        KubricksError,
+        match="'iris_no_champion' has no 'champion' alias: .* `kubricks train --usecase iris_no_",
+    ):
         build.prepare(settings, spec)

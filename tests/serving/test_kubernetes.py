@@ -45,6 +45,20 @@ def test_manifests_validate_and_are_secure() -> None:
     assert hpa["spec"]["minReplicas"] == 2 and hpa["spec"]["maxReplicas"] == 3
 
 
+def test_termination_leaves_time_to_drain_and_flush() -> None:
+    """The pod leaves the endpoints (preStop pause), then SIGTERM drains the server; the
+    kubelet's SIGKILL comes only after the longest queued request and a log commit."""
+    from kubricks.settings import KubricksSettings
+
+    (deployment, _, _) = _render()
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    longest_request = KubricksSettings().serving_max_latency_ms / 1000
+    assert pause >= 1
+    assert pod["terminationGracePeriodSeconds"] >= pause + longest_request + 10
+
+
 def test_node_port_service() -> None:
     _, service, _ = _render(service_type="NodePort", node_port=30300, port=3000)
     k8s.validate_manifests([service])

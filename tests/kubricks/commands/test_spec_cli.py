@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_breast_cancer, load_diabetes
+import yaml
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from typer.testing import CliRunner
 
 from kubricks.cli import app
@@ -149,3 +151,90 @@ def test_inferred_spec_with_a_date_and_an_id_ingests_with_the_event_time(
     assert len(gold) == 140
     assert (gold["event_timestamp"].dt.strftime("%Y-%m-%d") == expected["day"]).all()
     assert np.allclose(gold["sales"], expected["sales"])
+
+
+def wine_frame() -> pd.DataFrame:
+    """Wine as a user's CSV: an id, the measurements, the cultivar as text."""
+    data = load_wine(as_frame=True)
+    frame = data.data.rename(columns=lambda c: c.replace("/", "_"))
+    frame.insert(0, "lot", [f"L{i:03d}" for i in range(len(frame))])
+    return frame.assign(cultivar=data.target.map(dict(enumerate(data.target_names))))
+
+
+def check(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """`kubricks spec check ...` as a user runs it: the console script, stdout piped."""
+    kubricks = str(Path(sys.executable).with_name("kubricks"))
+    return subprocess.run(
+        [kubricks, "spec", "check", *args],
+        env={**os.environ, "KUBRICKS_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_spec_check_names_missing_and_extra_columns(tmp_path: Path) -> None:
+    source = tmp_path / "wine.csv"
+    wine_frame().drop(columns=["hue"]).assign(notes="ok").to_csv(source, index=False)
+    spec = tmp_path / "wine.yaml"
+    run("spec", "infer", "--source", str(source), "--label", "cultivar", "--output", str(spec))
+    wine_frame().drop(columns=["proline"]).to_csv(source, index=False)  # the data moved on
+
+    done = check(str(spec), home=tmp_path / "home")
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"Spec wine.yaml against {source}:"
+    assert (
+        "error   column 'proline': declared but not in wine.csv: ingest fails (it is required)"
+        in lines
+    )
+    assert (
+        "error   column 'notes': declared but not in wine.csv: ingest fails (it is required)"
+        in lines
+    )
+    assert "warning column 'hue': in wine.csv but not declared: ingest leaves it out" in lines
+    assert len(lines) == 4  # the heading and one line per finding
+    assert done.stderr == "error: wine.yaml: 2 problem(s) would stop ingest or training\n"
+
+
+@pytest.mark.slow
+def test_spec_check_finds_what_ingest_and_training_would_do(tmp_path: Path) -> None:
+    frame = wine_frame()
+    frame["magnesium"] = frame["magnesium"].astype(int).astype(str)
+    frame.loc[:9, "magnesium"] = "n/a"  # 10 values a typed column cannot hold
+    source = tmp_path / "wine.csv"
+    frame.to_csv(source, index=False)
+    spec = tmp_path / "wine.yaml"
+    run("spec", "infer", "--source", str(source), "--label", "cultivar", "--output", str(spec))
+    raw = yaml.safe_load(spec.read_text())
+    next(c for c in raw["columns"] if c["name"] == "magnesium")["type"] = "int"
+    raw["positive_class"] = "class_0"  # three classes have no single positive one
+    raw["expectations"] += [
+        {"name": "strong", "expr": "alcohol > 14", "action": "quarantine"},
+        {"name": "typo", "expr": "alcohool > 1", "action": "warn"},
+    ]
+    spec.write_text(yaml.safe_dump(raw))
+
+    done = check(str(spec), "--source", str(source), home=tmp_path / "home")
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"Spec wine.yaml against {source} (178 rows):"
+    findings = lines[1:]
+    assert (
+        "warning column 'magnesium': 10 of 178 values are not a valid int:"
+        " those rows go to quarantine" in findings
+    )
+    strong = [f for f in findings if f.startswith("warning expectation 'strong' (alcohol > 14)")]
+    assert len(strong) == 1 and "most rows quarantined" in strong[0]
+    typo = [f for f in findings if f.startswith("error   expectation 'typo': Spark cannot")]
+    assert len(typo) == 1 and "alcohool" in typo[0]
+    (label,) = [f for f in findings if f.startswith("error   label 'cultivar':")]
+    assert "positive_class" in label
+    assert len(findings) == 4, findings
+    assert done.stderr == "error: wine.yaml: 2 problem(s) would stop ingest or training\n"
+    assert "Setting default log level" not in done.stdout + done.stderr  # Spark: in the log
+    assert (
+        "Setting default log level" in (tmp_path / "home" / "logs" / "spec-check.log").read_text()
+    )

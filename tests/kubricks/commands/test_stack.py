@@ -66,6 +66,21 @@ def test_env_file_configures_kubricks_for_the_cluster(tmp_path: Path) -> None:
     assert tuple(env) == stack.OUTPUTS_TO_ENV_KEYS
 
 
+def test_env_file_goes_under_the_home_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "somewhere" / "home"
+    monkeypatch.setenv("KUBRICKS_HOME", str(home))
+    source = tmp_path / "outputs.json"
+    source.write_text(json.dumps(OUTPUTS))
+    result = CliRunner().invoke(app, ["stack", "settings", "--from-json", str(source)])
+    assert result.exit_code == 0, result.output
+    target = home / "cluster.env"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert f"set -a; . {target.resolve()}; set +a" in result.output.splitlines()
+
+
 def test_env_file_is_readable_by_a_shell(tmp_path: Path) -> None:
     target = tmp_path / "cluster.env"
     stack.write_private(target, stack.render_env(stack.settings_from_outputs(OUTPUTS)))
