@@ -55,8 +55,12 @@ def train(
     if find_spec("kubricks.registry.gate") is None:
         console.print("No registry gate installed: the model is logged, not registered.")
         return
-    from kubricks.registry.gate import register_and_gate
+    from kubricks.commands.models import print_decision
+    from kubricks.registry.gate import raise_on_alarm, register_and_gate
 
     decision = register_and_gate(spec, settings, result)
-    verdict = "[green]passed[/]" if decision.passed else "[red]did not pass[/]"
-    console.print(f"Gate: version {decision.version} {verdict}: {decision.reason}")
+    judged = (*decision.resolved, decision)  # versions an interrupted gate left come first
+    for each in judged:
+        print_decision(spec.name, each)
+    for each in judged:  # an alarm exits non-zero, after everything is printed
+        raise_on_alarm(spec.name, each)
