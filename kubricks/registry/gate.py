@@ -291,12 +291,14 @@ def _named_failures(settings: KubricksSettings, progress: _Progress) -> Iterator
         if not isinstance(exc, ServiceUnavailable) and not tracking.lost(uri):
             raise
         if progress.version is None:
-            left = "nothing was registered"
+            if isinstance(exc, ServiceUnavailable):
+                raise  # down from the start: its own line already says what to do
+            left = "nothing was registered: start it (`kubricks up`) and gate again"
         else:
             left = (
                 f"v{progress.version} stays registered but not gated ({STATUS_TAG}={PENDING}):"
-                f" once the server is back, `kubricks models gate {progress.version}` or the"
-                " next `kubricks train` judges it"
+                f" start the server (`kubricks up`), then `kubricks models gate"
+                f" {progress.version}` or the next `kubricks train` judges it"
             )
             with suppress(Exception):  # the line below matters more than the note
                 audit.note(

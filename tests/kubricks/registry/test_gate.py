@@ -25,43 +25,43 @@ THRESHOLDS = {"roc_auc": 0.80}
 
 # The rule, as a pure function.
 def test_first_version_needs_only_the_thresholds() -> None:
-    passed, reason = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.81}, None)
-    assert passed
-    assert "first champion" in reason
+    ruling = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.81}, None)
+    assert ruling.passed and ruling.alarm is None
+    assert "first champion" in ruling.reason
 
 
 def test_threshold_miss_fails_even_without_a_champion() -> None:
-    passed, reason = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.79}, None)
-    assert not passed
-    assert reason == "roc_auc 0.7900 misses threshold 0.8"
+    ruling = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.79}, None)
+    assert not ruling.passed
+    assert ruling.reason == "roc_auc 0.7900 misses threshold 0.8"
 
 
 def test_must_beat_the_champion_by_the_margin() -> None:
     champion = {"roc_auc": 0.85}
-    assert decide("roc_auc", THRESHOLDS, 0.01, {"roc_auc": 0.86}, champion, "3")[0]
-    passed, reason = decide("roc_auc", THRESHOLDS, 0.02, {"roc_auc": 0.86}, champion, "3")
-    assert not passed
-    assert reason == "roc_auc 0.8600 does not beat champion v3 (0.8500) by 0.02"
+    assert decide("roc_auc", THRESHOLDS, 0.01, {"roc_auc": 0.86}, champion, "3").passed
+    ruling = decide("roc_auc", THRESHOLDS, 0.02, {"roc_auc": 0.86}, champion, "3")
+    assert not ruling.passed
+    assert ruling.reason == "roc_auc 0.8600 does not beat champion v3 (0.8500) by 0.02"
 
 
 def test_every_failed_rule_is_reported() -> None:
-    passed, reason = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.5}, {"roc_auc": 0.85}, "1")
-    assert not passed
-    assert "misses threshold" in reason
-    assert "does not beat champion v1" in reason
+    ruling = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.5}, {"roc_auc": 0.85}, "1")
+    assert not ruling.passed
+    assert "misses threshold" in ruling.reason
+    assert "does not beat champion v1" in ruling.reason
 
 
 def test_lower_is_better_metrics_flip_both_rules() -> None:
     thresholds = {"rmse": 10.0}
-    assert decide("rmse", thresholds, 0.5, {"rmse": 8.0}, {"rmse": 9.0}, "1")[0]
-    assert not decide("rmse", thresholds, 0.0, {"rmse": 11.0}, None)[0]
-    assert not decide("rmse", thresholds, 0.5, {"rmse": 8.8}, {"rmse": 9.0}, "1")[0]
+    assert decide("rmse", thresholds, 0.5, {"rmse": 8.0}, {"rmse": 9.0}, "1").passed
+    assert not decide("rmse", thresholds, 0.0, {"rmse": 11.0}, None).passed
+    assert not decide("rmse", thresholds, 0.5, {"rmse": 8.8}, {"rmse": 9.0}, "1").passed
 
 
 def test_a_threshold_on_a_metric_never_computed_fails() -> None:
-    passed, reason = decide("roc_auc", {"r2": 0.5}, 0.0, {"roc_auc": 0.9}, None)
-    assert not passed
-    assert "r2 was not computed" in reason
+    ruling = decide("roc_auc", {"r2": 0.5}, 0.0, {"roc_auc": 0.9}, None)
+    assert not ruling.passed
+    assert "r2 was not computed" in ruling.reason
 
 
 # The gate on the real server.
