@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -30,8 +31,17 @@ from serving.batch import Batch, Job, answers
 from serving.batcher import Overloaded
 from serving.bentoml_fixes import cancel_request_timers
 from serving.http import GuardMiddleware, one_line
-from serving.runtime import CHALLENGER, CHAMPION, SHADOW, ModelRefused, NotReady, Runtime
+from serving.runtime import (
+    CHALLENGER,
+    CHAMPION,
+    SHADOW,
+    ModelRefused,
+    NotReady,
+    Runtime,
+    target_path,
+)
 from serving.schema import Models, feature_types
+from serving.slow_clients import limit_header_time
 from serving.traffic import to_challenger, traffic
 
 logger = logging.getLogger(__name__)
@@ -68,6 +78,11 @@ def as_response(answer: Reply) -> JSONResponse:
     return JSONResponse(payload, status_code=status, headers=headers)
 
 
+def deliveries_folder(settings: KubricksSettings, spec: UseCaseSpec) -> Path:
+    """Where every worker of this use case's server records the webhook deliveries it took."""
+    return target_path(settings, spec).parent / f"{spec.name}.deliveries"
+
+
 def make_service(
     spec: UseCaseSpec,
     settings: KubricksSettings,
@@ -76,6 +91,7 @@ def make_service(
 ) -> Any:
     """The ``@bentoml.service`` class serving ``spec``'s champion (``initial`` versions)."""
     cancel_request_timers()
+    limit_header_time(settings.serving_header_timeout_seconds)
     models = Models(spec, settings.serving_max_rows)
     Rows, Keys, Overrides, PredictResponse = (
         models.rows,
@@ -232,13 +248,11 @@ def make_service(
                 secret.get_secret_value() if secret else None,
                 {k.lower(): v for k, v in request.headers.items()},
                 body,
+                deliveries=webhook.DeliveryLog(deliveries_folder(state["settings"], spec)),
             )
-        except webhook.WebhookRejected as exc:
-            return JSONResponse({"error": str(exc)}, status_code=401)
-        try:
             event = webhook.alias_event(body)
-        except ValueError:
-            return JSONResponse({"error": "body: not JSON"}, status_code=400)
+        except webhook.WebhookRejected as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
         if event is None or event.model != spec.name or event.alias not in (CHAMPION, CHALLENGER):
             return JSONResponse({"accepted": False, "reason": "not an alias of this model"})
         await anyio.to_thread.run_sync(runtime().on_alias, event.alias, event.version)
@@ -334,5 +348,6 @@ def make_service(
         GuardMiddleware,
         max_body=settings.serving_max_body_bytes,
         routes=fast if settings.serving_fast_path else {},
+        body_timeout=settings.serving_body_timeout_seconds,
     )
     return KubricksService
