@@ -280,7 +280,7 @@ def score_gold(
         batch,
         datetime.now(UTC),
     )
-    add_missing_columns(uri, to_arrow_schema(frame.schema), options)
+    add_missing_columns(uri, to_arrow_schema(frame.schema, timezone="UTC"), options)
     staged = tables.stage(frame, uri, options)
     metadata = {
         "kubricks.usecase": spec.name,
