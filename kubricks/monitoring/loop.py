@@ -525,7 +525,7 @@ def run_once(
     trainer = trainer or automl_trainer()
     recorder = Recorder(spec, settings, uuid.uuid4().hex)
     with tracking.short_retries(settings):
-        unfinished.settle(client, settings)  # runs a lost server left RUNNING earlier
+        unfinished.settle_quietly(client, settings)  # runs a lost server left RUNNING
         recorder.mlflow_run_id = _start_run(client, spec, recorder.decision_id, parent_run_id)
     state: LoopState | None = None
     try:

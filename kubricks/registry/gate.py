@@ -436,7 +436,7 @@ def _settle_runs(client: MlflowClient, settings: KubricksSettings) -> None:
     """Close the runs an earlier failure had to leave RUNNING (see kubricks.runs.unfinished)."""
     from kubricks.runs import unfinished
 
-    unfinished.settle(client, settings)
+    unfinished.settle_quietly(client, settings)
 
 
 def _gate(
