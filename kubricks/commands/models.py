@@ -162,7 +162,7 @@ def print_decision(model: str, decision: GateDecision) -> None:
         verdict = "[green]passed[/]"
     else:
         verdict = "[red]did not pass[/]"
-    console.print(f"Gate: {model} v{decision.version} {verdict}: {decision.reason}")
+    console.print(f"Gate: version {decision.version} of {model} {verdict}: {decision.reason}")
     if decision.pending_approval:
         console.print(
             f"Approve with `kubricks models approve {decision.version} --reason ...`"
