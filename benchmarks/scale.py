@@ -184,6 +184,7 @@ def gate_step(spec: Any, settings: Any) -> None:
     """The gate's work: download the candidate's holdout, score candidate and champion on it."""
     from kubricks.registry.aliases import promote
     from kubricks.registry.champion import champion, current_champion
+    from kubricks.registry.safe_load import load_version
     from kubricks.registry.scoring import load_holdout, score
     from kubricks.tracking import connect
 
@@ -196,8 +197,10 @@ def gate_step(spec: Any, settings: Any) -> None:
     started = time.perf_counter()
     holdout = load_holdout(client, run_id, spec)
     loaded = time.perf_counter() - started
-    uri = f"models:/{spec.name}/{version.version}"
-    metrics = [score(uri, holdout, spec) for _ in ("candidate", "champion")]
+    metrics = [
+        score(load_version(client, spec.name, version.version).estimator, holdout, spec)
+        for _ in ("candidate", "champion")
+    ]
     report(
         {
             "holdout_rows": len(holdout),

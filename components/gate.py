@@ -12,11 +12,12 @@ def validate_and_promote(
     comparison: Output[Metrics],
     registered: Output[Model],
 ) -> bool:
-    """Gate the candidate against the thresholds and the champion; return whether it passed.
-
-    The single boolean output is what the pipeline's ``dsl.If`` tests.
+    """Gate the candidate against the thresholds and the champion; return whether it became
+    the champion (a pass waiting for approval does not). The single boolean output is what
+    the pipeline's ``dsl.If`` tests. An alarm (a champion left below its floor) fails the
+    step after the outcome is recorded, so a person sees it.
     """
-    from kubricks.registry.gate import register_and_gate
+    from kubricks.registry.gate import alarm_line, raise_on_alarm, register_and_gate
     from kubricks.steps import artifacts
     from kubricks.steps.gating import decision_metadata, with_thresholds
     from kubricks.steps.step import step
@@ -34,8 +35,13 @@ def validate_and_promote(
         ctx.outputs.update(meta)
         ctx.set_tags({"gate.version": decision.version, "gate.passed": decision.passed})
         verdict = "passed" if decision.passed else "failed"
+        if decision.pending_approval:
+            verdict += " (waiting for approval: `kubricks models approve`)"
         print(f"{spec.name} v{decision.version} {verdict} the gate: {decision.reason}")
-        return bool(decision.passed)
+        if decision.alarm:
+            print(alarm_line(spec.name, decision))
+        raise_on_alarm(spec.name, decision)
+        return bool(decision.passed and not decision.pending_approval)
 
 
 def component(image: str) -> PythonComponent:

@@ -19,11 +19,13 @@ def monitor(
     model: Output[Model],
 ) -> bool:
     """Monitor, then let the retraining policy decide; return whether a new champion was
-    promoted. The single boolean output is what the pipeline's ``dsl.If`` tests."""
+    promoted. The single boolean output is what the pipeline's ``dsl.If`` tests. A gate
+    alarm (a champion left below its floor) fails the step once everything is recorded."""
     from pathlib import Path
 
     from kubricks.monitoring import loop
     from kubricks.monitoring.run import monitor as run_monitor
+    from kubricks.registry.gate import GateAlarm
     from kubricks.steps.gating import with_thresholds
     from kubricks.steps.step import step
 
@@ -55,6 +57,8 @@ def monitor(
         model.metadata["version"] = outcome.candidate_version or ""
         model.metadata["champion"] = outcome.champion_after or ""
         print(f"loop: {outcome.summary()}")
+        if outcome.gate_alarm:  # recorded everywhere; now the step fails so a person sees it
+            raise GateAlarm(f"alarm: {ctx.spec.name}: {outcome.gate_alarm}")
         return bool(outcome.promoted)
 
 

@@ -166,6 +166,15 @@ class KubricksSettings(BaseSettings):
         None, description="JSON that tells the Bento which use case and model tags it serves."
     )
     serving_max_body_bytes: int = Field(1_048_576, description="Larger request bodies get 413.")
+    serving_header_timeout_seconds: float = Field(
+        10.0,
+        description="A connection whose request line and headers are not complete this long"
+        " after it opened (or after the request's first byte) is closed: slow clients cannot"
+        " hold the server's connections.",
+    )
+    serving_body_timeout_seconds: float = Field(
+        30.0, description="A request body not fully received this long after its headers: 408."
+    )
     serving_max_rows: int = Field(1000, description="Rows (or keys) allowed in one request.")
     serving_max_batch_rows: int = Field(512, description="Adaptive batching: rows per model call.")
     serving_max_latency_ms: int = Field(

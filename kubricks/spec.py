@@ -253,6 +253,21 @@ class Retraining(_Strict):
     max_trials: int = Field(30, ge=1)
 
 
+class Gate(_Strict):
+    """How the validation gate judges a candidate beyond the metric's thresholds.
+
+    When gold holds labels the champion never trained on, both models are also scored on
+    them (the part of the candidate's holdout newer than the champion's training data).
+    ``on_degraded_champion`` settles the case where the champion has fallen below its floor
+    (``metric.thresholds``) on those fresh labels and the candidate beats it there but
+    misses the floor itself: ``promote`` the better of two weak models, or ``keep`` the
+    champion. Either way the gate raises an alarm.
+    """
+
+    on_degraded_champion: Literal["promote", "keep"] = "promote"
+    min_fresh_rows: int = Field(30, ge=1)  # fewer fresh labelled rows: judged on the holdout only
+
+
 class Serving(_Strict):
     """Real-time traffic between the champion and the ``challenger`` alias.
 
@@ -369,6 +384,11 @@ class UseCaseSpec(_Strict):
         if known[self.entity_key].generated:
             raise ValueError("cdc: a change feed needs a real entity_key, not a generated one")
         return self
+
+    gate: Gate = Gate()
+    # ``required``: a candidate that passes the gate becomes ``challenger`` pending a
+    # person's `kubricks models approve`; only then does it become the champion.
+    approval: Literal["none", "required"] = "none"
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> UseCaseSpec:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import EntryPoint
 
 import mlflow
@@ -97,3 +99,30 @@ def connect(settings: KubricksSettings) -> MlflowClient:
     export_credentials(settings)
     use_server(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def lost(uri: str) -> bool:
+    """True when an http(s) tracking server no longer answers its health check."""
+    return uri.startswith("http") and not healthy(uri)
+
+
+@contextmanager
+def short_retries(settings: KubricksSettings) -> Iterator[None]:
+    """Few, short MLflow HTTP retries (``tracking_http_retries``) and no per-run URL printing.
+
+    MLflow's defaults retry a lost server for about four minutes per request; with these a
+    stopped server fails the call in seconds and the caller can name it. MLFLOW_* variables
+    the user set explicitly win.
+    """
+    wanted = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.tracking_http_retries),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    }
+    added = [k for k in wanted if k not in os.environ]
+    os.environ.update({k: wanted[k] for k in added})
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)

@@ -1,4 +1,8 @@
-"""Batch inference: score the gold table with the champion into gold/<name>_predictions."""
+"""Batch inference: score the gold table with the champion into gold/<name>_predictions.
+
+It reads the gold version the last recorded ingest left (or the one given), never the
+latest commit: what training and monitoring read is what is scored.
+"""
 
 from typing import Any
 
@@ -11,6 +15,7 @@ NAME = "batch_inference"
 DESCRIPTION = "Score the gold table with the champion model (Spark), once per batch id."
 PARAMETERS = (
     Param("batch_id", str, "", "Scoring batch id; empty: one from the gold and model versions."),
+    Param("gold_version", int, -1, "Gold Delta version to score; -1: the last ingest's."),
 )
 
 
@@ -32,6 +37,7 @@ def tasks(settings: KubricksSettings, args: dict[str, Any]) -> None:
             batch_score.component(settings.image)(
                 usecase=args["usecase"],
                 batch_id=args["batch_id"],
+                gold_version=args["gold_version"],
                 parent_run_id=args["parent_run_id"],
             ),
             settings,

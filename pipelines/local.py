@@ -223,16 +223,20 @@ def run_local(
         record.status = "succeeded" if succeeded else "failed"
         record.finished_at = datetime.now(UTC)
         record.steps = summarize(step_names(pipeline), read_events(folder), succeeded)
-        _finish(client, record)
+        _finish(client, record, settings)
         records.save(record, settings)
     return record
 
 
-def _finish(client: Any, record: records.RunRecord) -> None:
+def _finish(client: Any, record: records.RunRecord, settings: KubricksSettings) -> None:
     try:
         with redirect_stdout(io.StringIO()):  # MLflow prints "View run ..." links here
             correlation.finish_parent_run(
                 client, record.mlflow_run_id, record.status == "succeeded"
             )
-    except Exception as exc:  # the run's own outcome matters more
+    except Exception as exc:  # the run's own outcome matters more; the next gate closes it
+        from kubricks.runs import unfinished
+
+        status = "FINISHED" if record.status == "succeeded" else "FAILED"
+        unfinished.remember(settings, record.mlflow_run_id, status, f"pipeline run: {exc}")
         print(f"warning: could not close MLflow run {record.mlflow_run_id}: {exc}", file=sys.stderr)

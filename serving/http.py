@@ -1,11 +1,13 @@
-"""ASGI guard in front of the BentoML routes: body cap, content type, one-line 4xx errors,
-and the fast path for the prediction routes.
+"""ASGI guard in front of the BentoML routes: body cap and deadline, content type, one-line
+4xx errors, and the fast path for the prediction routes.
 
 BentoML itself has no body cap and answers validation errors with a generic title; this
-middleware buffers POST bodies up to ``max_body`` (413 beyond), refuses anything but JSON
-(415: no pickle or other binary payloads reach a deserializer), and rewrites BentoML's
-400 validation answers so their ``error`` names the failing field, e.g.
-``rows.0.Age: Input should be a valid integer``.
+middleware buffers POST bodies up to ``max_body`` (413 beyond) within ``body_timeout``
+seconds of the headers (408 and the connection closed beyond: a client trickling its body
+cannot hold a worker), refuses anything but JSON (415: no pickle or other binary payloads
+reach a deserializer), and rewrites BentoML's 400 validation answers so their ``error``
+names the failing field, e.g. ``rows.0.Age: Input should be a valid integer``. Slow
+headers never reach ASGI; :mod:`serving.slow_clients` cuts those off in the server.
 
 Fast path: a POST to a path in ``routes`` is answered by that handler from the buffered
 body, without BentoML's per-request API dispatch (signature inspection, dependency
@@ -16,6 +18,7 @@ same scoring code); BentoML's server, workers, metrics, health and OpenAPI stay 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -68,11 +71,16 @@ async def _respond(send: Send, status: int, error: str) -> None:
 
 class GuardMiddleware:
     def __init__(
-        self, app: Callable, max_body: int, routes: Mapping[str, Handler] | None = None
+        self,
+        app: Callable,
+        max_body: int,
+        routes: Mapping[str, Handler] | None = None,
+        body_timeout: float = 30.0,
     ) -> None:
         self.app = app
         self.max_body = max_body
         self.routes = dict(routes or {})
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -91,18 +99,28 @@ class GuardMiddleware:
             return
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # client went away
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                await _respond(send, 413, f"body: more than {self.max_body} bytes")
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # client went away
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_body:
+                        await _respond(send, 413, f"body: more than {self.max_body} bytes")
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await send_json(
+                send,
+                408,
+                {"error": f"body: not received within {self.body_timeout:g} s"},
+                {"Connection": "close"},  # the rest of the body must not be read as a request
+            )
+            return
         body = b"".join(chunks)
         handler = self.routes.get(scope["path"])
         if handler is not None:

@@ -12,6 +12,7 @@ inference-log writer.
 import collections
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -30,8 +31,9 @@ from serving.bentoml_fixes import cancel_request_timers
 from serving.handler import NotReady, Reply, RequestHandler
 from serving.http import GuardMiddleware
 from serving.lookup import FeatureLookup, feast_reader
-from serving.runtime import Runtime
+from serving.runtime import Runtime, target_path
 from serving.schema import Models
+from serving.slow_clients import limit_header_time
 from serving.traffic import traffic
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,11 @@ def as_response(answer: Reply) -> JSONResponse:
     return JSONResponse(payload, status_code=status, headers=headers)
 
 
+def deliveries_folder(settings: KubricksSettings, spec: UseCaseSpec) -> Path:
+    """Where every worker of this use case's server records the webhook deliveries it took."""
+    return target_path(settings, spec).parent / f"{spec.name}.deliveries"
+
+
 def make_service(
     spec: UseCaseSpec,
     settings: KubricksSettings,
@@ -51,6 +58,7 @@ def make_service(
 ) -> Any:
     """The ``@bentoml.service`` class serving ``spec``'s champion (``initial`` versions)."""
     cancel_request_timers()
+    limit_header_time(settings.serving_header_timeout_seconds)
     models = Models(spec, settings.serving_max_rows)
     Rows, Keys, Overrides, PredictResponse = (
         models.rows,
@@ -97,13 +105,11 @@ def make_service(
                 secret.get_secret_value() if secret else None,
                 {k.lower(): v for k, v in request.headers.items()},
                 body,
+                deliveries=webhook.DeliveryLog(deliveries_folder(state["settings"], spec)),
             )
-        except webhook.WebhookRejected as exc:
-            return JSONResponse({"error": str(exc)}, status_code=401)
-        try:
             event = webhook.alias_event(body)
-        except ValueError:
-            return JSONResponse({"error": "body: not JSON"}, status_code=400)
+        except webhook.WebhookRejected as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
         if event is None or event.model != spec.name or event.alias not in (CHAMPION, CHALLENGER):
             return JSONResponse({"accepted": False, "reason": "not an alias of this model"})
         await anyio.to_thread.run_sync(runtime().on_alias, event.alias, event.version)
@@ -211,5 +217,6 @@ def make_service(
         GuardMiddleware,
         max_body=settings.serving_max_body_bytes,
         routes=fast if settings.serving_fast_path else {},
+        body_timeout=settings.serving_body_timeout_seconds,
     )
     return KubricksService

@@ -1,14 +1,18 @@
-"""`kubricks models`: the governed registry from the shell (list, promote, rollback, history)."""
+"""`kubricks models`: the governed registry from the shell (list, gate, approve, reject, promote,
+rollback, history)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kubricks.commands.options import AUTO, UseCaseOption, get_settings
 from kubricks.console import console, table
+
+if TYPE_CHECKING:  # the registry imports MLflow; commands load it only when they run
+    from kubricks.registry.gate import GateDecision
 
 app = typer.Typer(
     help="Registered model versions, aliases and their audit trail.", no_args_is_help=True
@@ -27,6 +31,7 @@ def _model_name(usecase: str) -> str:
 def list_versions(usecase: UseCase = AUTO) -> None:
     """Versions with their aliases, gate status, primary metric and creation time."""
     from kubricks.registry import listing
+    from kubricks.registry.gate_tags import status_text
     from kubricks.spec import load_spec
     from kubricks.usecase import short
 
@@ -42,7 +47,7 @@ def list_versions(usecase: UseCase = AUTO) -> None:
         (
             v.version,
             ", ".join(sorted(by_version.get(v.version, []))),
-            v.tags.get("gate.status", "not gated"),
+            status_text(v.tags),
             _fmt(v.tags.get(f"gate.candidate.{primary}")),
             datetime.fromtimestamp(v.created_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S"),
             v.tags.get("kubricks.run_id", v.run_id),
@@ -75,11 +80,17 @@ def promote(
     reason: Annotated[str, typer.Option(help="Why, for the audit trail.")],
     usecase: UseCase = AUTO,
 ) -> None:
-    """Make a version the champion by hand (bypasses the gate; audited)."""
+    """Make a version the champion by hand (bypasses the gate; audited). Refused when the
+    spec requires approval: use `kubricks models gate` and `kubricks models approve`."""
     from kubricks.registry.aliases import promote as run_promote
+    from kubricks.spec import load_spec
 
-    name = _model_name(usecase)
-    record = run_promote(get_settings(), name, version, reason)
+    settings = get_settings()
+    spec = load_spec(usecase, settings.usecases_dir)
+    name = spec.name
+    record = run_promote(
+        settings, name, version, reason, approval_required=spec.approval == "required"
+    )
     if record is None:
         console.print(f"Version {version} of {name} is already the champion; nothing changed.")
     else:
@@ -131,3 +142,70 @@ def history(usecase: UseCase = AUTO) -> None:
             rows,
         )
     )
+
+
+@app.command()
+def gate(
+    version: Annotated[str, typer.Argument(help="The registered version to judge now.")],
+    usecase: UseCase = AUTO,
+) -> None:
+    """Judge a registered version against the current champion (one a failure left ungated,
+    or one whose approval went stale). Exits non-zero when the gate raises an alarm."""
+    from kubricks.registry.gate import gate_version, raise_on_alarm
+    from kubricks.spec import load_spec
+
+    settings = get_settings()
+    spec = load_spec(usecase, settings.usecases_dir)
+    decision = gate_version(spec, settings, version)
+    print_decision(spec.name, decision)
+    raise_on_alarm(spec.name, decision)
+
+
+def print_decision(model: str, decision: GateDecision) -> None:
+    """The gate's verdict on a version in one line, then what fresh labels showed."""
+    if decision.pending_approval:
+        verdict = "[yellow]passed, waiting for approval[/]"
+    elif decision.passed:
+        verdict = "[green]passed[/]"
+    else:
+        verdict = "[red]did not pass[/]"
+    console.print(f"Gate: version {decision.version} of {model} {verdict}: {decision.reason}")
+    if decision.pending_approval:
+        console.print(
+            f"Approve with `kubricks models approve {decision.version} --reason ...`"
+            f" (or `kubricks models reject {decision.version} --reason ...`)."
+        )
+
+
+@app.command()
+def approve(
+    version: Annotated[str, typer.Argument(help="The version waiting for approval.")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")],
+    usecase: UseCase = AUTO,
+) -> None:
+    """Make a version that passed the gate and waits for approval the champion (audited)."""
+    from kubricks.registry.approval import approve as run_approve
+
+    name = _model_name(usecase)
+    record = run_approve(get_settings(), name, version, reason)
+    if record is None:
+        console.print(f"Version {version} of {name} is already the champion; approval recorded.")
+    else:
+        console.print(
+            f"{name}: champion {record.from_version or 'none'} -> {record.to_version}"
+            f" (approved by {record.actor})"
+        )
+
+
+@app.command()
+def reject(
+    version: Annotated[str, typer.Argument(help="The version waiting for approval.")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")],
+    usecase: UseCase = AUTO,
+) -> None:
+    """Refuse a version waiting for approval: it stays registered, never champion (audited)."""
+    from kubricks.registry.approval import reject as run_reject
+
+    name = _model_name(usecase)
+    record = run_reject(get_settings(), name, version, reason)
+    console.print(f"{name}: v{version} rejected by {record.actor}; the champion is unchanged.")

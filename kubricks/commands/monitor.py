@@ -88,3 +88,7 @@ def monitor(
 
         outcome = loop.run_once(spec, settings, monitor=loop.given_alarm(result))
         console.print(f"Loop: {outcome.summary()}")
+        if outcome.gate_alarm:  # recorded in the decisions table and the audit trail
+            from kubricks.registry.gate import GateAlarm
+
+            raise GateAlarm(f"alarm: {spec.name}: {outcome.gate_alarm}")

@@ -74,17 +74,21 @@ def train(
     if find_spec("kubricks.registry.gate") is None:
         console.print("No registry gate installed: the model is logged, not registered.")
         return
-    from kubricks.registry.gate import register_and_gate
+    from kubricks.commands.models import print_decision
+    from kubricks.registry.gate import raise_on_alarm, register_and_gate
 
     gate_started = budget.elapsed()
     decision = register_and_gate(spec, settings, result)
-    verdict = "[green]passed[/]" if decision.passed else "[red]did not pass[/]"
-    console.print(f"Gate: version {decision.version} {verdict}: {decision.reason}")
+    judged = (*decision.resolved, decision)  # versions an interrupted gate left come first
+    for each in judged:
+        print_decision(spec.name, each)
     phases = {**result.timings, "gate": budget.elapsed() - gate_started}
     console.print(
         f"Took {budget.elapsed():.0f} s of a {budget.seconds:.0f} s budget: "
         + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phases.items())
     )
+    for each in judged:  # an alarm exits non-zero, after everything is printed
+        raise_on_alarm(spec.name, each)
 
 
 def _classes(settings, run_id: str) -> list | None:

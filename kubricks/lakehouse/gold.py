@@ -106,3 +106,14 @@ def ingested(spec: UseCaseSpec, settings: KubricksSettings, batch_id: str | None
     last = max(runs, key=lambda r: r["finished_at"])
     version = json.loads(last["versions"])[name]  # keyed by table: gold/<name>
     return GoldRef(name, uri, int(version), last["batch_id"], skipped=False)
+
+
+def pinned_version(spec: UseCaseSpec, settings: KubricksSettings) -> int:
+    """The gold version steps read when no version is given: the one the last recorded ingest
+    left, not whatever was committed since (a half-recorded ingest, a table operation).
+    The latest version when no ingest run is recorded (gold written by other means)."""
+    gold_table(spec, settings)  # a missing table is that error, not "no ingest run"
+    try:
+        return ingested(spec, settings).version
+    except KubricksError:
+        return gold_version(spec, settings)

@@ -1,8 +1,8 @@
 """The retraining decisions table ``_meta/<name>_retraining_decisions`` and the lease in it.
 
 Append-only Delta, one row per event of a loop run (alarm, skipped, lease, retrain
-started, gate, promoted or kept, failed, lease released), so every decision survives
-the tracking server and each is its own table version.
+started, gate, promoted, pending approval or kept, gate alarm, failed, lease released),
+so every decision survives the tracking server and each is its own table version.
 
 The lease makes "no retraining already running" safe for loops on different machines
 without a lock service: Delta's log is a total order of commits, so a loop appends its
@@ -61,7 +61,9 @@ LEASE = "lease"
 RETRAIN_STARTED = "retrain_started"
 GATE = "gate"
 PROMOTED = "promoted"
+PENDING_APPROVAL = "pending_approval"  # passed the gate; challenger until a person approves
 KEPT = "kept"
+GATE_ALARM = "gate_alarm"  # the champion the gate leaves is below its floor
 FAILED = "retrain_failed"
 LEASE_RELEASED = "lease_released"
 LEASE_KEY = "kubricks.lease_id"

@@ -3,8 +3,10 @@
 :func:`run_once` asks a monitor whether the current champion is in alarm, gathers what
 the policy needs (the champion's training gold version from its lineage, new labelled
 rows since then, the lease, the last retrain), lets :func:`policy.decide` choose, and on
-"retrain" trains a candidate with the existing AutoML code on the latest gold version
-and hands it to the existing gate, which promotes it only if it beats the champion.
+"retrain" trains a candidate with the existing AutoML code on the gold version the decision
+saw and hands it to the gate, which promotes it only if it beats the champion (on the fresh
+labels too). A gate alarm (a champion left below its floor) is a row here, a line in the
+registry's audit trail, and :attr:`LoopOutcome.gate_alarm` for the caller to exit non-zero.
 Every step is a row in ``_meta/<name>_retraining_decisions`` and the whole run is one
 MLflow run (tags, params, metrics), with the AutoML search nested under it.
 
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from kubricks import tracking
 from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
 from kubricks.monitoring import decisions
@@ -35,20 +38,22 @@ from kubricks.monitoring.policy import (
     labels_since,
     new_labelled_rows,
 )
+from kubricks.registry.fresh import observation_columns, trained_gold_version
 from kubricks.settings import KubricksSettings
-from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
+from kubricks.spec import UseCaseSpec
 from kubricks.training.result import TrainResult
 
 if TYPE_CHECKING:  # run.py imports Spark-free but heavy modules; only its type is needed
     from kubricks.monitoring.run import MonitorResult
+    from kubricks.registry.gate import GateDecision
 
 CHAMPION = "champion"
-GOLD_VERSION_TAGS = ("lineage.gold_version", "kubricks.gold_version")  # version tag, run tag
 RUN_NAME = "retraining-loop"
 TAG = "kubricks.loop."
 
 Monitor = Callable[[UseCaseSpec, KubricksSettings, MlflowClient], Alarm]
-Trainer = Callable[[UseCaseSpec, KubricksSettings, str | None], TrainResult]
+# (spec, settings, parent MLflow run id, gold version to train on) -> the logged candidate
+Trainer = Callable[[UseCaseSpec, KubricksSettings, str | None, int | None], TrainResult]
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ class LoopOutcome:
     gate_passed: bool | None = None
     gate_reason: str | None = None
     mlflow_run_id: str | None = None
+    gate_alarm: str | None = None  # a champion left below its floor: a person must look
+    pending_approval: bool = False  # passed, waiting as challenger for `kubricks models approve`
 
     @property
     def retrained(self) -> bool:
@@ -84,15 +91,21 @@ class LoopOutcome:
         if not self.verdict.retrain:
             return f"skipped: {self.verdict.reason}"
         gate = "passed" if self.gate_passed else "failed"
-        after = (
-            f"v{self.candidate_version} promoted to champion"
-            if self.promoted
-            else f"champion v{self.champion_after} kept"
-        )
-        return (
+        if self.promoted:
+            after = f"v{self.candidate_version} promoted to champion"
+        elif self.pending_approval:
+            after = (
+                f"v{self.candidate_version} waits for approval as challenger"
+                f" (`kubricks models approve {self.candidate_version} --reason ...`);"
+                f" champion v{self.champion_after} kept"
+            )
+        else:
+            after = f"champion v{self.champion_after} kept"
+        line = (
             f"retrained: {self.verdict.reason}; candidate v{self.candidate_version} {gate}"
             f" the gate ({self.gate_reason}); {after}"
         )
+        return f"{line}; ALARM: {self.gate_alarm}" if self.gate_alarm else line
 
 
 # --- state -------------------------------------------------------------------------------
@@ -111,35 +124,23 @@ def champion(client: MlflowClient, spec: UseCaseSpec) -> Champion | None:
         version = client.get_model_version_by_alias(spec.name, CHAMPION)
     except MlflowException:
         return None
-    tags = version.tags or {}
-    gold = _int(tags.get(GOLD_VERSION_TAGS[0]))
-    if gold is None and version.run_id:
-        try:
-            gold = _int(client.get_run(version.run_id).data.tags.get(GOLD_VERSION_TAGS[1]))
-        except MlflowException:
-            gold = None
-    return Champion(str(version.version), gold)
-
-
-def observation_columns(spec: UseCaseSpec) -> list[str]:
-    """What makes a labelled row new: the key, and its event time when the spec has one.
-
-    Without an event column gold's time is the ingestion time, which changes whenever a
-    row is re-delivered; it would make old labels look new.
-    """
-    return [spec.entity_key, EVENT_TIME_COLUMN] if spec.event_timestamp else [spec.entity_key]
+    return Champion(str(version.version), trained_gold_version(client, version))
 
 
 def gold_labels(
     spec: UseCaseSpec, settings: KubricksSettings, version: int | None = None
 ) -> tuple[int, Any]:
-    """(version, key/time/label frame) of a gold snapshot, read with delta-rs."""
+    """(version, key/time/label frame) of a gold snapshot, read with delta-rs; by default the
+    version the last recorded ingest left (see :func:`kubricks.lakehouse.gold.pinned_version`)."""
+    from kubricks.lakehouse.gold import pinned_version
     from kubricks.lakehouse.ingest import layer_tables
 
     name, uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
     options = settings.storage_options()
     if not tables.exists(uri, options):
         raise KubricksError(f"{name}: no gold table at {uri}: run `kubricks ingest`")
+    if version is None:
+        version = pinned_version(spec, settings)
     table = tables.open_table(uri, version, options)
     columns = [*observation_columns(spec), spec.label]
     return table.version(), table.to_pyarrow_table(columns=columns).to_pandas()
@@ -244,10 +245,13 @@ def automl_trainer(
     seed: int = 42, budget_minutes: float | None = None, max_trials: int | None = None
 ) -> Trainer:
     """The project's AutoML with the spec's retraining budget (or the pipeline's), nested
-    under the loop's run."""
+    under the loop's run, on the gold version the loop's decision saw."""
 
     def trainer(
-        spec: UseCaseSpec, settings: KubricksSettings, parent_run_id: str | None
+        spec: UseCaseSpec,
+        settings: KubricksSettings,
+        parent_run_id: str | None,
+        gold_version: int | None,
     ) -> TrainResult:
         from kubricks.training.automl import train
 
@@ -259,6 +263,7 @@ def automl_trainer(
             seed=seed,
             parent_run_id=parent_run_id,
             progress=False,
+            gold_version=gold_version,
         )
 
     return trainer
@@ -319,7 +324,9 @@ def _finish_run(
         if outcome.gate_passed is None
         else ("passed" if outcome.gate_passed else "failed"),
         "gate_reason": (outcome.gate_reason or "")[:5000],
+        "gate_alarm": (outcome.gate_alarm or "")[:5000],
         "promoted": str(outcome.promoted).lower(),
+        "pending_approval": str(outcome.pending_approval).lower(),
     }
     params = {}
     if state is not None:
@@ -403,7 +410,7 @@ def _retrain(
             new_labelled_rows=state.new_labelled_rows,
             lease_id=attempt.lease.lease_id,
         )
-        result = trainer(spec, settings, recorder.mlflow_run_id)
+        result = trainer(spec, settings, recorder.mlflow_run_id, state.latest_gold_version)
         gate = register_and_gate(
             spec,
             settings,
@@ -418,19 +425,41 @@ def _retrain(
             champion_version=gate.champion_version,
             candidate_version=gate.version,
             gold_version=_int(result.lineage.get("gold_version")),
-            detail={"candidate": gate.candidate_metrics, "champion": gate.champion_metrics},
+            detail=gate_detail(gate),
         )
         after = champion(client, spec)
         after_version = after.version if after else None
         promoted = gate.passed and after_version == gate.version
-        recorder.record(
-            decisions.PROMOTED if promoted else decisions.KEPT,
-            f"v{gate.version} is the champion"
-            if promoted
-            else f"champion v{after_version} kept; candidate v{gate.version} not promoted",
-            champion_version=after_version,
-            candidate_version=gate.version,
-        )
+        if promoted:
+            recorder.record(
+                decisions.PROMOTED,
+                f"v{gate.version} is the champion",
+                champion_version=after_version,
+                candidate_version=gate.version,
+            )
+        elif gate.pending_approval:
+            recorder.record(
+                decisions.PENDING_APPROVAL,
+                f"v{gate.version} waits for approval as challenger; champion v{after_version}"
+                " kept until a person approves it",
+                champion_version=after_version,
+                candidate_version=gate.version,
+            )
+        else:
+            recorder.record(
+                decisions.KEPT,
+                f"champion v{after_version} kept; candidate v{gate.version} not promoted",
+                champion_version=after_version,
+                candidate_version=gate.version,
+            )
+        if gate.alarm:
+            recorder.record(
+                decisions.GATE_ALARM,
+                gate.alarm,
+                outcome="alarm",
+                champion_version=after_version,
+                candidate_version=gate.version,
+            )
     except Exception as exc:
         recorder.record(decisions.FAILED, f"{type(exc).__name__}: {exc}"[:2000])
         raise
@@ -446,8 +475,30 @@ def _retrain(
         gate_passed=gate.passed,
         gate_reason=gate.reason,
         mlflow_run_id=recorder.mlflow_run_id,
+        gate_alarm=gate.alarm,
+        pending_approval=gate.pending_approval,
     )
     return outcome, state
+
+
+def gate_detail(gate: GateDecision) -> dict[str, Any]:
+    """The gate's numbers for the decisions table: both models on the holdout, and on the
+    fresh labels when the gate had enough of them."""
+    detail: dict[str, Any] = {
+        "candidate": gate.candidate_metrics,
+        "champion": gate.champion_metrics,
+    }
+    if gate.fresh is not None:
+        detail["fresh"] = {
+            "rows": gate.fresh.rows,
+            "candidate": gate.fresh.candidate,
+            "champion": gate.fresh.champion,
+        }
+    if gate.alarm:
+        detail["alarm"] = gate.alarm
+    if gate.approval:
+        detail["approval"] = gate.approval
+    return detail
 
 
 def run_once(
@@ -466,13 +517,16 @@ def run_once(
     runs between the first decision and the lease request (tests use it to line two
     loops up on the same instant).
     """
+    from kubricks.runs import unfinished
     from kubricks.tracking import connect
 
     client = client or connect(settings)
     monitor = monitor or windowed_alarm()
     trainer = trainer or automl_trainer()
     recorder = Recorder(spec, settings, uuid.uuid4().hex)
-    recorder.mlflow_run_id = _start_run(client, spec, recorder.decision_id, parent_run_id)
+    with tracking.short_retries(settings):
+        unfinished.settle_quietly(client, settings)  # runs a lost server left RUNNING
+        recorder.mlflow_run_id = _start_run(client, spec, recorder.decision_id, parent_run_id)
     state: LoopState | None = None
     try:
         current = champion(client, spec)

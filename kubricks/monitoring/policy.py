@@ -158,10 +158,6 @@ def new_labelled_rows(
     ``on`` identifies an observation (the key, plus the event time when the spec has a
     real one); a changed label counts as new, a row without a label does not.
     """
-    labelled = latest[latest[label].notna()]
-    if previous is None or previous.empty:
-        return len(labelled)
-    columns = [*on, label]
-    seen = previous[columns].dropna(subset=[label]).drop_duplicates()
-    merged = labelled[columns].merge(seen, on=columns, how="left", indicator=True)
-    return int((merged["_merge"] == "left_only").sum())
+    from kubricks.registry.fresh import unseen_labelled
+
+    return len(unseen_labelled(latest, previous, on, label))

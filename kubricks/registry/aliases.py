@@ -56,14 +56,56 @@ def move_alias(
     return record
 
 
+def clear_alias(
+    client: MlflowClient,
+    settings: KubricksSettings,
+    model: str,
+    alias: str,
+    action: str,
+    reason: str,
+) -> AuditRecord | None:
+    """Delete ``alias`` and audit it; None when it is not set. A failed audit restores it."""
+    previous = alias_version(client, model, alias)
+    if previous is None:
+        return None
+    client.delete_registered_model_alias(model, alias)
+    record = AuditRecord(
+        at=audit.now(),
+        actor=audit.current_actor(settings),
+        model=model,
+        alias=alias,
+        from_version=previous,
+        to_version=None,
+        action=action,
+        reason=reason,
+    )
+    try:
+        audit.append(settings, record)
+    except Exception:
+        client.set_registered_model_alias(model, alias, previous)
+        raise
+    return record
+
+
 def promote(
     settings: KubricksSettings,
     model: str,
     version: str,
     reason: str,
     client: MlflowClient | None = None,
+    approval_required: bool = False,
 ) -> AuditRecord | None:
-    """Manually make ``version`` the champion, bypassing the gate; None if it already is."""
+    """Manually make ``version`` the champion, bypassing the gate; None if it already is.
+
+    Refused when the use case requires approval: there only the gate and a person's
+    approval of a gated version move the champion.
+    """
+    if approval_required:
+        raise RegistryError(
+            f"registered model {model!r} requires approval: gate version {version}"
+            f" (`kubricks models gate {version}`) and approve it"
+            f" (`kubricks models approve {version} --reason ...`) instead of promoting by hand"
+        )
     client = open_registry(settings, client)
     require_version(client, model, version)
     return move_alias(client, settings, model, CHAMPION, str(version), "promote", reason)

@@ -28,7 +28,7 @@ SCHEMA = pa.schema(
         ("alias", pa.string()),
         ("from_version", pa.string()),
         ("to_version", pa.string()),
-        ("action", pa.string()),  # gate, promote or rollback
+        ("action", pa.string()),  # gate, approve, reject, promote, rollback; or a note
         ("reason", pa.string()),
     ]
 )
@@ -46,6 +46,12 @@ class AuditRecord:
     to_version: str | None
     action: str
     reason: str
+
+
+# Rows that move no alias but must reach a person: the gate's alarms (a champion below its
+# floor, kept or replaced by one below it) and gates a dead tracking server interrupted.
+# Their from/to name the champion, which stayed where it was.
+NOTES = frozenset({"alarm", "interrupted"})
 
 
 def audit_uri(settings: KubricksSettings) -> str:
@@ -95,6 +101,29 @@ def append(settings: KubricksSettings, record: AuditRecord) -> None:
     )
 
 
+def note(
+    settings: KubricksSettings,
+    model: str,
+    alias: str,
+    version: str | None,
+    action: str,
+    reason: str,
+) -> AuditRecord:
+    """Record something a person must see that moved no alias (an alarm, an interruption)."""
+    record = AuditRecord(
+        at=now(),
+        actor=current_actor(settings),
+        model=model,
+        alias=alias,
+        from_version=version,
+        to_version=version,
+        action=action,
+        reason=reason,
+    )
+    append(settings, record)
+    return record
+
+
 def read(settings: KubricksSettings, model: str) -> list[AuditRecord]:
     """Every recorded change of ``model``'s aliases, oldest first."""
     uri, options = audit_uri(settings), settings.storage_options()
@@ -109,7 +138,7 @@ def champion_lineage(records: list[AuditRecord], alias: str) -> list[str]:
     """Replay the alias history as a stack: moves push the new version, rollbacks pop."""
     stack: list[str] = []
     for record in records:
-        if record.alias != alias:
+        if record.alias != alias or record.action in NOTES:
             continue
         if record.action == "rollback" and stack:
             stack.pop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,19 +11,27 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
+from kubricks.errors import ServiceUnavailable
 from kubricks.registry.errors import RegistryError
 from kubricks.spec import UseCaseSpec
+from kubricks.tracking import lost
 from kubricks.training.labels import class_index, normalise, plain, positive_class
 from kubricks.training.metrics import evaluate, spec_metrics
 from kubricks.training.result import HOLDOUT_ARTIFACT
 
 
 def load_holdout(client: MlflowClient, run_id: str, spec: UseCaseSpec) -> pd.DataFrame:
-    """The holdout (features + label) a training run logged; names the run if it is absent."""
+    """The holdout (features + label) a training run logged; names the run if it is absent,
+    and the tracking server if that is what stopped answering."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = client.download_artifacts(run_id, HOLDOUT_ARTIFACT, tmp)
         except Exception as exc:
+            if lost(client.tracking_uri):
+                raise ServiceUnavailable(
+                    f"MLflow tracking server at {client.tracking_uri} stopped answering while"
+                    f" reading the holdout of run {run_id}"
+                ) from exc
             raise RegistryError(
                 f"run {run_id} has no {HOLDOUT_ARTIFACT} artifact: the gate needs the holdout"
             ) from exc
@@ -83,12 +92,22 @@ def holdout_classes(
     return [plain(v) for v in holdout[spec.label]], predicted
 
 
+def scorer(estimator: Any, spec: UseCaseSpec) -> Callable[[pd.DataFrame], dict[str, float]]:
+    """The function giving one loaded model's metrics on any labelled frame (the holdout,
+    the fresh labels), computed the same way for every model."""
+
+    def metrics(frame: pd.DataFrame) -> dict[str, float]:
+        features = frame[spec.gold_feature_columns()]
+        truth = frame[spec.label]
+        if spec.problem_type == "classification":
+            proba, classes = class_probabilities(estimator, features, spec)
+            return spec_metrics(spec, normalise(truth).to_numpy(), proba, classes)
+        outputs = np.asarray(estimator.predict(features), dtype=float)
+        return evaluate("regression", truth.to_numpy(), outputs.reshape(len(features), -1)[:, 0])
+
+    return metrics
+
+
 def score(estimator: Any, holdout: pd.DataFrame, spec: UseCaseSpec) -> dict[str, float]:
     """The spec's metrics of one model on the holdout, computed the same way for every model."""
-    features = holdout[spec.gold_feature_columns()]
-    truth = holdout[spec.label]
-    if spec.problem_type == "classification":
-        proba, classes = class_probabilities(estimator, features, spec)
-        return spec_metrics(spec, normalise(truth).to_numpy(), proba, classes)
-    outputs = np.asarray(estimator.predict(features), dtype=float)
-    return evaluate("regression", truth.to_numpy(), outputs.reshape(len(features), -1)[:, 0])
+    return scorer(estimator, spec)(holdout)

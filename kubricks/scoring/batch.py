@@ -1,9 +1,12 @@
 """Batch scoring: the champion over the gold table with Spark, into ``gold/<name>_predictions``.
 
 The champion alias is resolved to a concrete version once, at the start, so one batch
-is scored by one model even if the alias moves meanwhile. Rows are written with
-:func:`kubricks.lakehouse.tables.stage` and committed once with the batch id as the
-Delta application transaction, so scoring a batch twice leaves a single copy.
+is scored by one model even if the alias moves meanwhile; the gold version read is the one
+the last recorded ingest left (or the one given), never whatever was committed since. Rows
+are written with :func:`kubricks.lakehouse.tables.stage` and committed once with the batch
+id as the Delta application transaction, so scoring a batch twice leaves a single copy.
+A champion with other classes than the last one adds its ``probability_<class>`` columns to
+the table (older rows read them as null; the new rows leave the old ones null).
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+from deltalake import CommitProperties
+from deltalake import Field as DeltaField
 from mlflow import MlflowClient
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
@@ -149,14 +156,41 @@ def default_batch_id(gold_version: int, model_version: str) -> str:
     return f"gold-v{gold_version}-model-v{model_version}"
 
 
+def add_missing_columns(uri: str, schema: pa.Schema, options: dict[str, str] | None) -> list[str]:
+    """Add to the Delta table the columns of ``schema`` it lacks (nullable); return them.
+
+    Its own commit, before the rows are staged, so the append that follows is checked
+    against a table that already has them. Existing rows read the new columns as null.
+    """
+    if not tables.exists(uri, options):
+        return []
+    table = tables.open_table(uri, storage_options=options)
+    known = {field.name for field in table.schema().fields}
+    new = [field.with_nullable(True) for field in schema if field.name not in known]
+    if new:
+        table.alter.add_columns(
+            [DeltaField.from_arrow(field) for field in new],
+            commit_properties=CommitProperties(
+                custom_metadata={"kubricks.schema": "added " + ", ".join(f.name for f in new)}
+            ),
+        )
+    return [field.name for field in new]
+
+
 def score_gold(
     spark: SparkSession,
     spec: UseCaseSpec,
     settings: KubricksSettings,
     batch_id: str | None = None,
     client: MlflowClient | None = None,
+    gold_version: int | None = None,
 ) -> ScoreResult:
-    """Score the current gold table with the champion, once per batch id."""
+    """Score gold with the champion, once per batch id.
+
+    ``gold_version`` pins the snapshot; by default the one the last recorded ingest left
+    (:func:`kubricks.lakehouse.gold.pinned_version`), so a batch committed meanwhile, or a
+    table operation, does not change what is scored.
+    """
     from kubricks.lakehouse import gold as lakehouse_gold
     from kubricks.registry.champion import champion_version
 
@@ -166,7 +200,10 @@ def score_gold(
         client = connect(settings)
     options = settings.storage_options()
     _, gold_uri = lakehouse_gold.gold_table(spec, settings)
-    gold_version = lakehouse_gold.gold_version(spec, settings)
+    if gold_version is None:
+        gold_version = lakehouse_gold.pinned_version(spec, settings)
+    else:
+        gold_version = lakehouse_gold.gold_version(spec, settings, gold_version)
     version = champion_version(client, spec.name)
     batch = batch_id or default_batch_id(gold_version, version)
     table, uri = predictions_table(spec, settings.lakehouse_uri)
@@ -185,6 +222,7 @@ def score_gold(
     gold = tables.read_spark(spark, gold_uri, gold_version, options)
     model = load_model(client, spec, version)
     frame = score_frame(gold, spec, model, batch, datetime.now(UTC))
+    add_missing_columns(uri, to_arrow_schema(frame.schema, timezone="UTC"), options)
     staged = tables.stage(frame, uri, options)
     metadata = {
         "kubricks.usecase": spec.name,

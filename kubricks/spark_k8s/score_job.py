@@ -21,23 +21,32 @@ from kubricks.settings import KubricksSettings, get_settings
 from kubricks.spec import UseCaseSpec, load_spec
 
 
-def run(spec: UseCaseSpec, settings: KubricksSettings, batch_id: str | None) -> ScoreResult:
+def run(
+    spec: UseCaseSpec,
+    settings: KubricksSettings,
+    batch_id: str | None,
+    gold_version: int | None = None,
+) -> ScoreResult:
     """Score gold with the champion, with a Spark session in this process."""
     from kubricks.scoring.batch import score_gold
     from kubricks.spark import get_spark
 
-    return score_gold(get_spark(settings), spec, settings, batch_id or None)
+    return score_gold(
+        get_spark(settings), spec, settings, batch_id or None, gold_version=gold_version
+    )
 
 
-def batch_of(spec: UseCaseSpec, settings: KubricksSettings) -> str:
+def batch_of(spec: UseCaseSpec, settings: KubricksSettings, gold_version: int | None) -> str:
     """The batch id the job will use (gold version and champion version), fixed before it
     starts so its result can be found whatever else lands meanwhile."""
-    from kubricks.lakehouse.gold import gold_version
+    from kubricks.lakehouse import gold
     from kubricks.registry.champion import champion_version
     from kubricks.tracking import connect
 
     version = champion_version(connect(settings), spec.name)
-    return default_batch_id(gold_version(spec, settings), version)
+    if gold_version is None:
+        gold_version = gold.pinned_version(spec, settings)
+    return default_batch_id(gold.gold_version(spec, settings, gold_version), version)
 
 
 def result_of(spec: UseCaseSpec, settings: KubricksSettings, batch_id: str) -> ScoreResult:
@@ -72,11 +81,14 @@ def execute(
     settings: KubricksSettings,
     batch_id: str | None,
     run_id: str | None = None,
+    gold_version: int | None = None,
 ) -> ScoreResult:
-    """The batch-score step: in this process, or as a SparkApplication when spark_mode says so."""
+    """The batch-score step: in this process, or as a SparkApplication when spark_mode says so.
+
+    ``gold_version`` pins the snapshot scored; None reads the one the last ingest recorded."""
     if settings.spark_mode == "kubernetes":
-        return run_on_kubernetes(spec, settings, batch_id, run_id)
-    return run(spec, settings, batch_id)
+        return run_on_kubernetes(spec, settings, batch_id, run_id, gold_version=gold_version)
+    return run(spec, settings, batch_id, gold_version)
 
 
 def run_on_kubernetes(
@@ -85,13 +97,14 @@ def run_on_kubernetes(
     batch_id: str | None,
     run_id: str | None = None,
     api: object | None = None,
+    gold_version: int | None = None,
 ) -> ScoreResult:
     """Run this job as a SparkApplication in the same image; its result is found by batch id."""
     import pyspark
 
     from kubricks.spark_k8s import sparkapp
 
-    batch_id = batch_id or batch_of(spec, settings)
+    batch_id = batch_id or batch_of(spec, settings, gold_version)
     _, uri = predictions_table(spec, settings.lakehouse_uri)
     if tables.has_batch(uri, batch_id, settings.storage_options()):
         return _skipped(spec, settings, batch_id)
@@ -99,7 +112,13 @@ def run_on_kubernetes(
         sparkapp.application_name(f"score-{spec.name}", run_id),
         settings,
         main_file=f"local://{Path(__file__).resolve()}",
-        arguments=["--usecase", spec.name, "--batch-id", batch_id],
+        arguments=[
+            "--usecase",
+            spec.name,
+            "--batch-id",
+            batch_id,
+            *([] if gold_version is None else ["--gold-version", str(gold_version)]),
+        ],
         spark_version=pyspark.__version__,
         labels={"kubricks/usecase": spec.name},
     )
@@ -132,11 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubricks.spark_k8s.score_job")
     parser.add_argument("--usecase", required=True)
     parser.add_argument("--batch-id")
+    parser.add_argument("--gold-version", type=int)
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
         spec = load_spec(args.usecase, settings.usecases_dir)
-        result = run(spec, settings, args.batch_id)
+        result = run(spec, settings, args.batch_id, args.gold_version)
     except KubricksError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -31,4 +31,6 @@ def decision_metadata(model_name: str, decision: GateDecision) -> dict[str, Any]
         "passed": decision.passed,
         "reason": decision.reason,
         "champion_version": decision.champion_version or "",
+        "approval": decision.approval or "",
+        "alarm": decision.alarm or "",
     }

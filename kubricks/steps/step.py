@@ -87,8 +87,19 @@ def _open_run(step: Step) -> None:
 
 
 def _close_run(step: Step, status: str) -> None:
-    if step.mlflow_run_id:
+    """End the step's run; if the server cannot be told, record it for the next gate or loop
+    to close (kubricks.runs.unfinished) rather than leave it RUNNING for good."""
+    if not step.mlflow_run_id:
+        return
+    try:
         step.client().set_terminated(step.mlflow_run_id, status)
+    except Exception as exc:
+        from kubricks.runs import unfinished
+
+        unfinished.remember(
+            step.settings, step.mlflow_run_id, "FAILED", f"step {step.name}: {one_line(exc)}"
+        )
+        raise
 
 
 def _write_event(
@@ -135,6 +146,7 @@ def step(name: str, usecase: str, parent_run_id: str = "") -> Iterator[Step]:
         current = Step(name, settings, spec, parent_run_id)
         _open_run(current)
         yield current
+        _close_run(current, "FINISHED")
     except Exception as exc:
         message = one_line(exc)
         if not isinstance(exc, KubricksError):
@@ -144,7 +156,6 @@ def step(name: str, usecase: str, parent_run_id: str = "") -> Iterator[Step]:
         _write_event(settings, name, parent_run_id, "failed", started, message, current)
         print(f"error: step {name}: {message}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
-    _close_run(current, "FINISHED")
     _write_event(settings, name, parent_run_id, "succeeded", started, None, current)
 
 

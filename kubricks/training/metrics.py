@@ -165,10 +165,13 @@ def metric_of_outputs(
 
 
 def is_better(metric: str, candidate: float, reference: float, margin: float = 0.0) -> bool:
-    """True when the candidate beats the reference by at least ``margin``."""
-    if metric in LOWER_IS_BETTER:
-        return candidate <= reference - margin
-    return candidate >= reference + margin
+    """True when the candidate beats the reference, and by at least ``margin``.
+
+    A tie is not better, whatever the margin: replacing a model with an equal one gains
+    nothing and costs a deployment. The tolerance only absorbs float rounding of the margin.
+    """
+    gain = reference - candidate if metric in LOWER_IS_BETTER else candidate - reference
+    return gain > 0 and gain >= margin - 1e-12
 
 
 def meets(metric: str, value: float, threshold: float) -> bool:

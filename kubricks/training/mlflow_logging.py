@@ -9,11 +9,10 @@ retries instead of MLflow's default four minutes of back-off.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -33,9 +32,9 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from sklearn.pipeline import Pipeline
 
 from kubricks.errors import ServiceUnavailable
-from kubricks.services import healthy
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
+from kubricks.tracking import lost, short_retries
 from kubricks.training.result import HOLDOUT_ARTIFACT, MODEL_ARTIFACT, PROFILE_ARTIFACT
 
 PINNED_PACKAGES = ("scikit-learn", "lightgbm", "pandas", "numpy", "mlflow", "skops")
@@ -47,26 +46,13 @@ def pinned_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in PINNED_PACKAGES]
 
 
-@contextmanager
-def client_environment(settings: KubricksSettings) -> Iterator[None]:
+def client_environment(settings: KubricksSettings) -> AbstractContextManager[None]:
     """Few, short HTTP retries and no per-run URL printing; explicit MLFLOW_* env wins."""
-    wanted = {
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.tracking_http_retries),
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-    }
-    added = [k for k in wanted if k not in os.environ]
-    os.environ.update({k: wanted[k] for k in added})
-    try:
-        yield
-    finally:
-        for key in added:
-            os.environ.pop(key, None)
+    return short_retries(settings)
 
 
 def server_lost(settings: KubricksSettings) -> bool:
-    uri = settings.resolved_tracking_uri
-    return uri.startswith("http") and not healthy(uri)
+    return lost(settings.resolved_tracking_uri)
 
 
 @contextmanager
@@ -218,8 +204,12 @@ def log_model(
 def end_run_quietly(
     client: MlflowClient, settings: KubricksSettings, run_id: str, status: str
 ) -> None:
-    """Best-effort status on the way out of a failure; skipped when the server is gone."""
+    """Best-effort status on the way out of a failure; when the server is gone, the run is
+    recorded for the next gate or loop to close (kubricks.runs.unfinished)."""
     if server_lost(settings):
+        from kubricks.runs import unfinished
+
+        unfinished.remember(settings, run_id, status, "tracking server lost")
         return
     with suppress(MlflowException, requests.RequestException):
         client.set_terminated(run_id, status)

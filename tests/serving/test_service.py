@@ -7,7 +7,9 @@ Churn sits in gold and in the Feast online store; v1 is the champion, v2 the cha
 from __future__ import annotations
 
 import json
+import socket
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from kubricks.registry.aliases import promote, rollback
 from kubricks.registry.safe_load import load_version
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec, load_spec
-from serving import build, deploy
+from serving import build, deploy, webhook
 from serving.inference_log import log_uri
 from serving.model import to_frame
 from tests.conftest import free_port
@@ -38,6 +40,7 @@ from tests.serving.conftest import (
 
 pytestmark = pytest.mark.slow
 SECRET = "serving-test-secret"
+HEADER_SECONDS = 2.0
 KEYS = [15565701, 15565702, 15565850, 15566000, 15567000]  # synthetic CustomerIds
 
 
@@ -58,6 +61,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, mlflow_server: str) -> Ku
         serving_traffic="split",
         serving_split_percent=50.0,
         serving_max_body_bytes=100_000,
+        serving_header_timeout_seconds=HEADER_SECONDS,
+        serving_body_timeout_seconds=2.0,
         inference_log_flush_seconds=0.5,
     )
 
@@ -251,6 +256,74 @@ def test_webhook_refuses_unsigned_and_badly_signed_calls(server, spec) -> None:
     assert (
         httpx.post(f"{server}/admin/hooks/mlflow", content=body, headers=headers).status_code == 401
     )
+
+
+def hook(server: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(f"{server}/admin/hooks/mlflow", content=body, headers=headers)
+
+
+def test_webhook_refuses_replays_future_and_huge_timestamps_and_deep_bodies(server) -> None:
+    body = deploy.alias_payload("another_model", "champion", "1")  # changes nothing here
+    headers = deploy.signed_headers(SECRET, body)
+    first = hook(server, body, headers)
+    assert first.status_code == 200 and first.json()["accepted"] is False
+    replay = hook(server, body, headers)
+    assert replay.status_code == 409 and "already received" in replay.json()["error"]
+
+    def signed(stamp: str, payload: bytes = body) -> dict[str, str]:
+        delivery = str(uuid.uuid4())
+        return {
+            "Content-Type": "application/json",
+            "X-MLflow-Delivery-Id": delivery,
+            "X-MLflow-Timestamp": stamp,
+            "X-MLflow-Signature": webhook.sign(SECRET, delivery, stamp, payload),
+        }
+
+    future = hook(server, body, signed(str(int(time.time()) + 290)))
+    assert future.status_code == 401 and "in the future" in future.json()["error"]
+    huge = hook(server, body, signed("9" * 5000))
+    assert huge.status_code == 400 and "Unix seconds" in huge.json()["error"]
+    deep = b"[" * 50_000 + b"]" * 50_000
+    nested = hook(server, deep, signed(str(int(time.time())), deep))
+    assert nested.status_code == 400 and "nested deeper" in nested.json()["error"]
+    assert httpx.get(f"{server}/readyz").status_code == 200
+
+
+def test_slow_clients_are_cut_off_by_the_read_timeouts(server) -> None:
+    """Fifty clients trickle their headers, one trickles its body: none holds the server."""
+    host, port = httpx.URL(server).host, httpx.URL(server).port
+    slow = [socket.create_connection((host, port)) for _ in range(50)]
+    started = time.monotonic()
+    try:
+        for sock in slow:
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+            sock.settimeout(0.05)
+        open_ = list(slow)
+        while open_ and time.monotonic() - started < HEADER_SECONDS + 8:
+            for sock in list(open_):
+                try:
+                    sock.sendall(b"X")  # one more header byte, never the blank line
+                    if sock.recv(1024) == b"":
+                        open_.remove(sock)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    open_.remove(sock)
+            time.sleep(0.2)
+        assert not open_, f"{len(open_)} of 50 trickling connections still open"
+        assert time.monotonic() - started < HEADER_SECONDS + 8
+        assert httpx.get(f"{server}/livez").status_code == 200  # the server still answers
+    finally:
+        for sock in slow:
+            sock.close()
+    with socket.create_connection((host, port)) as sock:
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n{"
+        )
+        sock.settimeout(10)
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
 
 
 def served(server: str) -> dict[str, Any]:

@@ -48,6 +48,65 @@ def test_webhook_signature_matches_mlflow_and_refuses_tampering() -> None:
         webhook.verify("s", {}, body)
 
 
+def signed(secret: str, body: bytes, stamp: str, delivery: str = "d1") -> dict[str, str]:
+    return {
+        "x-mlflow-delivery-id": delivery,
+        "x-mlflow-timestamp": stamp,
+        "x-mlflow-signature": webhook.sign(secret, delivery, stamp, body),
+    }
+
+
+def test_webhook_refuses_future_and_oversized_timestamps_with_4xx() -> None:
+    body = b'{"entity": "model_version_alias"}'
+    now = time.time()
+    ahead = signed("s", body, str(int(now) + 290))  # within the age window, but ahead
+    in_future = r"2[89]\d s in the future \(max 30\)"
+    with pytest.raises(webhook.WebhookRejected, match=in_future) as future:
+        webhook.verify("s", ahead, body, now=now)
+    assert future.value.status == 401
+    webhook.verify("s", signed("s", body, str(int(now) + 20)), body, now=now)  # clock skew
+    for stamp in ("9" * 5000, "1e9", "-5", "\uff11\uff12\uff13"):  # the last: full-width digits
+        with pytest.raises(webhook.WebhookRejected, match="Unix seconds") as huge:
+            webhook.verify("s", signed("s", body, stamp), body, now=now)
+        assert huge.value.status == 400
+    with pytest.raises(webhook.WebhookRejected, match="Delivery-Id") as long_id:
+        webhook.verify("s", signed("s", body, str(int(now)), "d" * 1000), body, now=now)
+    assert long_id.value.status == 400
+
+
+def test_a_replayed_delivery_is_refused_by_every_worker_within_the_window(tmp_path) -> None:
+    body = b'{"entity": "model_version_alias"}'
+    now = time.time()
+    headers = signed("s", body, str(int(now)))
+    first, other_worker = webhook.DeliveryLog(tmp_path), webhook.DeliveryLog(tmp_path)
+    webhook.verify("s", headers, body, now=now, deliveries=first)
+    with pytest.raises(webhook.WebhookRejected, match="already received") as replay:
+        webhook.verify("s", headers, body, now=now + 10, deliveries=other_worker)
+    assert replay.value.status == 409
+    # A forged call never reaches the log: the real delivery is still accepted once.
+    forged = {**signed("s", body, str(int(now)), "d2"), "x-mlflow-signature": "v1,AAAA"}
+    with pytest.raises(webhook.WebhookRejected, match="does not match"):
+        webhook.verify("s", forged, body, now=now, deliveries=first)
+    webhook.verify("s", signed("s", body, str(int(now)), "d2"), body, now=now, deliveries=first)
+    # Ids are forgotten once the window has passed (the timestamp check refuses them then).
+    later = now + webhook.MAX_AGE_SECONDS + webhook.MAX_FUTURE_SECONDS + 1
+    assert webhook.DeliveryLog(tmp_path).first_time("d3", later)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        __import__("hashlib").sha256(b"d3").hexdigest()
+    ]
+
+
+def test_a_deeply_nested_body_is_refused_before_parsing() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(webhook.WebhookRejected, match="nested deeper than 16") as refused:
+        webhook.alias_event(deep)
+    assert refused.value.status == 400
+    quoted = b'{"entity": "x", "note": "' + b"[" * 1000 + b'"}'  # brackets inside a string
+    assert webhook.alias_event(quoted) is None
+    with pytest.raises(webhook.WebhookRejected, match="not JSON"):
+        webhook.alias_event(b"{nope")
+
+
 def test_alias_events_are_read_from_the_mlflow_payload() -> None:
     created = b'{"entity": "model_version_alias", "action": "created",'
     created += b' "data": {"name": "churn", "alias": "champion", "version": "4"}}'

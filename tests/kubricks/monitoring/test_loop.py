@@ -346,7 +346,9 @@ def test_a_failed_retrain_is_recorded_releases_the_lease_and_raises(
         update={"retraining": world.spec.retraining.model_copy(update={"cooldown_hours": 0})}
     )
 
-    def server_gone(spec: UseCaseSpec, settings: KubricksSettings, parent: str | None):
+    def server_gone(
+        spec: UseCaseSpec, settings: KubricksSettings, parent: str | None, gold: int | None
+    ) -> TrainResult:
         raise ServiceUnavailable("MLflow tracking server stopped answering")
 
     experiment = world.client.get_experiment_by_name(world.spec.name).experiment_id

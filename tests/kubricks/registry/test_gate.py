@@ -12,7 +12,7 @@ from kubricks.errors import ServiceUnavailable
 from kubricks.registry import audit
 from kubricks.registry.aliases import promote, rollback
 from kubricks.registry.errors import RegistryError
-from kubricks.registry.gate import GateDecision, decide, register_and_gate
+from kubricks.registry.gate import FreshScores, GateDecision, decide, register_and_gate
 from kubricks.registry.store import CHALLENGER, CHAMPION, alias_version
 from kubricks.settings import KubricksSettings, get_settings
 from kubricks.spec import UseCaseSpec
@@ -25,43 +25,111 @@ THRESHOLDS = {"roc_auc": 0.80}
 
 # The rule, as a pure function.
 def test_first_version_needs_only_the_thresholds() -> None:
-    passed, reason = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.81}, None)
-    assert passed
-    assert "first champion" in reason
+    ruling = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.81}, None)
+    assert ruling.passed and ruling.alarm is None
+    assert "first champion" in ruling.reason
 
 
 def test_threshold_miss_fails_even_without_a_champion() -> None:
-    passed, reason = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.79}, None)
-    assert not passed
-    assert reason == "roc_auc 0.7900 misses threshold 0.8"
+    ruling = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.79}, None)
+    assert not ruling.passed
+    assert ruling.reason == "roc_auc 0.7900 misses threshold 0.8"
 
 
 def test_must_beat_the_champion_by_the_margin() -> None:
     champion = {"roc_auc": 0.85}
-    assert decide("roc_auc", THRESHOLDS, 0.01, {"roc_auc": 0.86}, champion, "3")[0]
-    passed, reason = decide("roc_auc", THRESHOLDS, 0.02, {"roc_auc": 0.86}, champion, "3")
-    assert not passed
-    assert reason == "roc_auc 0.8600 does not beat champion v3 (0.8500) by 0.02"
+    assert decide("roc_auc", THRESHOLDS, 0.01, {"roc_auc": 0.86}, champion, "3").passed
+    ruling = decide("roc_auc", THRESHOLDS, 0.02, {"roc_auc": 0.86}, champion, "3")
+    assert not ruling.passed
+    assert ruling.reason == "roc_auc 0.8600 does not beat champion v3 (0.8500) by 0.02"
 
 
 def test_every_failed_rule_is_reported() -> None:
-    passed, reason = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.5}, {"roc_auc": 0.85}, "1")
-    assert not passed
-    assert "misses threshold" in reason
-    assert "does not beat champion v1" in reason
+    ruling = decide("roc_auc", THRESHOLDS, 0.0, {"roc_auc": 0.5}, {"roc_auc": 0.85}, "1")
+    assert not ruling.passed
+    assert "misses threshold" in ruling.reason
+    assert "does not beat champion v1" in ruling.reason
 
 
 def test_lower_is_better_metrics_flip_both_rules() -> None:
     thresholds = {"rmse": 10.0}
-    assert decide("rmse", thresholds, 0.5, {"rmse": 8.0}, {"rmse": 9.0}, "1")[0]
-    assert not decide("rmse", thresholds, 0.0, {"rmse": 11.0}, None)[0]
-    assert not decide("rmse", thresholds, 0.5, {"rmse": 8.8}, {"rmse": 9.0}, "1")[0]
+    assert decide("rmse", thresholds, 0.5, {"rmse": 8.0}, {"rmse": 9.0}, "1").passed
+    assert not decide("rmse", thresholds, 0.0, {"rmse": 11.0}, None).passed
+    assert not decide("rmse", thresholds, 0.5, {"rmse": 8.8}, {"rmse": 9.0}, "1").passed
 
 
 def test_a_threshold_on_a_metric_never_computed_fails() -> None:
-    passed, reason = decide("roc_auc", {"r2": 0.5}, 0.0, {"roc_auc": 0.9}, None)
-    assert not passed
-    assert "r2 was not computed" in reason
+    ruling = decide("roc_auc", {"r2": 0.5}, 0.0, {"roc_auc": 0.9}, None)
+    assert not ruling.passed
+    assert "r2 was not computed" in ruling.reason
+
+
+def test_a_tie_keeps_the_champion_whatever_the_margin() -> None:
+    for margin in (0.0, 0.01):
+        ruling = decide("f1", {}, margin, {"f1": 1.0}, {"f1": 1.0}, "1")
+        assert not ruling.passed
+        assert ruling.reason.startswith("f1 1.0000 does not beat champion v1 (1.0000)")
+    assert not decide("rmse", {}, 0.0, {"rmse": 3.0}, {"rmse": 3.0}, "1").passed
+    assert decide("f1", {}, 0.0, {"f1": 0.9001}, {"f1": 0.9}, "1").passed
+    assert decide("rmse", {}, 0.0, {"rmse": 2.999}, {"rmse": 3.0}, "1").passed
+
+
+FLOOR = {"roc_auc": 0.8}
+
+
+def fresh(candidate: float, champion: float, rows: int = 400) -> FreshScores:
+    return FreshScores(rows, {"roc_auc": candidate}, {"roc_auc": champion})
+
+
+def test_fresh_labels_decide_the_comparison_and_are_named() -> None:
+    # On the holdout the candidate looks worse, on the 400 fresh labels it is better.
+    ruling = decide(
+        "roc_auc", FLOOR, 0.0, {"roc_auc": 0.84}, {"roc_auc": 0.86}, "3", fresh(0.83, 0.81)
+    )
+    assert ruling.passed and ruling.alarm is None
+    assert ruling.reason == "roc_auc 0.8300 beats champion v3 (0.8100) on 400 fresh labelled rows"
+    ruling = decide(
+        "roc_auc", FLOOR, 0.0, {"roc_auc": 0.88}, {"roc_auc": 0.86}, "3", fresh(0.81, 0.82)
+    )
+    assert not ruling.passed and "does not beat champion v3 (0.8200) on 400 fresh" in ruling.reason
+
+
+def test_a_degraded_champion_and_a_candidate_below_the_floor_follow_the_spec() -> None:
+    """The demo's month 3: the champion is at 0.50 on fresh labels, the candidate scores 0.793
+    on its holdout (floor 0.80) and beats the champion on the fresh labels."""
+    args = ("roc_auc", FLOOR, 0.0, {"roc_auc": 0.793}, {"roc_auc": 0.71}, "1", fresh(0.78, 0.5))
+    promoted = decide(*args, on_degraded_champion="promote")
+    assert promoted.passed
+    assert promoted.alarm is not None
+    assert "promoted a candidate below the floor (roc_auc 0.7930 misses threshold 0.8)" in (
+        promoted.alarm
+    )
+    assert "champion v1 is below its floor on fresh labels (roc_auc 0.5000" in promoted.alarm
+    kept = decide(*args, on_degraded_champion="keep")
+    assert not kept.passed
+    assert kept.alarm is not None and kept.alarm.endswith(
+        "the champion stays (gate.on_degraded_champion: keep)"
+    )
+    assert "misses threshold 0.8" in kept.reason
+
+
+def test_a_degraded_champion_alarms_even_when_nothing_beats_it() -> None:
+    ruling = decide(
+        "roc_auc", FLOOR, 0.0, {"roc_auc": 0.6}, {"roc_auc": 0.7}, "2", fresh(0.45, 0.5)
+    )
+    assert not ruling.passed
+    assert ruling.alarm == (
+        "champion v2 is below its floor on fresh labels (roc_auc 0.5000 misses threshold 0.8),"
+        " and the candidate does not beat it: the champion stays"
+    )
+
+
+def test_a_candidate_above_the_floor_replaces_a_degraded_champion_without_alarm() -> None:
+    ruling = decide(
+        "roc_auc", FLOOR, 0.0, {"roc_auc": 0.9}, {"roc_auc": 0.85}, "2", fresh(0.88, 0.6)
+    )
+    assert ruling.passed and ruling.alarm is None
+    assert "champion v2 is below its floor on fresh labels" in ruling.reason
 
 
 # The gate on the real server.

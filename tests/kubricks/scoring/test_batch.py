@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import SparkSession
 
 from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
+from kubricks.lakehouse.gold import ingested
 from kubricks.lakehouse.ingest import ingest, layer_tables
 from kubricks.scoring import batch
 from kubricks.settings import KubricksSettings
@@ -45,12 +47,19 @@ def gold(
     return tables.read_arrow(uri).to_pandas()
 
 
-def register(spec: UseCaseSpec, gold: pd.DataFrame, settings: KubricksSettings, kind: str) -> str:
-    """Fit a small pipeline on gold's raw columns, register it, make it the champion."""
+def register(
+    spec: UseCaseSpec,
+    gold: pd.DataFrame,
+    settings: KubricksSettings,
+    kind: str,
+    labels: pd.Series | None = None,
+) -> str:
+    """Fit a small pipeline on gold's raw columns (on ``labels`` if given), register it,
+    make it the champion."""
     family = family_named("classification", kind)
     model = build_pipeline(spec, family, family.defaults, seed=0)
     features = gold[spec.gold_feature_columns()]
-    model.fit(features, gold[spec.label])
+    model.fit(features, gold[spec.label] if labels is None else labels)
     return register_model(model, features, spec.name, settings.resolved_tracking_uri)
 
 
@@ -101,3 +110,45 @@ def test_scores_once_per_batch_with_the_resolved_champion(spark, spec, settings,
     assert newest["probability"].between(0, 1).all()
     assert set(newest["prediction"]) <= {0, 1}
     assert tables.has_batch(first.uri, second.batch_id)
+
+
+@pytest.mark.slow
+def test_a_champion_with_other_classes_appends_its_own_columns(spark, spec, settings, gold) -> None:
+    """Old rows read the new class columns as null, new rows leave the old ones null."""
+    older = gold[spec.label].where(gold["Age"] <= 55, 2)  # classes 0, 1, 2
+    newer = gold[spec.label].where(gold["Age"] <= 55, 3)  # classes 0, 1, 3
+    first = register(spec, gold, settings, "logistic_regression", older)
+    scored = batch.score_gold(spark, spec, settings)
+    assert not scored.skipped and scored.model_version == first
+    second = register(spec, gold, settings, "logistic_regression", newer)
+    again = batch.score_gold(spark, spec, settings)
+    assert not again.skipped and again.model_version == second
+
+    table = tables.read_arrow(again.uri).to_pandas()
+    for column in ("probability_0", "probability_1", "probability_2", "probability_3"):
+        assert column in table.columns
+    mine, theirs = table[table["model_version"] == first], table[table["model_version"] == second]
+    assert len(mine) == len(theirs) == gold[spec.entity_key].nunique()
+    assert mine["probability_3"].isna().all() and mine["probability_2"].notna().all()
+    assert theirs["probability_2"].isna().all() and theirs["probability_3"].notna().all()
+    assert set(theirs["prediction"]) <= {0, 1, 3} and 3 in set(theirs["prediction"])
+    binary = table[~table["model_version"].isin([first, second])]
+    assert not binary.empty and binary["probability_0"].isna().all()  # the earlier champions'
+    assert spark.read.parquet(*DeltaTable(again.uri).file_uris()).count() == len(table)
+
+
+@pytest.mark.slow
+def test_scores_the_gold_version_the_last_ingest_recorded(spark, spec, settings, gold) -> None:
+    register(spec, gold, settings, "logistic_regression")
+    recorded = ingested(spec, settings).version
+    uri = layer_tables(spec, settings.lakehouse_uri)["gold"][1]
+    # A commit no ingest run recorded (an ingest that crashed before its record, a table
+    # operation): scoring must not pick it up.
+    write_deltalake(uri, tables.read_arrow(uri).slice(0, 10), mode="overwrite")
+    assert tables.current_version(uri) == recorded + 1
+    pinned = batch.score_gold(spark, spec, settings)
+    assert pinned.gold_version == recorded and pinned.rows == gold[spec.entity_key].nunique()
+    chosen = batch.score_gold(spark, spec, settings, gold_version=recorded + 1)
+    assert chosen.gold_version == recorded + 1 and chosen.rows == 10
+    with pytest.raises(KubricksError, match=f"no version {recorded + 5}"):
+        batch.score_gold(spark, spec, settings, gold_version=recorded + 5)

@@ -1,14 +1,19 @@
-"""A component body's failure becomes one line naming the step, and exit code 1."""
+"""A component body's failure becomes one line naming the step, and exit code 1; a run the
+step could not close is recorded and closed as FAILED once the server answers again."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from kubricks.errors import SourceError
+from kubricks.runs import unfinished
+from kubricks.settings import KubricksSettings
 from kubricks.spec import BUNDLED_USECASES
 from kubricks.steps.step import one_line, step
+from tests.conftest import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -71,3 +76,26 @@ def test_success_runs_the_body_once() -> None:
 def test_one_line_takes_the_first_line() -> None:
     assert one_line(ValueError("a\nb")) == "ValueError: a"
     assert one_line(SourceError("f.csv: empty\nmore")) == "f.csv: empty"
+
+
+@pytest.mark.slow
+def test_a_run_the_lost_server_could_not_close_is_closed_as_failed_later(
+    mlflow_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = MlflowClient(mlflow_server)
+    parent = client.create_run(client.create_experiment(f"steps-{tmp_path.name}")).info.run_id
+    with pytest.raises(SystemExit), step("deploy", "churn", parent) as ctx:
+        opened = ctx.mlflow_run_id
+        # The server is gone by the time the step ends (a port nothing listens on).
+        ctx.settings = ctx.settings.model_copy(
+            update={"tracking_uri": f"http://127.0.0.1:{free_port()}"}
+        )
+    assert "error: step deploy: MLflow tracking server at" in capsys.readouterr().err
+    assert opened is not None and client.get_run(opened).info.status == "RUNNING"
+    settings = KubricksSettings(home=tmp_path, tracking_uri=mlflow_server)
+    assert unfinished.pending(settings) == {opened: "FAILED"}
+
+    assert unfinished.settle(client, settings) == [opened]
+    assert client.get_run(opened).info.status == "FAILED"
+    assert unfinished.pending(settings) == {}
+    assert unfinished.settle(client, settings) == []  # settled once

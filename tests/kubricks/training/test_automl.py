@@ -314,7 +314,7 @@ def test_a_refit_that_would_overrun_keeps_the_fit_on_the_sample(
     holdout = pd.read_parquet(
         client.download_artifacts(result.run_id, HOLDOUT_ARTIFACT, tempfile.mkdtemp())
     )
-    model = mlflow.pyfunc.load_model(result.model_uri)
+    model = load_logged(result.model_uri)
     assert np.asarray(model.predict(holdout[spec.gold_feature_columns()])).shape[0] == len(holdout)
 
 
