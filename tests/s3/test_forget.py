@@ -24,7 +24,7 @@ KEY = "patient_id"
 
 
 def test_forget_with_vacuum_removes_the_rows_from_every_table_and_the_bucket(
-    spark: SparkSession, moto_server: S3Server, tmp_path: Path
+    spark: SparkSession, s3_server: S3Server, tmp_path: Path
 ) -> None:
     source, spec = datasets.tumours(tmp_path)
     frame = pd.read_csv(source)
@@ -32,7 +32,7 @@ def test_forget_with_vacuum_removes_the_rows_from_every_table_and_the_bucket(
     frame[frame[KEY] > 150].to_csv(tmp_path / "second.csv", index=False)  # 151-200 again
     spec_path = tmp_path / "tumours.yaml"
     spec_path.write_text(spec.model_dump_json())
-    settings = moto_server.settings(tmp_path / "home")
+    settings = s3_server.settings(tmp_path / "home")
     options = settings.storage_options()
     ingest(spark, spec, tmp_path / "first.csv", settings)
     ingest(spark, spec, tmp_path / "second.csv", settings)
@@ -50,14 +50,14 @@ def test_forget_with_vacuum_removes_the_rows_from_every_table_and_the_bucket(
     bronze = layer_tables(spec, settings.lakehouse_uri)["bronze"][1]
     old_bronze = tables.current_version(bronze, options)
     _, prefix = storage.split(settings.lakehouse_uri)
-    objects_before = set(moto_server.keys(prefix))
+    objects_before = set(s3_server.keys(prefix))
 
     env = {
         "KUBRICKS_HOME": str(settings.home),
         "KUBRICKS_LAKEHOUSE_ROOT": settings.lakehouse_uri,
-        "KUBRICKS_S3_ENDPOINT_URL": moto_server.endpoint,
-        "KUBRICKS_S3_ACCESS_KEY_ID": moto_server.access_key,
-        "KUBRICKS_S3_SECRET_ACCESS_KEY": moto_server.secret_key,
+        "KUBRICKS_S3_ENDPOINT_URL": s3_server.endpoint,
+        "KUBRICKS_S3_ACCESS_KEY_ID": s3_server.access_key,
+        "KUBRICKS_S3_SECRET_ACCESS_KEY": s3_server.secret_key,
         "KUBRICKS_TRACKING_URI": "http://127.0.0.1:9",  # no MLflow: the model list is skipped
     }
     args = ["forget", "--usecase", str(spec_path), "--key", "160", "--key", "7"]
@@ -83,7 +83,7 @@ def test_forget_with_vacuum_removes_the_rows_from_every_table_and_the_bucket(
 
     with pytest.raises(OSError):  # vacuumed: the old version's files left the bucket
         tables.read_arrow(bronze, old_bronze, storage_options=options)
-    removed = objects_before - set(moto_server.keys(prefix))
+    removed = objects_before - set(s3_server.keys(prefix))
     assert any("/bronze/tumours/part-" in key for key in removed)
     [row] = audit.read(settings, spec.name)
     assert row.action == "forget" and row.reason == "erasure 7"

@@ -15,9 +15,9 @@ from tests.s3.conftest import S3Server
 
 
 def test_restore_and_a_vacuumed_version_in_the_bucket(
-    moto_server: S3Server, tmp_path: Path
+    s3_server: S3Server, tmp_path: Path
 ) -> None:
-    settings = moto_server.settings(tmp_path / "home")
+    settings = s3_server.settings(tmp_path / "home")
     options = settings.storage_options()
     for layer in ("silver", "gold"):
         uri = tables.table_uri(settings.lakehouse_uri, layer, "wine")

@@ -17,10 +17,8 @@ import pytest
 import yaml
 from deltalake import DeltaTable, write_deltalake
 from mlflow import MlflowClient
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
 from kubricks.errors import KubricksError
@@ -31,8 +29,10 @@ from kubricks.monitoring.scenarios import TIME_COLUMN, drift_scenario, gold_shap
 from kubricks.settings import KubricksSettings
 from kubricks.spec import load_spec
 from kubricks.tracking import use_server
+from kubricks.registry.safe_load import record_digest
 from kubricks.training.mlflow_logging import log_model
 from kubricks.training.result import HOLDOUT_ARTIFACT
+from kubricks.training.search_space import preprocessor
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def deployed(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):
     write_deltalake(gold_uri, train, mode="error")  # version 0: what the champion trains on
 
     features = spec.gold_feature_columns()
-    pipeline = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=1000))
+    pipeline = make_pipeline(preprocessor(spec, scale=True), LogisticRegression(max_iter=1000))
     fit, holdout = train.iloc[:9_000], train.iloc[9_000:]
     pipeline.fit(fit[features], fit[spec.label])
     use_server(mlflow_server)
@@ -73,6 +73,7 @@ def deployed(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):
             "lineage.gold_version": "0",
         },
     )
+    record_digest(client, spec.name, str(version.version))
     client.set_registered_model_alias(spec.name, "champion", version.version)
 
     months = scenario.all_months()
