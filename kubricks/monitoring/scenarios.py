@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kubricks.errors import SpecError
-from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec, one_hot_column
+from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
 
 TIME_COLUMN = "requested_at"
 
@@ -123,13 +123,9 @@ def drift_scenario(
 
 
 def gold_shaped(spec: UseCaseSpec, frame: pd.DataFrame) -> pd.DataFrame:
-    """Raw scenario rows as gold holds them: one-hot groups, key, label, event time (UTC)."""
+    """Raw scenario rows as gold holds them: key, the raw feature columns (the model
+    encodes), label and the event time (UTC)."""
     out = frame.copy()
-    for feature in spec.features:
-        for category in feature.categories or []:
-            out[one_hot_column(feature.name, category)] = (frame[feature.name] == category).astype(
-                np.int64
-            )
     out[EVENT_TIME_COLUMN] = pd.to_datetime(frame[TIME_COLUMN]).dt.tz_localize("UTC")
-    columns = [spec.entity_key, *spec.gold_feature_columns(), spec.label, EVENT_TIME_COLUMN]
-    return out[columns].reset_index(drop=True)
+    features = [f.name for f in spec.features]
+    return out[[spec.entity_key, *features, spec.label, EVENT_TIME_COLUMN]].reset_index(drop=True)
