@@ -19,33 +19,98 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-def print_result(result) -> None:
-    """The window table, the verdict and where the report is."""
-    windows = result.analysis.windows
-    columns = [
-        c
-        for c in ("window_start", "count", "drifted_features", "drift_alarm", "label_coverage",
-                  "realized", "estimated", "quality_raw", "quality_alarm", "alarm")
-        if c in windows.columns
-    ]  # fmt: skip
-    rows = [[_fmt(row[c]) for c in columns] for _, row in windows.iterrows()]
-    console.print(table("Monitoring windows", columns, rows))
-    verdict = "[red]ALARM[/]" if result.alarm else "[green]no alarm[/]"
+def _drift(row: pd.Series) -> str:
+    """A window's drift verdict, with the drifted features when there are any."""
+    if row.get("drift_verdict") == "drifted":
+        return "drifted: " + ", ".join(row["drifted_features"])
+    return str(row.get("drift_verdict", ""))
+
+
+COLUMNS = {
+    "window_start": "window_start",
+    "count": "count",
+    "drift": "drift",
+    "drift_alarm": "drift_alarm",
+    "label_coverage": "label_coverage",
+    "realized": "realized",
+    "estimated": "estimated",
+    "reference_value": "reference",
+    "quality_verdict": "quality",
+    "alarm": "alarm",
+}
+
+
+def _latest(result) -> str:
+    """The verdict on the latest window, in one line."""
+    analysis = result.analysis
     drifted = ", ".join(result.drifted_features) or "none"
-    console.print(f"Latest window: {verdict} (drifted features: {drifted})")
+    if result.alarm:
+        return f"Latest window: [red]ALARM[/] (drifted features: {drifted})"
+    last = analysis.windows.iloc[-1] if not analysis.windows.empty else None
+    if last is not None and not analysis.judged:
+        return (
+            f"Latest window: [yellow]{last['drift_verdict']}[/]: {int(last['count']):,} row(s),"
+            " too few for drift to be judged"
+        )
+    return f"Latest window: [green]no alarm[/] (drifted features: {drifted})"
+
+
+def _quality(result) -> str | None:
+    windows = result.analysis.windows
+    if windows.empty or "reference_value" not in windows or result.analysis.quality.empty:
+        return None
+    last = windows.iloc[-1]
+    primary = result.analysis.quality["primary_metric"].iloc[0]
+    value = last["realized"] if pd.notna(last["realized"]) else last["estimated"]
+    kind = "realized" if pd.notna(last["realized"]) else "estimated"
+    if pd.isna(last["reference_value"]) or pd.isna(value):
+        return f"Quality ({primary}): {last['quality_verdict']}"
+    return (
+        f"Quality ({primary}): {kind} {value:.4f} against {last['reference_value']:.4f} on the"
+        f" champion's holdout: {last['quality_verdict']}"
+    )
+
+
+def print_result(result) -> None:
+    """What was compared, the window table, the verdict and where the report is."""
+    from kubricks.monitoring.dashboard import source_notes
+
+    windows = result.analysis.windows.copy()
+    if result.source is not None:
+        for note in source_notes(result.source, result.analysis):
+            console.print(note, highlight=False)
+    windows["drift"] = [_drift(row) for _, row in windows.iterrows()]
+    shown = [c for c in COLUMNS if c in windows.columns]
+    rows = [[_fmt(row[c]) for c in shown] for _, row in windows.iterrows()]
+    console.print(table("Monitoring windows", [COLUMNS[c] for c in shown], rows))
+    console.print(_latest(result), highlight=False)
+    quality = _quality(result)
+    if quality:
+        console.print(quality, highlight=False)
     for kind, uri in result.tables.items():
-        console.print(f"{kind} metrics: {uri}")
-    console.print(f"Report: {result.report_path}")
+        console.print(f"{kind} metrics: {uri}", highlight=False)
+    if result.report_error:
+        console.print(
+            f"Report: [red]failed[/] ({result.report_error}); a plain page is at"
+            f" {result.report_path}",
+            highlight=False,
+        )
+    else:
+        console.print(f"Report: {result.report_path}", highlight=False)
 
 
 def monitor(
     usecase: Annotated[str, typer.Option(help="Use-case name or path to a spec YAML.")] = "churn",
     source: Annotated[
         str,
-        typer.Option(help="'inference-log' (default), 'gold', or a Delta/Parquet/CSV path."),
+        typer.Option(
+            help="'inference-log' (default), 'gold', a Delta table, or a CSV, Parquet or JSON"
+            " file; a source with no time column is one snapshot window."
+        ),
     ] = "inference-log",
     granularity: Annotated[
-        str | None, typer.Option(help="hour, day, week or month; default the spec's.")
+        str | None,
+        typer.Option(help="auto, hour, day, week, month or year; default the spec's (auto)."),
     ] = None,
     retrain: Annotated[
         bool, typer.Option(help="Run the closed loop once (retrain if the policy says so).")

@@ -384,6 +384,9 @@ def _alarms(drift: pd.DataFrame, reference: Reference) -> pd.DataFrame:
         drift.loc[rows, "threshold"] = [
             max(floor, null.quantile(int(n), 1 - config.fdr)) for n in sizes
         ]
+    # within a slice, the slice's own column is one value by construction: not compared
+    own = (drift.loc[base, "column_name"] == drift.loc[base, "slice_key"]).to_numpy()
+    base = base[~own]
     judged = base[(drift.loc[base, "count"] >= config.min_window_rows).to_numpy()]
     drift["judged"] = False
     drift.loc[judged, "judged"] = True
