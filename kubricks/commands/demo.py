@@ -68,7 +68,7 @@ def _reason(exc: BaseException) -> str:
     return first if isinstance(exc, KubricksError) else f"{type(exc).__name__}: {first}"
 
 
-def _failed(exc: BaseException, started: Started, settings, spec) -> DemoFailed:
+def failure(exc: BaseException, started: Started, settings, spec) -> DemoFailed:
     """One line for the user; the traceback goes to a file beside the demo's data."""
     log = settings.home.expanduser().resolve() / "demo" / "last-error.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +112,7 @@ def demo(
         started.stop(settings, spec)
         raise
     except Exception as exc:
-        raise _failed(exc, started, settings, spec) from exc
+        raise failure(exc, started, settings, spec) from exc
 
 
 def _stage(started: Started, title: str) -> None:
