@@ -16,6 +16,7 @@ from serving import build, client, local
 from serving.schema import feature_types
 
 SAMPLED = 200  # gold rows looked at for complete ones
+START_SECONDS = 300.0  # a loaded laptop can take minutes to import BentoML and load a model
 
 
 def json_value(value: Any, kind: str) -> Any:
@@ -77,7 +78,7 @@ def serve_and_predict(
     runtime = build.prepare(settings, spec)
     base = local.url(settings, port)
     if not local.ready(base):
-        local.start(settings, runtime, port=port)
+        local.start(settings, runtime, port=port, timeout=START_SECONDS)
     rows = sample_rows(spec, settings, count)
     keys = [row[spec.entity_key] for row in rows]
     try:  # by key shows the online store at work, when features were materialized

@@ -125,3 +125,51 @@ def test_a_demo_that_fails_prints_one_line_and_stops_mlflow(tmp_path: Path) -> N
         home=tmp_path / "home", mlflow_port=int(env["KUBRICKS_MLFLOW_PORT"])
     )
     assert not services.mlflow_status(settings).running
+
+
+@pytest.mark.slow
+def test_the_demo_runs_to_the_end_on_an_inferred_spec_with_dates_and_gaps(tmp_path: Path) -> None:
+    """`spec infer` on wine with a tasting date and 5% gaps in two columns, then `kubricks demo`
+    on that spec, its output piped to a file as a user would: every step, in order."""
+    data = tmp_path / "wine.csv"
+    wine_frame().to_csv(data, index=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBRICKS_")}
+    env.update(
+        KUBRICKS_HOME=str(tmp_path / "home"),
+        KUBRICKS_MLFLOW_PORT=str(free_port()),
+        KUBRICKS_SERVING_PORT=str(free_port()),
+    )
+    kubricks = str(Path(sys.executable).with_name("kubricks"))
+    spec_file = tmp_path / "wine.yaml"
+    inferred = subprocess.run(
+        [kubricks, "spec", "infer", "--source", str(data), "--label", "cultivar",
+         "--output", str(spec_file)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert inferred.returncode == 0, inferred.stderr
+    output = tmp_path / "demo.out"
+    try:
+        with output.open("w") as out:
+            demo = subprocess.run(
+                [kubricks, "demo", "--usecase", str(spec_file), "--budget-minutes", "0.3",
+                 "--max-trials", "2"],
+                env=env, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=2400,
+            )  # fmt: skip
+        text = output.read_text()
+        assert demo.returncode == 0, text[-3000:]
+        assert "Traceback" not in text
+        steps = [
+            "Kubricks demo: wine",
+            "MLflow tracking server started",
+            "Training pipeline",
+            "Batch inference pipeline",
+            "What is there now",
+            "Real-time serving",
+            "POST /predict",
+            "Explore:",
+        ]
+        where = [text.find(step) for step in steps]
+        assert -1 not in where and where == sorted(where), dict(zip(steps, where, strict=True))
+    finally:
+        for command in (["serve", "--stop", "--usecase", str(spec_file)], ["down"]):
+            subprocess.run([kubricks, *command], env=env, capture_output=True, timeout=120)
