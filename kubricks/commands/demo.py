@@ -3,6 +3,8 @@ one command."""
 
 from __future__ import annotations
 
+import os
+import sys
 import traceback
 from dataclasses import dataclass
 from typing import Annotated
@@ -105,6 +107,8 @@ def demo(
     settings = get_settings()
     spec = load_spec(usecase, settings.usecases_dir)
     ingested = demo_source(spec, source)
+    if not sys.stderr.isatty():  # piped: progress bars' carriage returns clutter the file
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     started = Started()
     try:
         _run(settings, spec, usecase, ingested, rows, budget_minutes, max_trials, started)

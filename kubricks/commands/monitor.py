@@ -11,14 +11,6 @@ from kubricks.console import console, table
 from kubricks.settings import get_settings
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return "" if pd.isna(value) else f"{value:.4f}"
-    if isinstance(value, list):
-        return ", ".join(value) or "-"
-    return str(value)
-
-
 def _drift(row: pd.Series) -> str:
     """A window's drift verdict, with the drifted features when there are any."""
     if row.get("drift_verdict") == "drifted":
@@ -26,18 +18,36 @@ def _drift(row: pd.Series) -> str:
     return str(row.get("drift_verdict", ""))
 
 
-COLUMNS = {
-    "window_start": "window_start",
-    "count": "count",
-    "drift": "drift",
-    "drift_alarm": "drift_alarm",
-    "label_coverage": "label_coverage",
-    "realized": "realized",
-    "estimated": "estimated",
-    "reference_value": "reference",
-    "quality_verdict": "quality",
-    "alarm": "alarm",
-}
+def _quality_cell(row: pd.Series) -> str:
+    """The window's primary metric (realized, else estimated) and the quality verdict."""
+    verdict = str(row.get("quality_verdict", ""))
+    for kind, prefix in (("realized", ""), ("estimated", "est. ")):
+        value = row.get(kind)
+        if value is not None and pd.notna(value):
+            return f"{prefix}{value:.3f} {verdict}"
+    return verdict
+
+
+def _window(value: object, granularity: str) -> str:
+    stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    fine = granularity in ("hour", "snapshot")
+    return stamp.strftime("%Y-%m-%d %H:%M" if fine else "%Y-%m-%d")
+
+
+def window_rows(result) -> list[list[str]]:
+    """One short row per window: when, how many rows, drift, quality, alarm (after
+    persistence); narrow enough for an 80-column terminal or a log file."""
+    analysis = result.analysis
+    return [
+        [
+            _window(row["window_start"], analysis.granularity),
+            f"{int(row['count']):,}",
+            _drift(row),
+            _quality_cell(row),
+            "ALARM" if row["alarm"] else "-",
+        ]
+        for _, row in analysis.windows.iterrows()
+    ]
 
 
 def _latest(result) -> str:
@@ -75,14 +85,11 @@ def print_result(result) -> None:
     """What was compared, the window table, the verdict and where the report is."""
     from kubricks.monitoring.dashboard import source_notes
 
-    windows = result.analysis.windows.copy()
     if result.source is not None:
         for note in source_notes(result.source, result.analysis):
             console.print(note, highlight=False)
-    windows["drift"] = [_drift(row) for _, row in windows.iterrows()]
-    shown = [c for c in COLUMNS if c in windows.columns]
-    rows = [[_fmt(row[c]) for c in shown] for _, row in windows.iterrows()]
-    console.print(table("Monitoring windows", [COLUMNS[c] for c in shown], rows))
+    columns = ["window", "rows", "drift", "quality", "alarm"]
+    console.print(table("Monitoring windows", columns, window_rows(result)))
     console.print(_latest(result), highlight=False)
     quality = _quality(result)
     if quality:

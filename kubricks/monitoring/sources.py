@@ -88,7 +88,7 @@ def raw_file(spark: SparkSession, path: Path, fmt: str, spec: UseCaseSpec) -> So
     flagged = T.flag_violations(bronze, checked)
     checks = T.violation_counts(flagged)
     frame = T.to_gold(flagged, checked).toPandas()
-    name = f"{FILE_FORMATS[fmt]} file {path} ({len(frame):,} rows)"
+    name = f"{FILE_FORMATS[fmt]} file {path.resolve()} ({len(frame):,} rows)"
     if not spec.event_timestamp:
         return Source(frame.drop(columns=EVENT_TIME_COLUMN), None, name, checks)
     timed = frame[EVENT_TIME_COLUMN].notna()
