@@ -203,7 +203,8 @@ class Monitoring(_Strict):
     ``persistence_k`` drifting windows among the last ``persistence_n``.
     """
 
-    granularity: Literal["hour", "day", "week", "month"] = "day"
+    # auto: the finest window that typically holds ``min_window_rows`` rows
+    granularity: Literal["auto", "hour", "day", "week", "month", "year"] = "auto"
     slices: list[str] = Field(default_factory=list)
     numeric_metric: DriftMetricName = "js_distance"
     categorical_metric: DriftMetricName = "js_distance"

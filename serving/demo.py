@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import date, datetime
 from typing import Any
 
 from kubricks.console import console, table
@@ -11,13 +13,35 @@ from kubricks.lakehouse.ingest import layer_tables
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from serving import build, client, local
+from serving.schema import feature_types
+
+SAMPLED = 200  # gold rows looked at for complete ones
+START_SECONDS = 300.0  # a loaded laptop can take minutes to import BentoML and load a model
+
+
+def json_value(value: Any, kind: str) -> Any:
+    """A gold value as a request carries it: dates and times as ISO text, missing as null."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, datetime):
+        return value.date().isoformat() if kind == "date" else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 def sample_rows(spec: UseCaseSpec, settings: KubricksSettings, count: int) -> list[dict]:
-    """The first gold rows: the key and the raw feature columns."""
-    gold = tables.read_arrow(layer_tables(spec, settings.lakehouse_uri)["gold"][1])
-    columns = [spec.entity_key, *spec.gold_feature_columns()]
-    return gold.select(columns).slice(0, count).to_pylist()
+    """A few gold rows as request bodies: the key and the feature columns, complete rows
+    first (a row with a missing value is a valid request only where the spec allows it)."""
+    uri = layer_tables(spec, settings.lakehouse_uri)["gold"][1]
+    gold = tables.read_arrow(uri, None, settings.storage_options())
+    kinds = {spec.entity_key: spec.column(spec.entity_key).type, **feature_types(spec)}
+    rows = [
+        {name: json_value(value, kinds[name]) for name, value in row.items()}
+        for row in gold.select(list(kinds)).slice(0, SAMPLED).to_pylist()
+    ]
+    complete = [row for row in rows if all(v is not None for v in row.values())]
+    return (complete + [row for row in rows if row not in complete])[:count]
 
 
 def print_predictions(
@@ -54,7 +78,7 @@ def serve_and_predict(
     runtime = build.prepare(settings, spec)
     base = local.url(settings, port)
     if not local.ready(base):
-        local.start(settings, runtime, port=port)
+        local.start(settings, runtime, port=port, timeout=START_SECONDS)
     rows = sample_rows(spec, settings, count)
     keys = [row[spec.entity_key] for row in rows]
     try:  # by key shows the online store at work, when features were materialized

@@ -3,6 +3,10 @@ one command."""
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,6 +16,7 @@ from kubricks.console import command_line, console, section
 from kubricks.errors import KubricksError
 
 if TYPE_CHECKING:
+    from kubricks.settings import KubricksSettings
     from kubricks.spec import UseCaseSpec
 
 SYNTHETIC = "synthetic"
@@ -37,6 +42,49 @@ def demo_source(spec: UseCaseSpec, source: str | None) -> str:
     )
 
 
+class DemoFailed(KubricksError):
+    """The demo stopped at a step; the servers it started are stopped again."""
+
+
+@dataclass
+class Started:
+    """The servers this run of the demo started (not ones the user already had running)."""
+
+    mlflow: bool = False
+    serving: bool = False
+    stage: str = "starting"
+
+    def stop(self, settings: KubricksSettings, spec: UseCaseSpec) -> list[str]:
+        """Stop what this run started; returns what was stopped, for the one-line error."""
+        from kubricks import services
+        from serving import local
+
+        stopped = []
+        if self.serving and local.stop(settings, spec.name):
+            stopped.append("the model server")
+        if self.mlflow and services.stop_mlflow(settings):
+            stopped.append("MLflow")
+        return stopped
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return first if isinstance(exc, KubricksError) else f"{type(exc).__name__}: {first}"
+
+
+def failure(exc: BaseException, started: Started, settings, spec) -> DemoFailed:
+    """One line for the user; the traceback goes to a file beside the demo's data."""
+    log = settings.home.expanduser().resolve() / "demo" / "last-error.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("".join(traceback.format_exception(exc)))
+    stopped = started.stop(settings, spec)
+    cleanup = f"; stopped {' and '.join(stopped)}" if stopped else ""
+    return DemoFailed(
+        f"demo stopped during {started.stage}: {_reason(exc)}{cleanup} (details: {log})"
+    )
+
+
 def demo(
     usecase: UseCaseOption = AUTO,
     source: Annotated[
@@ -50,19 +98,55 @@ def demo(
     budget_minutes: Annotated[float, typer.Option(help="AutoML search budget.")] = 1.0,
     max_trials: Annotated[int, typer.Option(help="AutoML trials at most.")] = 15,
 ) -> None:
-    """Start MLflow, run the training pipeline, then batch inference, with kfp.local."""
-    from kubricks.commands import models, pipelines, platform
-    from kubricks.commands.lakehouse import print_tables
+    """Start MLflow, run the training pipeline, batch inference, serving and monitoring.
+
+    On a failure it prints one line and stops the servers it started.
+    """
     from kubricks.spec import load_spec
-    from serving.demo import serve_and_predict
 
     settings = get_settings()
     spec = load_spec(usecase, settings.usecases_dir)
     ingested = demo_source(spec, source)
+    if not sys.stderr.isatty():  # piped: progress bars' carriage returns clutter the file
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    started = Started()
+    try:
+        _run(settings, spec, usecase, ingested, rows, budget_minutes, max_trials, started)
+    except KeyboardInterrupt:
+        started.stop(settings, spec)
+        raise
+    except Exception as exc:
+        raise failure(exc, started, settings, spec) from exc
+
+
+def _stage(started: Started, title: str) -> None:
+    started.stage = title.split(":")[0].lower()
+    section(title)
+
+
+def _run(
+    settings: KubricksSettings,
+    spec: UseCaseSpec,
+    usecase: str,
+    ingested: str,
+    rows: int,
+    budget_minutes: float,
+    max_trials: int,
+    started: Started,
+) -> None:
+    from kubricks import services
+    from kubricks.commands import models, pipelines, platform
+    from kubricks.commands.lakehouse import print_tables
+    from serving import local
+    from serving.demo import serve_and_predict
+
     data = f"{rows:,} synthetic rows" if ingested == SYNTHETIC else ingested or spec.source.path
     section(f"Kubricks demo: {spec.name}, {data}")
+    before = services.mlflow_status(settings)
+    started.mlflow = not (before.running and before.healthy)
+    started.stage = "starting MLflow"
     platform.up()
-    section("Training pipeline: ingest → features → AutoML → gate → deploy")
+    _stage(started, "Training pipeline: ingest → features → AutoML → gate → deploy")
     pipelines.run(
         "training",
         param=[
@@ -73,15 +157,16 @@ def demo(
             f"max_trials={max_trials}",
         ],
     )
-    section("Batch inference pipeline: score gold with the champion")
+    _stage(started, "Batch inference pipeline: score gold with the champion")
     pipelines.run("batch_inference", param=[f"usecase={usecase}"])
-    section("What is there now")
+    _stage(started, "What is there now: tables and model versions")
     print_tables()
     models.list_versions(usecase=usecase)
-    section("Real-time serving: the champion over HTTP")
+    _stage(started, "Real-time serving: the champion over HTTP")
+    started.serving = not local.ready(local.url(settings))
     serve_and_predict(settings, spec)
     if spec.synthetic:
-        monitoring_story(settings, spec)
+        monitoring_story(settings, spec, started)
     console.print(
         "Explore: the MLflow UI at the URL above; `kubricks runs`, `kubricks tables`,"
         " `kubricks features get --key ...`, `kubricks models history`. Stop everything with:"
@@ -89,16 +174,20 @@ def demo(
     command_line("kubricks down")
 
 
-def monitoring_story(settings, spec) -> None:
+def monitoring_story(settings, spec, started: Started | None = None) -> None:
     """Months 2 (an upstream bug) and 3 (concept drift) through monitoring and the loop."""
     from kubricks.commands.monitor import print_result
     from kubricks.monitoring.story import run_story
     from kubricks.spark import get_spark
     from serving.deploy import deploy_local
 
-    section("Monitoring: three months served, labels landing, the closed loop")
-    with console.status("Ingesting months 1-3, monitoring by week, running the loop once…"):
-        story = run_story(get_spark(settings), spec, settings)
+    title = "Monitoring: three months served, labels landing, the closed loop"
+    if started is not None:
+        _stage(started, title)
+    else:
+        section(title)
+    console.print("Ingesting months 1-3, monitoring by week, running the loop once…")
+    story = run_story(get_spark(settings), spec, settings)
     scenario = story.scenario
     console.print(
         f"Month 2: {scenario.unit_feature} switched units (x*1.8+32) and {scenario.nulled_feature}"

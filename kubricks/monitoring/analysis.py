@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from kubricks.monitoring.bins import (
     numeric_column,
 )
 from kubricks.monitoring.sketch import Sketch, categorical_sketch, numeric_sketch
-from kubricks.monitoring.windows import Groups, group_rows
+from kubricks.monitoring.windows import AUTO, SNAPSHOT, Groups, fit_granularity, group_rows
 from kubricks.spec import Monitoring
 
 THREADS = 2  # numpy sorts release the GIL: two columns at a time on two cores
@@ -52,17 +53,34 @@ class Reference:
     config: Monitoring
 
 
+def not_judged(minimum: int) -> str:
+    """The verdict of a window too small to judge, in the table, the report and Delta rows."""
+    return f"not judged (n < {minimum})"
+
+
 @dataclass(frozen=True)
 class QualityInputs:
-    """Labels (NaN until they land), predictions and probabilities, aligned with the rows."""
+    """Labels (NaN until they land), predictions and probabilities, aligned with the rows.
+
+    Binary: labels and predictions are 0/1 for "is the positive class". Multiclass
+    (``classes`` > 2): they are class indices. Regression: the values.
+    """
 
     problem_type: str  # classification | regression
-    label: np.ndarray  # float: 0/1 for classification, NaN when unlabelled
-    predicted: np.ndarray  # 0/1 (classification) or float
-    probability: np.ndarray | None  # calibrated positive-class probability, or None
+    label: np.ndarray  # float codes or values, NaN when unlabelled
+    predicted: np.ndarray  # same coding as ``label``
+    probability: np.ndarray | None  # calibrated: positive class (binary), predicted class's
     primary: str
     greater_is_better: bool
     reference: dict[str, float] = field(default_factory=dict)  # holdout (realized) quality
+    raw_probability: np.ndarray | None = None  # binary: the model's own positive-class score
+    probabilities: np.ndarray | None = None  # multiclass: the model's rows x classes matrix
+    calibrated: np.ndarray | None = None  # multiclass: per-class calibrated probabilities
+    classes: int = 2
+
+    @property
+    def multiclass(self) -> bool:
+        return self.problem_type == "classification" and self.classes > 2
 
 
 @dataclass
@@ -72,6 +90,17 @@ class Analysis:
     quality: pd.DataFrame
     windows: pd.DataFrame
     latest_fine: dict[str, np.ndarray] = field(default_factory=dict)  # for the report's plots
+    granularity: str = ""  # the one used: the spec's, a fitted one, or "snapshot"
+    min_window_rows: int = 0
+
+    @property
+    def snapshot(self) -> bool:
+        return self.granularity == SNAPSHOT
+
+    @property
+    def judged(self) -> bool:
+        """Whether the latest window was large enough to judge drift at all."""
+        return bool(len(self.windows)) and bool(self.windows["judged"].iloc[-1])
 
     @property
     def alarm(self) -> bool:
@@ -355,9 +384,13 @@ def _alarms(drift: pd.DataFrame, reference: Reference) -> pd.DataFrame:
         drift.loc[rows, "threshold"] = [
             max(floor, null.quantile(int(n), 1 - config.fdr)) for n in sizes
         ]
-    features = base[(drift.loc[base, "role"] == "feature").to_numpy()]
-    big = drift.loc[features, "count"].to_numpy() >= config.min_window_rows
-    features = features[big]
+    # within a slice, the slice's own column is one value by construction: not compared
+    own = (drift.loc[base, "column_name"] == drift.loc[base, "slice_key"]).to_numpy()
+    base = base[~own]
+    judged = base[(drift.loc[base, "count"] >= config.min_window_rows).to_numpy()]
+    drift["judged"] = False
+    drift.loc[judged, "judged"] = True
+    features = judged[(drift.loc[judged, "role"] == "feature").to_numpy()]
     for _, idx in drift.loc[features].groupby("window_start").groups.items():
         rejected = alarms.benjamini_hochberg(drift.loc[idx, "null_pvalue"].to_numpy(), config.fdr)
         metric_floor = np.array(
@@ -365,52 +398,99 @@ def _alarms(drift: pd.DataFrame, reference: Reference) -> pd.DataFrame:
         )
         large = drift.loc[idx, "alarm_value"].to_numpy() >= metric_floor
         drift.loc[idx, "drifted"] = rejected & large
+    # the model's outputs are reported against their own threshold; they raise no alarm
+    outputs = judged[(drift.loc[judged, "role"] != "feature").to_numpy()]
+    drift.loc[outputs, "drifted"] = (
+        drift.loc[outputs, "alarm_value"].to_numpy() >= drift.loc[outputs, "threshold"].to_numpy()
+    )
+    verdict = pd.Series(pd.NA, index=drift.index, dtype="string")
+    verdict[base] = not_judged(config.min_window_rows)
+    verdict[judged] = np.where(drift.loc[judged, "drifted"].astype(bool), "drifted", "stable")
+    drift["verdict"] = verdict
     return drift
+
+
+def _ordered(values: np.ndarray | None, order: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[order]
+
+
+def _window_quality(
+    inputs: QualityInputs, rows: dict[str, np.ndarray | None], counted: bool, labelled
+) -> tuple[dict[str, float], dict[str, float], tuple[str, ...]]:
+    """Realized (on the labelled rows, when counted) and estimated metrics of one window."""
+    y, predicted, probability = rows["label"], rows["predicted"], rows["probability"]
+    if inputs.problem_type != "classification":
+        names = quality.REGRESSION_METRICS
+        realized = (
+            quality.realized_regression(y[labelled], predicted[labelled])
+            if counted
+            else dict.fromkeys(names, np.nan)
+        )
+        return realized, dict.fromkeys(names, np.nan), names
+    names = quality.CLASSIFICATION_METRICS
+    if inputs.multiclass:
+        matrix = rows["probabilities"]
+        realized = (
+            quality.realized_multiclass(
+                y[labelled].astype(int),
+                predicted[labelled].astype(int),
+                None if matrix is None else matrix[labelled],
+                inputs.classes,
+            )
+            if counted
+            else dict.fromkeys(names, np.nan)
+        )
+        estimated = quality.estimated_multiclass(
+            probability, rows["calibrated"], predicted.astype(int)
+        )
+        return realized, estimated, names
+    score = rows["raw_probability"]
+    if score is None:
+        score = probability if probability is not None else predicted.astype(float)
+    realized = (
+        quality.realized_classification(
+            y[labelled].astype(int), score[labelled], predicted[labelled].astype(int)
+        )
+        if counted
+        else dict.fromkeys(names, np.nan)
+    )
+    estimated = (
+        quality.estimated_classification(probability, predicted)
+        if probability is not None
+        else dict.fromkeys(names, np.nan)
+    )
+    return realized, estimated, names
 
 
 def _quality_frame(
     keys: pd.DataFrame, groups: Groups, inputs: QualityInputs, config: Monitoring
 ) -> pd.DataFrame:
+    """Realized and estimated quality per window, against the champion's holdout.
+
+    Realized quality is judged once labels cover ``label_coverage`` of a window and at
+    least ``min_window_rows`` rows are labelled; the estimate once the window has that
+    many rows. A window that is neither says why in ``quality_verdict``.
+    """
+    arrays = {
+        "label": inputs.label,
+        "predicted": inputs.predicted,
+        "probability": inputs.probability,
+        "raw_probability": inputs.raw_probability,
+        "probabilities": inputs.probabilities,
+        "calibrated": inputs.calibrated,
+    }
+    ordered = {name: _ordered(values, groups.order) for name, values in arrays.items()}
+    minimum = config.min_window_rows
     rows = []
-    label = inputs.label[groups.order]
-    predicted = inputs.predicted[groups.order]
-    probability = None if inputs.probability is None else inputs.probability[groups.order]
     for g in range(len(keys)):
         lo, hi = groups.bounds[g], groups.bounds[g + 1]
-        y = label[lo:hi]
-        labelled = ~np.isnan(y)
+        window = {n: None if v is None else v[lo:hi] for n, v in ordered.items()}
+        labelled = ~np.isnan(window["label"])
         coverage = float(labelled.mean()) if hi > lo else 0.0
-        counted = coverage >= config.label_coverage and labelled.sum() >= 2
+        counted = bool(coverage >= config.label_coverage and labelled.sum() >= max(2, minimum))
         row: dict[str, object] = {"labelled": int(labelled.sum()), "label_coverage": coverage}
-        row["counted"] = bool(counted)
-        if inputs.problem_type == "classification":
-            realized = (
-                quality.realized_classification(
-                    y[labelled].astype(int),
-                    (
-                        probability[lo:hi][labelled]
-                        if probability is not None
-                        else predicted[lo:hi][labelled].astype(float)
-                    ),
-                    predicted[lo:hi][labelled].astype(int),
-                )
-                if counted
-                else dict.fromkeys(quality.CLASSIFICATION_METRICS, np.nan)
-            )
-            estimated = (
-                quality.estimated_classification(probability[lo:hi], predicted[lo:hi])
-                if probability is not None
-                else dict.fromkeys(quality.CLASSIFICATION_METRICS, np.nan)
-            )
-            names = quality.CLASSIFICATION_METRICS
-        else:
-            realized = (
-                quality.realized_regression(y[labelled], predicted[lo:hi][labelled])
-                if counted
-                else dict.fromkeys(quality.REGRESSION_METRICS, np.nan)
-            )
-            estimated = dict.fromkeys(quality.REGRESSION_METRICS, np.nan)
-            names = quality.REGRESSION_METRICS
+        row["counted"] = counted
+        realized, estimated, names = _window_quality(inputs, window, counted, labelled)
         for name in names:
             row[f"realized_{name}"] = realized.get(name, np.nan)
             row[f"estimated_{name}"] = estimated.get(name, np.nan)
@@ -421,17 +501,38 @@ def _quality_frame(
     out["primary_metric"] = primary
     out["reference_value"] = reference
     sign = 1.0 if inputs.greater_is_better else -1.0
+    big = out["count"].to_numpy() >= minimum
     for kind in ("realized", "estimated"):
         column = f"{kind}_{primary}"
         value = out[column] if column in out else pd.Series(np.nan, index=out.index)
         drop = sign * (reference - value)
         out[f"{kind}_drop"] = drop
-        out[f"{kind}_alarm"] = (drop > config.quality_drop).fillna(False).astype(bool)
+        out[f"{kind}_alarm"] = (drop > config.quality_drop).fillna(False).astype(bool) & big
     out["estimate_gap"] = out.get(f"estimated_{primary}", np.nan) - out.get(
         f"realized_{primary}", np.nan
     )
     out["quality_alarm"] = out["realized_alarm"] | out["estimated_alarm"]
+    out["quality_verdict"] = [
+        _quality_verdict(row, primary, reference, config) for row in out.to_dict("records")
+    ]
     return out
+
+
+def _quality_verdict(
+    row: dict[str, Any], primary: str, reference: float, config: Monitoring
+) -> str:
+    """Why a window's quality is or is not in alarm, in a few words."""
+    if np.isnan(reference):
+        return f"not judged (no holdout {primary} to compare with)"
+    if row["quality_alarm"]:
+        return "dropped" if row["realized_alarm"] else "dropped (estimated)"
+    if row["counted"]:
+        return "held"
+    if int(row["count"]) < config.min_window_rows:
+        return not_judged(config.min_window_rows)
+    if not np.isnan(float(row.get(f"estimated_{primary}", np.nan))):
+        return "held (estimated; labels on too few rows)"
+    return f"not judged (labels on {float(row['label_coverage']):.0%} of rows)"
 
 
 def _window_summary(
@@ -447,18 +548,27 @@ def _window_summary(
     windows["count"] = (
         keys[overall].set_index("window_start")["count"].reindex(windows["window_start"]).to_numpy()
     )
-    flagged = drift[drift["drifted"].astype(bool)]
+    flagged = drift[drift["drifted"].astype(bool) & (drift["role"] == "feature")]
     per_window = flagged.groupby("window_start")["column_name"].agg(lambda s: sorted(set(s)))
     windows["drifted_features"] = [per_window.get(w, []) for w in windows["window_start"]]
     windows["drift_raw"] = windows["drifted_features"].map(bool)
-    k, n = config.persistence_k, config.persistence_n
+    windows["judged"] = windows["count"] >= config.min_window_rows
+    windows["drift_verdict"] = np.where(
+        ~windows["judged"],
+        not_judged(config.min_window_rows),
+        np.where(windows["drift_raw"], "drifted", "stable"),
+    )
+    # k of the last n windows, or of as many as there are: one window (a snapshot, a short
+    # source) is judged on its own rather than never
+    k = min(config.persistence_k, len(windows)) or 1
+    n = config.persistence_n
     windows["drift_alarm"] = alarms.persistent(windows["drift_raw"].to_numpy(), k, n)
     if quality_frame is not None and not quality_frame.empty:
         q = quality_frame[quality_frame["slice_key"].isna()].set_index("window_start")
         q = q.reindex(windows["window_start"])
         for column in ("realized_alarm", "estimated_alarm"):
             windows[column.replace("alarm", "raw")] = q[column].fillna(False).to_numpy(bool)
-        for column in ("label_coverage", "estimate_gap", "reference_value"):
+        for column in ("label_coverage", "estimate_gap", "reference_value", "quality_verdict"):
             windows[column] = q[column].to_numpy()
         primary = q["primary_metric"].dropna().iloc[0] if q["primary_metric"].notna().any() else ""
         windows["realized"] = q.get(
@@ -472,6 +582,7 @@ def _window_summary(
     else:
         windows["quality_raw"] = False
         windows["quality_alarm"] = False
+        windows["quality_verdict"] = "not judged (no labels or probabilities)"
     windows["alarm"] = windows["drift_alarm"] | windows["quality_alarm"]
     return windows
 
@@ -479,26 +590,41 @@ def _window_summary(
 def analyze(
     reference: Reference,
     monitored: pa.Table | pd.DataFrame,
-    time_column: str,
+    time_column: str | None,
     granularity: str | None = None,
     quality_inputs: QualityInputs | None = None,
+    snapshot_at: pd.Timestamp | None = None,
 ) -> Analysis:
-    """Profile, drift, quality and alarms of every window (and slice) of ``monitored``."""
+    """Profile, drift, quality and alarms of every window (and slice) of ``monitored``.
+
+    With no ``time_column`` the rows are one snapshot window stamped ``snapshot_at``
+    (default now). ``granularity`` ``auto`` (or None with the spec's ``auto``) fits the
+    window to the rows' span and count.
+    """
     table = monitored
     config = reference.config
-    granularity = granularity or config.granularity
-    if time_column not in _names(table):
-        raise KubricksError(f"monitored rows have no time column {time_column!r}")
     absent = [c.name for c in reference.columns if c.name not in _names(table)]
     absent += [c for c in config.slices if c not in _names(table)]
     if absent:
         raise KubricksError(f"monitored rows lack column(s) {', '.join(absent)}")
-    times = _times(table, time_column)
-    undated = int(np.isnat(times).sum())
-    if undated:
-        raise KubricksError(
-            f"{undated} monitored row(s) have no {time_column!r}: cannot window them"
-        )
+    if time_column is None:
+        granularity = SNAPSHOT
+        stamp = pd.Timestamp(snapshot_at if snapshot_at is not None else pd.Timestamp.now("UTC"))
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        times = np.full(_rows(table), stamp.to_datetime64(), dtype="datetime64[us]")
+    else:
+        if time_column not in _names(table):
+            raise KubricksError(f"monitored rows have no time column {time_column!r}")
+        times = _times(table, time_column)
+        undated = int(np.isnat(times).sum())
+        if undated:
+            raise KubricksError(
+                f"{undated} monitored row(s) have no {time_column!r}: cannot window them"
+            )
+        granularity = granularity or config.granularity
+        if granularity == AUTO:
+            granularity = fit_granularity(times, config.min_window_rows)
     slicings: list[str | None] = [None, *config.slices]
     profiles, drifts, qualities = [], [], []
     latest_fine: dict[str, np.ndarray] = {}
@@ -534,4 +660,6 @@ def analyze(
         if not frame.empty:
             frame.insert(2, "granularity", granularity)
     windows = _window_summary(keys, drift, quality_frame if qualities else None, config)
-    return Analysis(profile, drift, quality_frame, windows, latest_fine)
+    return Analysis(
+        profile, drift, quality_frame, windows, latest_fine, granularity, config.min_window_rows
+    )

@@ -215,32 +215,6 @@ def given_alarm(result: MonitorResult) -> Monitor:
     return lambda spec, settings, client: alarm_of(result)
 
 
-def drift_alarm(p_value: float = 0.05, drift_share: float = 0.5) -> Monitor:
-    """A whole-table monitor: the champion's holdout against current gold (KS/chi-square).
-
-    Cheaper than the windowed monitoring and needs no time column; the loop's tests use it.
-    """
-
-    def monitor(spec: UseCaseSpec, settings: KubricksSettings, client: MlflowClient) -> Alarm:
-        from kubricks.monitoring.check import check_drift
-
-        current = champion(client, spec)
-        result = check_drift(spec, settings, p_value, drift_share, client).drift
-        reasons = tuple(
-            f"{f.feature} drifted ({f.test} p={f.p_value:.2g})"
-            for f in result.features
-            if f.drifted
-        )
-        summary = f"{len(result.drifted)} of {len(result.features)} features drifted"
-        return Alarm(
-            result.drift_detected,
-            (summary, *reasons) if result.drift_detected else (summary,),
-            current.version if current else None,
-        )
-
-    return monitor
-
-
 def automl_trainer(
     seed: int = 42, budget_minutes: float | None = None, max_trials: int | None = None
 ) -> Trainer:

@@ -73,8 +73,8 @@ def write(
         if model is not None:
             predicate += f" AND model_version = '{model}'"
         if not starts.empty:
-            low = pd.Timestamp(starts.min()).strftime("%Y-%m-%dT%H:%M:%S")
-            high = pd.Timestamp(starts.max()).strftime("%Y-%m-%dT%H:%M:%S")
+            low = pd.Timestamp(starts.min()).strftime("%Y-%m-%dT%H:%M:%S.%f")
+            high = pd.Timestamp(starts.max()).strftime("%Y-%m-%dT%H:%M:%S.%f")
             predicate += (
                 f" AND (window_start IS NULL OR (window_start >= '{low}Z'"
                 f" AND window_start <= '{high}Z'))"

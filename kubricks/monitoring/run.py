@@ -1,48 +1,49 @@
-"""``monitor(spec, settings)``: the monitoring step's I/O around the pure analysis.
+"""``monitor(spec, settings)``: the monitoring pass, from reading rows to publishing results.
 
 Baseline: the champion's own training data, the gold Delta version named in its lineage
 tags (``lineage.gold_table`` / ``lineage.gold_version``), read by time travel, scored by
-the champion for prediction drift. Monitored rows: the inference log (contract C2), gold,
-or a Delta/Parquet/CSV path. Labels are joined by entity key from the current gold table.
-Results: three Delta tables under ``<lakehouse>/monitoring/``, an HTML report on disk and
-in MLflow (one run per monitoring pass in the ``<usecase>-monitoring`` experiment).
+the champion for prediction drift. Monitored rows: the inference log, gold, any Delta
+table or a raw file (:mod:`kubricks.monitoring.sources`). Labels are the rows' own, or are
+joined by entity key from the current gold table. Results: three Delta tables under
+``<lakehouse>/monitoring/``, an HTML report on disk and in MLflow (one run per monitoring
+pass in the ``<usecase>-monitoring`` experiment). The report is the last and least
+essential part: if it cannot be drawn, a plain page says why, and the tables, the MLflow
+log and the alarm the closed loop reads are all still there.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
-from kubricks.monitoring import dashboard, outputs, quality
-from kubricks.monitoring.analysis import (
-    Analysis,
-    MonitoredColumn,
-    QualityInputs,
-    Reference,
-    analyze,
-    build_reference,
+from kubricks.monitoring import dashboard, outputs, sources
+from kubricks.monitoring.analysis import Analysis, Reference, analyze, build_reference
+from kubricks.monitoring.champion import (
+    RUN_TAG,
+    champion_quality,
+    load_model,
+    quality_inputs,
+    score_frame,
 )
-from kubricks.monitoring.drift import feature_frame
+from kubricks.monitoring.frames import LOG_TIME, MonitorError, monitored_columns, monitoring_frame
+from kubricks.monitoring.sources import GOLD, INFERENCE_LOG, Source
 from kubricks.settings import KubricksSettings
-from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
-from kubricks.training.labels import positive_class
+from kubricks.spec import UseCaseSpec
 
-CHAMPION = "champion"
-INFERENCE_LOG = "inference-log"
-GOLD = "gold"
-LOG_TIME = "requested_at"
-RUN_TAG = "kubricks.run_id"
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from pyspark.sql import SparkSession
 
+__all__ = ["GOLD", "INFERENCE_LOG", "LOG_TIME", "RUN_TAG", "MonitorError", "MonitorResult"]
 
-class MonitorError(KubricksError):
-    """Monitoring cannot run: no champion, no baseline, no monitored rows."""
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,6 +56,8 @@ class MonitorResult:
     tables: dict[str, str]
     lineage: dict[str, str]
     mlflow_run_id: str | None = None
+    source: Source | None = None
+    report_error: str | None = None  # why the full report could not be drawn
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,187 +76,30 @@ class MonitorResult:
             "windows": float(len(windows)),
             "rows": float(windows["count"].sum()) if not windows.empty else 0.0,
             "drifted_features": float(len(self.drifted_features)),
+            "judged": float(self.analysis.judged),
             "alarm": float(self.alarm),
             "drift_alarm": float(bool(last["drift_alarm"])) if last is not None else 0.0,
             "quality_alarm": float(bool(last["quality_alarm"])) if last is not None else 0.0,
         }
-        for name in ("realized", "estimated", "label_coverage"):
+        for name in ("realized", "estimated", "reference_value", "label_coverage"):
             if last is not None and name in windows and pd.notna(last[name]):
                 out[name] = float(last[name])
         return out
 
 
-def monitored_columns(spec: UseCaseSpec, with_predictions: bool = True) -> list[MonitoredColumn]:
-    """One column per spec feature (one-hot groups folded back), plus the model's outputs."""
-    out = []
-    for feature in spec.features:
-        if feature.kind == "datetime":
-            continue  # time only moves forward: a date always "drifts" from its training period
-        kind = "categorical" if feature.kind == "categorical" else "numeric"
-        out.append(MonitoredColumn(feature.name, kind))
-    if with_predictions:
-        if spec.problem_type == "classification":
-            out.append(MonitoredColumn("prediction", "categorical", "prediction"))
-            out.append(MonitoredColumn("probability", "numeric", "prediction"))
-        else:
-            out.append(MonitoredColumn("prediction", "numeric", "prediction"))
-    return out
-
-
-def is_positive(values: pd.Series, positive: Any) -> np.ndarray:
-    """Which values are the positive class, whether they arrive as 1, 1.0 or "1" (C2 logs text)."""
-    if isinstance(positive, bool | np.bool_):
-        return values.astype(str).str.lower().isin(["true", "1", "1.0"]).to_numpy() == positive
-    if isinstance(positive, int | float | np.integer | np.floating):
-        return (pd.to_numeric(values, errors="coerce") == float(positive)).to_numpy()
-    return (values.astype(str) == str(positive)).to_numpy()
-
-
-def score_frame(model: Any, gold_rows: pd.DataFrame, spec: UseCaseSpec) -> pd.DataFrame:
-    """The champion's ``prediction`` (text for classification) and ``probability`` columns."""
-    features = gold_rows[spec.gold_feature_columns()]
-    out = pd.DataFrame(index=gold_rows.index)
-    if spec.problem_type == "classification":
-        classes = list(model.classes_)
-        proba = model.predict_proba(features)
-        positive = positive_class(spec, classes)
-        out["prediction"] = pd.Series(model.predict(features), index=gold_rows.index).astype(str)
-        if len(classes) == 2:
-            out["probability"] = proba[:, classes.index(positive)]
-        else:
-            out["probability"] = proba.max(axis=1)
-    else:
-        out["prediction"] = np.asarray(model.predict(features), dtype=float)
-    return out
-
-
-def monitoring_frame(gold_rows: pd.DataFrame, spec: UseCaseSpec) -> pd.DataFrame:
-    """Gold-shaped rows as the monitored columns: features folded, outputs and time kept."""
-    folded, _ = feature_frame(gold_rows, spec)
-    for column in (
-        "prediction",
-        "probability",
-        LOG_TIME,
-        EVENT_TIME_COLUMN,
-        *spec.monitoring.slices,
-    ):
-        if column in gold_rows.columns and column not in folded.columns:
-            folded[column] = gold_rows[column].to_numpy()
-    return folded
-
-
-def quality_inputs(
-    spec: UseCaseSpec,
-    monitored: pd.DataFrame,
-    labels: pd.Series,
-    positive: Any,
-    calibrator: quality.Calibrator,
-    reference: dict[str, float],
-) -> QualityInputs:
-    """Arrays for the quality frame: 0/1 labels (NaN unlabelled), predictions, probabilities.
-
-    Binary: labels and predictions are "is the positive class". Multiclass (``positive`` is
-    None): the label becomes "the prediction was right" and the probability the predicted
-    class's (contract C2), so accuracy, realized and CBPE-estimated, is what is tracked.
-    """
-    if spec.problem_type == "classification" and positive is None:
-        right = labels.astype(str).to_numpy() == monitored["prediction"].astype(str).to_numpy()
-        label = np.where(labels.isna(), np.nan, right.astype(float))
-        predicted = np.ones(len(monitored))
-        raw = monitored["probability"].to_numpy(float) if "probability" in monitored else None
-        probability = None if raw is None else calibrator(raw)
-    elif spec.problem_type == "classification":
-        label = np.where(labels.isna(), np.nan, is_positive(labels, positive).astype(float))
-        predicted = is_positive(monitored["prediction"], positive).astype(float)
-        raw = monitored["probability"].to_numpy(float) if "probability" in monitored else None
-        probability = None if raw is None else calibrator(raw)
-    else:
-        label = pd.to_numeric(labels, errors="coerce").to_numpy(float)
-        predicted = monitored["prediction"].to_numpy(float)
-        probability = None
-    return QualityInputs(
-        spec.problem_type.value,
-        label,
-        predicted,
-        probability,
-        spec.metric.primary,
-        spec.metric.greater_is_better,
-        reference,
-    )
-
-
-def holdout_quality(
-    spec: UseCaseSpec, model: Any, holdout: pd.DataFrame
-) -> tuple[quality.Calibrator, dict[str, float]]:
-    """Calibrate the champion's probabilities on its holdout and score it there."""
-    scored = score_frame(model, holdout, spec)
-    if spec.problem_type != "classification":
-        return quality.Calibrator(None), quality.realized_regression(
-            holdout[spec.label].to_numpy(float), scored["prediction"].to_numpy(float)
-        )
-    probability = scored["probability"].to_numpy(float)
-    if len(model.classes_) > 2:  # multiclass: calibrate the confidence of the predicted class
-        label = (holdout[spec.label].astype(str) == scored["prediction"]).to_numpy(int)
-        calibrator = quality.Calibrator.fit(probability, label)
-        return calibrator, {"accuracy": float(label.mean())}
-    positive = positive_class(spec, list(model.classes_))
-    label = is_positive(holdout[spec.label], positive).astype(int)
-    predicted = is_positive(scored["prediction"], positive).astype(int)
-    calibrator = quality.Calibrator.fit(probability, label)
-    return calibrator, quality.realized_classification(label, probability, predicted)
-
-
-# ---- I/O -------------------------------------------------------------------------------
-
-
-def _champion(client, spec: UseCaseSpec):
-    try:
-        return client.get_model_version_by_alias(spec.name, CHAMPION)
-    except Exception as exc:
+def _baseline(
+    version, spec: UseCaseSpec, settings: KubricksSettings
+) -> tuple[str, str, pd.DataFrame]:
+    """The gold version the champion trained on, read by time travel."""
+    tags = version.tags or {}
+    uri, number = tags.get("lineage.gold_table"), tags.get("lineage.gold_version")
+    if not uri or number in (None, "", "None"):
         raise MonitorError(
-            f"registered model {spec.name!r} has no {CHAMPION!r} alias: no baseline to monitor"
-            " against (run the training pipeline first)"
-        ) from exc
-
-
-def _read_source(
-    source: str, spec: UseCaseSpec, settings: KubricksSettings
-) -> tuple[pd.DataFrame, str, str]:
-    """Monitored rows, their time column and a lineage string naming the exact version."""
-    from kubricks.lakehouse.ingest import layer_tables
-
-    options = settings.storage_options()
-    if source == INFERENCE_LOG:
-        uri = tables.table_uri(settings.lakehouse_uri, "gold", f"{spec.name}_inference_log")
-        version = tables.current_version(uri, options)
-        if version is None:
-            raise MonitorError(
-                f"{uri}: no inference log yet (serve the model, or pass --source gold|PATH)"
-            )
-        return tables.read_arrow(uri, version, options).to_pandas(), LOG_TIME, f"{uri}@v{version}"
-    if source == GOLD:
-        _, uri = layer_tables(spec, settings.lakehouse_uri)["gold"]
-    else:
-        uri = source
-    path = Path(uri)
-    if "://" not in uri and path.suffix in (".parquet", ".csv"):
-        if not path.is_file():
-            raise MonitorError(f"{uri}: no such file")
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        label = str(path)
-    else:
-        version = tables.current_version(uri, options)
-        if version is None:
-            raise MonitorError(f"{uri}: not a Delta table")
-        frame = tables.read_arrow(uri, version, options).to_pandas()
-        label = f"{uri}@v{version}"
-    time_column = next(
-        (c for c in (LOG_TIME, EVENT_TIME_COLUMN, spec.event_timestamp) if c and c in frame),
-        None,
-    )
-    if time_column is None:
-        raise MonitorError(f"{uri}: no time column ({LOG_TIME} or {EVENT_TIME_COLUMN})")
-    return frame, time_column, label
+            f"{spec.name} v{version.version}: no lineage.gold_table/gold_version tags, so the"
+            " training data cannot be read back"
+        )
+    frame = tables.read_arrow(uri, int(number), settings.storage_options()).to_pandas()
+    return str(uri), str(number), frame
 
 
 def _labels_by_key(spec: UseCaseSpec, settings: KubricksSettings, keys: pd.Series) -> pd.Series:
@@ -270,71 +116,62 @@ def _labels_by_key(spec: UseCaseSpec, settings: KubricksSettings, keys: pd.Serie
     return pd.Series(lookup.reindex(keys.astype(str)).to_numpy(), index=keys.index)
 
 
+def _labels(spec: UseCaseSpec, settings: KubricksSettings, rows: pd.DataFrame) -> pd.Series:
+    """The rows' own labels, else labels joined by key (the log keeps ``entity_key``)."""
+    if spec.label in rows and rows[spec.label].notna().any():
+        return rows[spec.label]
+    if "entity_key" in rows:
+        return _labels_by_key(spec, settings, rows["entity_key"])
+    if spec.entity_key in rows and rows[spec.entity_key].notna().any():
+        return _labels_by_key(spec, settings, rows[spec.entity_key])
+    return pd.Series(np.nan, index=rows.index)
+
+
 def monitor(
     spec: UseCaseSpec,
     settings: KubricksSettings,
     source: str = INFERENCE_LOG,
     granularity: str | None = None,
-    client=None,
+    client: MlflowClient | None = None,
     log_to_mlflow: bool = True,
     write_tables: bool = True,
+    spark: SparkSession | None = None,
 ) -> MonitorResult:
     """Monitor ``source`` against the champion's training data; write tables and the report."""
-    from kubricks.registry.safe_load import load_version
-    from kubricks.registry.scoring import load_holdout
-    from kubricks.tracking import connect, use_server
+    from kubricks.registry.champion import champion
+    from kubricks.tracking import connect
 
     if client is None:
         client = connect(settings)
-    version = _champion(client, spec)
-    tags = version.tags or {}
-    gold_uri, gold_version = tags.get("lineage.gold_table"), tags.get("lineage.gold_version")
-    if not gold_uri or gold_version in (None, "", "None"):
-        raise MonitorError(
-            f"{spec.name} v{version.version}: no lineage.gold_table/gold_version tags, so the"
-            " training data cannot be read back"
-        )
-    options = settings.storage_options()
-    baseline_gold = tables.read_arrow(gold_uri, int(gold_version), options).to_pandas()
-    use_server(settings.resolved_tracking_uri)
-    model = load_version(client, spec.name, str(version.version)).estimator
-
+    version = champion(client, spec.name, "no baseline to monitor against")
+    gold_uri, gold_version, baseline_gold = _baseline(version, spec, settings)
+    model = load_model(settings, spec, str(version.version))
+    baseline_name = f"gold {gold_uri}@v{gold_version}"
     baseline = monitoring_frame(
-        pd.concat([baseline_gold, score_frame(model, baseline_gold, spec)], axis=1), spec
+        pd.concat([baseline_gold, score_frame(model, baseline_gold, spec, baseline_name)], axis=1),
+        spec,
+        baseline_name,
     )
-    rows, time_column, source_label = _read_source(source, spec, settings)
+    read = sources.read(source, spec, settings, spark)
+    rows = read.rows
     if rows.empty:
-        raise MonitorError(f"{source_label}: no rows to monitor")
+        raise MonitorError(f"{read.name}: no rows to monitor")
     if "prediction" not in rows:
-        rows = pd.concat([rows, score_frame(model, rows, spec)], axis=1)
-    monitored = monitoring_frame(rows, spec)
-
-    run_id = tags.get(RUN_TAG) or version.run_id
-    try:
-        holdout = load_holdout(client, run_id, spec)
-        calibrator, reference_quality = holdout_quality(spec, model, holdout)
-    except KubricksError:
-        calibrator, reference_quality = quality.Calibrator(None), {}
-    if spec.label in rows:
-        labels = rows[spec.label]
-    elif "entity_key" in rows:
-        labels = _labels_by_key(spec, settings, rows["entity_key"])
-    else:
-        labels = pd.Series(np.nan, index=rows.index)
-    binary = spec.problem_type == "classification" and len(model.classes_) == 2
-    positive = positive_class(spec, list(model.classes_)) if binary else None
-    inputs = quality_inputs(spec, monitored, labels, positive, calibrator, reference_quality)
-
+        rows = pd.concat([rows, score_frame(model, rows, spec, read.name)], axis=1)
+    monitored = monitoring_frame(rows, spec, read.name)
+    inputs = quality_inputs(
+        spec, rows, _labels(spec, settings, rows), champion_quality(client, version, spec, model)
+    )
     reference = build_reference(baseline, monitored_columns(spec), spec.monitoring)
-    analysis = analyze(reference, monitored, time_column, granularity, inputs)
+    analysis = analyze(reference, monitored, read.time_column, granularity, inputs)
     lineage = {
         "model_name": spec.name,
         "model_version": str(version.version),
-        "baseline_table": str(gold_uri),
-        "baseline_version": str(gold_version),
-        "inference_log_version": source_label,
+        "baseline_table": gold_uri,
+        "baseline_version": gold_version,
+        "source": read.name,
     }
-    return _publish(spec, settings, analysis, reference, lineage, log_to_mlflow, write_tables)
+    return _publish(spec, settings, analysis, reference, lineage, read, log_to_mlflow, write_tables)
 
 
 def _publish(
@@ -343,6 +180,7 @@ def _publish(
     analysis: Analysis,
     reference: Reference,
     lineage: dict[str, str],
+    read: Source,
     log_to_mlflow: bool,
     write_tables: bool,
 ) -> MonitorResult:
@@ -354,12 +192,26 @@ def _publish(
             uri = outputs.table_uri(settings.lakehouse_uri, spec.name, kind)
             outputs.write(frame, uri, lineage, options)
             written[kind] = uri
-    html = dashboard.render(analysis, reference, spec.name, lineage)
-    folder = Path(settings.home).expanduser().resolve() / "monitoring"
-    folder.mkdir(parents=True, exist_ok=True)
-    report_path = folder / f"{spec.name}-report.html"
-    report_path.write_text(html)
-    result = MonitorResult(analysis, html, report_path, written, lineage)
+    notes = dashboard.source_notes(read, analysis)
+    try:
+        html, error = dashboard.render(analysis, reference, spec.name, lineage, notes), None
+    except Exception as exc:  # the report must never cost the metrics, the log or the alarm
+        log.warning("monitoring report for %s failed", spec.name, exc_info=True)
+        error = (
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        )
+        html = dashboard.fallback(analysis, spec.name, lineage, notes, error)
+    report_path: Path | None = None
+    try:
+        folder = Path(settings.home).expanduser().resolve() / "monitoring"
+        folder.mkdir(parents=True, exist_ok=True)
+        report_path = folder / f"{spec.name}-report.html"
+        report_path.write_text(html)
+    except OSError as exc:
+        log.warning("monitoring report for %s not written: %s", spec.name, exc)
+        error, report_path = error or f"not written: {exc}", None
+    result = MonitorResult(analysis, html, report_path, written, lineage, source=read)
+    result.report_error = error
     if log_to_mlflow:
         result.mlflow_run_id = _log(spec, settings, result)
     return result

@@ -126,5 +126,5 @@ def gold_shaped(spec: UseCaseSpec, frame: pd.DataFrame) -> pd.DataFrame:
     """Raw scenario rows as gold holds them: key, raw features, label, event time (UTC)."""
     out = frame.copy()
     out[EVENT_TIME_COLUMN] = pd.to_datetime(frame[TIME_COLUMN]).dt.tz_localize("UTC")
-    columns = [spec.entity_key, *spec.gold_feature_columns(), spec.label, EVENT_TIME_COLUMN]
-    return out[columns].reset_index(drop=True)
+    features = [f.name for f in spec.features]
+    return out[[spec.entity_key, *features, spec.label, EVENT_TIME_COLUMN]].reset_index(drop=True)

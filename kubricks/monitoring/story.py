@@ -3,23 +3,26 @@ over them, and the closed loop acting on what it finds.
 
 Month 2's upstream bug and month 3's concept drift come from ``scenarios.drift_scenario``.
 The rows are ingested as one batch (the labels land; silver quarantines what the unit bug
-broke), the champion scores them as serving would, and monitoring reads that log by week.
+broke), the champion scores every row as serving would, typed exactly as ingest types
+them, and monitoring reads that log by week.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from deltalake import write_deltalake
 from pyspark.sql import SparkSession
 
 from kubricks.lakehouse.ingest import IngestResult, ingest
 from kubricks.monitoring import loop
+from kubricks.monitoring.champion import load_model, model_input, score_frame
 from kubricks.monitoring.run import LOG_TIME, MonitorResult
 from kubricks.monitoring.run import monitor as run_monitor
-from kubricks.monitoring.scenarios import Scenario, drift_scenario, gold_shaped
+from kubricks.monitoring.scenarios import TIME_COLUMN, Scenario, drift_scenario
+from kubricks.monitoring.sources import raw_file
 from kubricks.settings import KubricksSettings
 from kubricks.spec import NUMERIC_TYPES, UseCaseSpec
 
@@ -39,28 +42,30 @@ def fresh_keys(spec: UseCaseSpec, count: int) -> pd.Series:
     return pd.Series([f"scenario-{i}" for i in range(count)])
 
 
-def served_log(spec: UseCaseSpec, rows: pd.DataFrame, model) -> pd.DataFrame:
-    """What the inference log holds for these rows: features as the model saw them, its
-    prediction and the positive-class probability (contract C2), at the scenario's times."""
-    from kubricks.training.labels import positive_class
+def served_log(spec: UseCaseSpec, months: pd.DataFrame, typed: pd.DataFrame, model) -> pd.DataFrame:
+    """What the inference log holds for these rows: the request time, the key, the features
+    as the model took them, its prediction and probability.
 
-    gold = gold_shaped(spec, rows)
-    features = gold[spec.gold_feature_columns()]
+    ``typed`` is the rows typed as ingest types them (gold-shaped, any order); ``months``
+    gives each key its request time.
+    """
+    times = pd.Series(
+        pd.to_datetime(months[TIME_COLUMN]).to_numpy(),
+        index=months[spec.entity_key].astype(str).to_numpy(),
+    )
+    keys = typed[spec.entity_key].astype(str)
     log = pd.DataFrame(
         {
-            LOG_TIME: gold["event_timestamp"],
-            "entity_key": gold[spec.entity_key].astype(str),
+            LOG_TIME: pd.to_datetime(times.reindex(keys).to_numpy()).tz_localize("UTC"),
+            "entity_key": keys.to_numpy(),
         }
     )
+    features = model_input(typed, spec, "the scenario's rows")
     for column in features.columns:
-        log[column] = features[column]
-    log["prediction"] = pd.Series(model.predict(features)).astype(str).to_numpy()
-    if spec.problem_type == "classification":
-        classes = list(model.classes_)
-        proba = model.predict_proba(features)
-        positive = positive_class(spec, classes)
-        column = classes.index(positive) if positive is not None else None
-        log["probability"] = proba[:, column] if column is not None else proba.max(axis=1)
+        log[column] = features[column].to_numpy()
+    scored = score_frame(model, typed, spec, "the scenario's rows")
+    for column in scored.columns:
+        log[column] = scored[column].to_numpy()
     return log
 
 
@@ -74,7 +79,6 @@ def run_story(
     max_trials: int = 8,
 ) -> Story:
     from kubricks.registry.champion import champion_version
-    from kubricks.registry.safe_load import load_version
     from kubricks.tracking import connect
 
     client = connect(settings)
@@ -88,10 +92,12 @@ def run_story(
     months[[c.name for c in spec.source_columns()]].to_csv(raw, index=False)
     ingested = ingest(spark, spec, raw, settings)  # the labels land (and the bug is quarantined)
 
-    model = load_version(client, spec.name, champion_version(client, spec.name)).estimator
-    log_path = Path(folder / "served_months.parquet")
-    served_log(spec, months, model).to_parquet(log_path, index=False)
-    monitored = run_monitor(spec, settings, source=str(log_path), granularity="week", client=client)
+    model = load_model(settings, spec, champion_version(client, spec.name))
+    typed = raw_file(spark, raw, "csv", spec).rows  # every row, as serving would get it
+    log_uri = str((folder / "served_months").resolve())  # a Delta table, like the real log
+    served = served_log(spec, months, typed, model)
+    write_deltalake(log_uri, served, mode="overwrite", schema_mode="overwrite")
+    monitored = run_monitor(spec, settings, source=log_uri, granularity="week", client=client)
     outcome = loop.run_once(
         spec,
         settings,

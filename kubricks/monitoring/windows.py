@@ -1,4 +1,9 @@
-"""Cutting rows into time windows (hour, day, week, month) and slices, as group segments."""
+"""Cutting rows into time windows (hour, day, week, month, year) and slices, as group segments.
+
+``auto`` picks the finest granularity whose typical window holds enough rows to judge;
+``snapshot`` is a source with no time column: all its rows are one window, stamped with
+the time they were read (Databricks Lakehouse Monitoring's snapshot profile).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ import pandas as pd
 
 from kubricks.errors import KubricksError
 
-GRANULARITIES = ("hour", "day", "week", "month")
+GRANULARITIES = ("hour", "day", "week", "month", "year")
+AUTO = "auto"
+SNAPSHOT = "snapshot"
 
 
 HOUR_US = 3_600_000_000
@@ -25,19 +32,33 @@ def _start_us(micros: np.ndarray, granularity: str) -> np.ndarray:
         return days * DAY_US
     if granularity == "week":
         return (days - np.mod(days + 3, 7)) * DAY_US  # 1970-01-01 was a Thursday
-    codes, distinct = pd.factorize(days)  # month: a few hundred distinct days at most
-    months = distinct.astype("datetime64[D]").astype("datetime64[M]").astype("datetime64[us]")
-    return months.view(np.int64)[codes]
+    unit = "datetime64[M]" if granularity == "month" else "datetime64[Y]"
+    codes, distinct = pd.factorize(days)  # a few thousand distinct days at most
+    starts = distinct.astype("datetime64[D]").astype(unit).astype("datetime64[us]")
+    return starts.view(np.int64)[codes]
+
+
+def _check(granularity: str) -> None:
+    if granularity not in (*GRANULARITIES, SNAPSHOT):
+        raise KubricksError(
+            f"granularity {granularity!r} is not one of {', '.join((AUTO, *GRANULARITIES))}"
+        )
 
 
 def window_bounds(times: np.ndarray, granularity: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's window start and end (``datetime64[us]``, UTC, end exclusive)."""
-    if granularity not in GRANULARITIES:
-        raise KubricksError(f"granularity {granularity!r} is not one of {', '.join(GRANULARITIES)}")
+    """Each row's window start and end (``datetime64[us]``, UTC, end exclusive).
+
+    A snapshot's window is the instant it was read: start and end are that time.
+    """
+    _check(granularity)
     micros = np.asarray(times).astype("datetime64[us]").view(np.int64)
+    if granularity == SNAPSHOT:
+        start = micros.view("datetime64[us]")
+        return start, start
     start = _start_us(micros, granularity).view("datetime64[us]")
-    if granularity == "month":
-        end = (start.astype("datetime64[M]") + 1).astype("datetime64[us]")
+    if granularity in ("month", "year"):
+        unit = "datetime64[M]" if granularity == "month" else "datetime64[Y]"
+        end = (start.astype(unit) + 1).astype("datetime64[us]")
     else:
         step = {"hour": HOUR_US, "day": DAY_US, "week": 7 * DAY_US}[granularity]
         end = (start.view(np.int64) + step).view("datetime64[us]")
@@ -46,9 +67,24 @@ def window_bounds(times: np.ndarray, granularity: str) -> tuple[np.ndarray, np.n
 
 def window_starts(times: np.ndarray, granularity: str) -> np.ndarray:
     """Only the starts, as epoch microseconds (what grouping needs, without the ends)."""
-    if granularity not in GRANULARITIES:
-        raise KubricksError(f"granularity {granularity!r} is not one of {', '.join(GRANULARITIES)}")
-    return _start_us(np.asarray(times).astype("datetime64[us]").view(np.int64), granularity)
+    _check(granularity)
+    micros = np.asarray(times).astype("datetime64[us]").view(np.int64)
+    return micros if granularity == SNAPSHOT else _start_us(micros, granularity)
+
+
+def fit_granularity(times: np.ndarray, min_rows: int) -> str:
+    """The finest granularity whose median window holds at least ``min_rows`` rows.
+
+    Windows smaller than that are not judged, so a finer cut would only produce windows
+    nobody can judge (178 wine tastings over half a year are 178 one-row days, or one
+    year). When no granularity gets there, the coarsest one is used.
+    """
+    micros = np.asarray(times).astype("datetime64[us]").view(np.int64)
+    for granularity in GRANULARITIES:
+        _, counts = np.unique(_start_us(micros, granularity), return_counts=True)
+        if counts.size and np.median(counts) >= min_rows:
+            return granularity
+    return GRANULARITIES[-1]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 Figures are built with matplotlib's object API (``Figure``, no pyplot), so nothing
 touches global state or needs a display; saving renders them with the Agg canvas.
+Every label that comes from the data goes through :func:`plain_text`: matplotlib reads
+text between two ``$`` as mathtext, so a class or feature name such as ``$\\frac{$``
+would otherwise fail to render (or render as a formula).
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ from sklearn.metrics import (
 from kubricks.training.labels import class_index, plain
 
 
+def plain_text(value: Any) -> str:
+    """``value`` as matplotlib shows it literally: every ``$`` escaped, so no mathtext."""
+    return str(value).replace("$", r"\$")
+
+
 def _figure(width: float = 5.5, height: float = 4.5) -> tuple[Figure, object]:
     figure = Figure(figsize=(width, height), layout="constrained")
     return figure, figure.add_subplot()
@@ -31,7 +39,7 @@ def importance_figure(importance: pd.Series, title: str) -> Figure:
     """Horizontal bars, most important feature on top."""
     ordered = importance.sort_values()
     figure, ax = _figure(6.0, max(2.5, 0.35 * len(ordered) + 1.0))
-    ax.barh(ordered.index.astype(str), ordered.to_numpy())
+    ax.barh([plain_text(name) for name in ordered.index], ordered.to_numpy())
     ax.set_xlabel("mean drop in score when the feature is shuffled")
     ax.set_title(title)
     return figure
@@ -61,7 +69,7 @@ def classification_figures(
         hits = np.array([v == values[k] for v in truth])
         if hits.all() or not hits.any():
             continue  # a class absent from the holdout has no curve
-        name = model_name if binary else f"{values[k]} vs rest"
+        name = plain_text(model_name if binary else f"{values[k]} vs rest")
         last = k == shown[-1]
         RocCurveDisplay.from_predictions(
             hits, proba[:, k], ax=roc_ax, name=name, plot_chance_level=last
@@ -69,7 +77,7 @@ def classification_figures(
         PrecisionRecallDisplay.from_predictions(
             hits, proba[:, k], ax=pr_ax, name=name, plot_chance_level=binary
         )
-    suffix = f", positive class {positive!r}" if binary else ", one vs rest"
+    suffix = plain_text(f", positive class {positive!r}" if binary else ", one vs rest")
     roc_ax.set_title(f"ROC curve (holdout{suffix})")
     pr_ax.set_title(f"Precision-recall curve (holdout{suffix})")
     if binary:
@@ -82,9 +90,9 @@ def classification_figures(
         title = "Confusion matrix (holdout)"
     confusion, cm_ax = _figure()
     ConfusionMatrixDisplay.from_predictions(
-        [str(v) for v in truth],
-        [str(v) for v in predicted],
-        labels=[str(v) for v in values],
+        [plain_text(v) for v in truth],
+        [plain_text(v) for v in predicted],
+        labels=[plain_text(v) for v in values],
         ax=cm_ax,
     )
     cm_ax.set_title(title)

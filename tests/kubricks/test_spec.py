@@ -93,7 +93,7 @@ def test_monitoring_section_has_defaults_and_checks_its_fields() -> None:
 
     spec = load_spec("churn")
     assert spec.monitoring == Monitoring()  # old specs stay valid
-    assert spec.monitoring.granularity == "day" and spec.monitoring.persistence_k == 2
+    assert spec.monitoring.granularity == "auto" and spec.monitoring.persistence_k == 2
     raw = spec.model_dump()
     raw["monitoring"] = {"slices": ["Nope"]}
     with pytest.raises(ValidationError, match="monitoring.slices: 'Nope'"):

@@ -140,6 +140,7 @@ def test_rows_without_a_time_are_refused_by_name() -> None:
         ("day", "2024-02-29T00:00", "2024-03-01T00:00"),
         ("week", "2024-02-26T00:00", "2024-03-04T00:00"),  # weeks start on Monday
         ("month", "2024-02-01T00:00", "2024-03-01T00:00"),  # leap February
+        ("year", "2024-01-01T00:00", "2025-01-01T00:00"),
     ],
 )
 def test_windows_follow_the_calendar(granularity: str, start: str, end: str) -> None:
@@ -148,3 +149,23 @@ def test_windows_follow_the_calendar(granularity: str, start: str, end: str) -> 
     times = np.array(["2024-02-29T23:59:59.999999"], dtype="datetime64[us]")
     got_start, got_end = window_bounds(times, granularity)
     assert got_start[0] == np.datetime64(start) and got_end[0] == np.datetime64(end)
+
+
+@pytest.mark.parametrize(
+    ("rows", "days", "expected"),
+    [
+        (178, 178, "year"),  # wine tastings, one a day: months of ~30 rows are still too few
+        (6_000, 90, "day"),  # the demo's three months of traffic: ~66 requests a day
+        (1_000, 365, "month"),  # ~19 a week, ~83 a month
+        (50_000, 2, "hour"),  # ~1,000 an hour
+        (30, 1, "year"),  # no granularity gets 50 rows: the coarsest, and it is not judged
+    ],
+)
+def test_the_default_granularity_fits_the_span_and_the_rows(
+    rows: int, days: int, expected: str
+) -> None:
+    from kubricks.monitoring.windows import fit_granularity
+
+    start = np.datetime64("2024-01-01T00:00:00", "us")
+    offsets = np.linspace(0, days * 86_400_000_000 - 1, rows).astype(np.int64)
+    assert fit_granularity(start + offsets.astype("timedelta64[us]"), 50) == expected

@@ -13,7 +13,10 @@ training sets, real AutoML, the real gate and a real MLflow server. The story:
    not retrain again (no storm).
 
 Gold is written with delta-rs rather than by a Spark ingest: the loop reads only gold
-versions, and this keeps the module within its time budget (no Spark session).
+versions, and this keeps the module within its time budget (no Spark session). Every
+alarm comes from the production monitoring (``run.monitor`` over gold, windowed, with its
+tables and report): handed to the loop as a finished result, as the CLI and the pipeline
+step do, or run by the loop itself through ``windowed_alarm``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from kubricks.lakehouse.ingest import layer_tables
 from kubricks.monitoring import decisions, loop
 from kubricks.monitoring.loop import LoopOutcome
 from kubricks.monitoring.policy import Outcome
+from kubricks.monitoring.run import monitor as run_monitor
 from kubricks.registry.gate import register_and_gate
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
@@ -124,7 +128,7 @@ class World:
         return decisions.read(self.spec, self.settings)
 
 
-def bad_champion(world: World, gold: pd.DataFrame, version: int) -> None:
+def bad_champion(world: World, gold: pd.DataFrame, version: int, gold_uri: str) -> None:
     """A model fitted on shuffled labels, logged like AutoML logs one, made champion."""
     spec = world.spec
     train_part, holdout = data.holdout_split(gold, spec)
@@ -148,7 +152,7 @@ def bad_champion(world: World, gold: pd.DataFrame, version: int) -> None:
         model_uri=f"runs:/{run.info.run_id}/{MODEL_ARTIFACT}",
         family="logistic_regression",
         metrics={},
-        lineage={"gold_version": str(version)},
+        lineage={"gold_table": gold_uri, "gold_version": str(version)},
     )
     decision = register_and_gate(spec, world.settings, result, client=world.client)
     assert decision.passed and decision.reason.startswith("first champion")
@@ -166,7 +170,8 @@ def world(
     use_server(mlflow_server)
     shuffled = cancer.iloc[:400].copy()
     shuffled[LABEL] = np.random.default_rng(0).permutation(shuffled[LABEL].to_numpy())
-    bad_champion(world, shuffled, world.deliver(shuffled))
+    uri = layer_tables(world.spec, settings.lakehouse_uri)["gold"][1]
+    bad_champion(world, shuffled, world.deliver(shuffled), uri)
     return world
 
 
@@ -183,6 +188,9 @@ def concurrent(world: World, cancer: pd.DataFrame) -> Concurrent:
     corrected = cancer.iloc[:400].copy()
     corrected[NAMES] = corrected[NAMES] * 1.8 + 32
     world.deliver(corrected)
+    # one monitoring pass, then two loops act on its result (as `kubricks monitor --retrain`
+    # and the pipeline's monitor step hand theirs over)
+    monitored = run_monitor(world.spec, world.settings, source="gold", client=world.client)
     barrier = threading.Barrier(2)
     outcomes: list[LoopOutcome] = []
     errors: list[BaseException] = []
@@ -194,7 +202,7 @@ def concurrent(world: World, cancer: pd.DataFrame) -> Concurrent:
                     world.spec,
                     world.settings,
                     client=world.client,
-                    monitor=loop.drift_alarm(),
+                    monitor=loop.given_alarm(monitored),
                     before_lease=lambda: barrier.wait(timeout=60),
                 )
             )
@@ -225,7 +233,8 @@ def test_a_model_that_beats_the_degraded_champion_is_promoted(
     concurrent: Concurrent, world: World
 ) -> None:
     (outcome,) = [o for o in concurrent.outcomes if o.retrained]
-    assert outcome.alarm.alarmed and "10 of 10 features drifted" in outcome.alarm.reasons[0]
+    assert outcome.alarm.alarmed
+    assert outcome.alarm.reasons[0] == f"features drifted: {', '.join(sorted(NAMES))}"
     assert outcome.gate_passed and outcome.promoted
     assert f"v{outcome.candidate_version} promoted to champion" in outcome.summary()
     assert outcome.champion_before == concurrent.champion_before
@@ -288,7 +297,7 @@ def storm(world: World, concurrent: Concurrent, cancer: pd.DataFrame) -> Storm:
     drifted = pd.concat([everyone, *extra], ignore_index=True)
     drifted[NAMES] = drifted[NAMES] * 1.8 + 32
     world.deliver(drifted)
-    monitor = loop.drift_alarm(drift_share=0.1)
+    monitor = loop.windowed_alarm(source="gold")
     cooled = loop.run_once(world.spec, world.settings, client=world.client, monitor=monitor)
     no_cooldown = world.spec.model_copy(
         update={"retraining": world.spec.retraining.model_copy(update={"cooldown_hours": 0})}
@@ -358,7 +367,7 @@ def test_a_failed_retrain_is_recorded_releases_the_lease_and_raises(
             no_cooldown,
             world.settings,
             client=world.client,
-            monitor=loop.drift_alarm(drift_share=0.1),
+            monitor=loop.windowed_alarm(source="gold"),
             trainer=server_gone,
             parent_run_id=pipeline,
         )

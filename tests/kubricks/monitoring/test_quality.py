@@ -13,12 +13,13 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from kubricks.monitoring import quality
 from kubricks.monitoring.analysis import analyze, build_reference
-from kubricks.monitoring.run import (
+from kubricks.monitoring.champion import (
+    ChampionQuality,
     holdout_quality,
-    monitored_columns,
     quality_inputs,
     score_frame,
 )
+from kubricks.monitoring.frames import monitored_columns
 from kubricks.monitoring.scenarios import TIME_COLUMN, drift_scenario
 from kubricks.spec import load_spec
 from tests.kubricks.monitoring.test_alarms import breast_cancer_spec
@@ -39,11 +40,11 @@ def _fit(spec, frame: pd.DataFrame):
 
 def _run(spec, scenario, train: pd.DataFrame, holdout: pd.DataFrame):
     model = _fit(spec, train)
-    calibrator, reference_quality = holdout_quality(spec, model, holdout)
-    baseline = pd.concat([train, score_frame(model, train, spec)], axis=1)
+    champion = holdout_quality(spec, model, holdout)
+    baseline = pd.concat([train, score_frame(model, train, spec, "train")], axis=1)
     rows = scenario.all_months()
-    rows = pd.concat([rows, score_frame(model, rows, spec)], axis=1)
-    inputs = quality_inputs(spec, rows, rows[spec.label], 1, calibrator, reference_quality)
+    rows = pd.concat([rows, score_frame(model, rows, spec, "months")], axis=1)
+    inputs = quality_inputs(spec, rows, rows[spec.label], champion)
     reference = build_reference(baseline, monitored_columns(spec), spec.monitoring)
     return analyze(reference, rows, TIME_COLUMN, "month", inputs)
 
@@ -88,14 +89,15 @@ def test_windows_count_only_once_label_coverage_passes_the_threshold() -> None:
     scenario = drift_scenario(spec, rows_per_month=2_000, seed=9, source=frame)
     model = _fit(spec, frame)
     rows = scenario.all_months()
-    rows = pd.concat([rows, score_frame(model, rows, spec)], axis=1)
+    rows = pd.concat([rows, score_frame(model, rows, spec, "months")], axis=1)
     labels = rows[spec.label].astype(float).copy()
     month = rows[TIME_COLUMN].dt.month.to_numpy()
     rng = np.random.default_rng(0)
     labels[(month == 3) & (rng.random(len(rows)) < 0.9)] = np.nan  # 10% coverage in month 3
-    inputs = quality_inputs(spec, rows, labels, 1, quality.Calibrator(None), {"roc_auc": 0.99})
+    champion = ChampionQuality([0, 1], 1, quality.Calibrator(None), (), {"roc_auc": 0.99})
+    inputs = quality_inputs(spec, rows, labels, champion)
     reference = build_reference(
-        pd.concat([frame, score_frame(model, frame, spec)], axis=1),
+        pd.concat([frame, score_frame(model, frame, spec, "frame")], axis=1),
         monitored_columns(spec),
         spec.monitoring,
     )
@@ -141,12 +143,12 @@ def test_multiclass_tracks_accuracy_realized_and_estimated_iris() -> None:
     model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=500))
     model.fit(frame[features], frame["target"])
     holdout = frame.sample(frac=1.0, random_state=0)
-    calibrator, reference_quality = holdout_quality(spec, model, holdout)
+    champion = holdout_quality(spec, model, holdout)
     scenario = drift_scenario(spec, rows_per_month=3_000, seed=2, source=frame)
     rows = scenario.all_months()
-    rows = pd.concat([rows, score_frame(model, rows, spec)], axis=1)
-    inputs = quality_inputs(spec, rows, rows["target"], None, calibrator, reference_quality)
-    baseline = pd.concat([frame, score_frame(model, frame, spec)], axis=1)
+    rows = pd.concat([rows, score_frame(model, rows, spec, "months")], axis=1)
+    inputs = quality_inputs(spec, rows, rows["target"], champion)
+    baseline = pd.concat([frame, score_frame(model, frame, spec, "frame")], axis=1)
     reference = build_reference(baseline, monitored_columns(spec), spec.monitoring)
     windows = analyze(reference, rows, TIME_COLUMN, "month", inputs).windows
     windows = windows.set_index(windows["window_start"].dt.month)

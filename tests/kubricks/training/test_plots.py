@@ -55,3 +55,25 @@ def test_regression_figures_render() -> None:
     figures = regression_figures(y, y + rng.normal(0, 0.1, 100), pd.Series({"x": 1.0}))
     assert set(figures) == {"residuals", "predicted_vs_actual", "feature_importance"}
     assert all(_png(f).startswith(b"\x89PNG") for f in figures.values())
+
+
+def test_dollar_signs_in_classes_and_features_are_plain_text() -> None:
+    """Matplotlib would parse ``$...$`` as mathtext: ``$\\frac{$`` fails to render at all."""
+    rng = np.random.default_rng(3)
+    classes = [r"$\frac{$", "$x$", "plain"]
+    truth = np.asarray(classes, dtype=object)[rng.integers(0, 3, 90)]
+    proba = rng.dirichlet([1, 1, 1], 90)
+    importance = pd.Series({r"$\frac{$": 0.3, "price $": 0.1})
+    figures = classification_figures(truth, proba, classes, None, importance)
+    assert all(_png(f).startswith(b"\x89PNG") for f in figures.values())
+    matrix = figures["confusion_matrix"].axes[0]
+    shown = [t.get_text() for t in matrix.get_xticklabels()]
+    assert shown == [r"\$\frac{\$", r"\$x\$", "plain"]  # escaped: drawn as the value itself
+    binary = classification_figures(
+        np.where(rng.integers(0, 2, 60) == 1, "$1$", "$0$"),
+        rng.dirichlet([1, 1], 60),
+        ["$0$", "$1$"],
+        "$1$",
+        importance,
+    )
+    assert all(_png(f).startswith(b"\x89PNG") for f in binary.values())
