@@ -15,6 +15,7 @@ import pyarrow as pa
 from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import ingest_runs, layer_tables
+from kubricks.lakehouse.maintenance import MAINTENANCE
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 
@@ -77,11 +78,13 @@ def read_gold(
 def ingested(spec: UseCaseSpec, settings: KubricksSettings, batch_id: str | None = None) -> GoldRef:
     """The gold version the lakehouse's last complete write left, from gold's own log.
 
-    Without ``batch_id``: the latest gold version (an ingest, a restore, a rebuild or a
-    forget: each commits gold as one complete step) and the batch or operation that made
-    it. With ``batch_id``: the gold version that batch committed. Gold's commit info is
-    read, not ``_meta/ingest_runs``: the run record is appended after the gold commit, so
-    a crash in between must not send training to an older batch. Tables written before
+    Without ``batch_id``: the newest gold version a Kubricks step committed (an ingest, a
+    restore, a rebuild or a forget: each commits gold as one complete step; or a compaction
+    of one, which changes no row) and the batch or operation that made it; a commit written
+    by other means after it is not picked up. With ``batch_id``: the gold version that batch
+    committed. Gold's commit info is read, not ``_meta/ingest_runs``: the run record is
+    appended after the gold commit, so a crash in between must not send training to an
+    older batch. Tables written before
     commits carried the batch id fall back to the run records.
     """
     name, uri = gold_table(spec, settings)
@@ -89,7 +92,9 @@ def ingested(spec: UseCaseSpec, settings: KubricksSettings, batch_id: str | None
     if batch_id is None:
         commit = tables.last_commit_with(uri, tables.BATCH_KEY, options)
         if commit is not None:
-            return GoldRef(name, uri, gold_version(spec, settings), commit[tables.BATCH_KEY], False)
+            compacted = tables.last_commit_with(uri, MAINTENANCE, options)
+            newest = max(int(c["version"]) for c in (commit, compacted) if c is not None)
+            return GoldRef(name, uri, newest, commit[tables.BATCH_KEY], False)
     else:
         commit = tables.find_commit(uri, tables.BATCH_KEY, batch_id, options)
         if commit is not None:
