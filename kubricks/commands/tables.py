@@ -4,7 +4,6 @@ to read and small to store (registered on the ``tables`` app in kubricks.command
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -68,14 +67,21 @@ def show(
     uri = table_uri(name, settings)
     wanted = [c.strip() for c in (columns or "").split(",") if c.strip()]
     rows, read = select_rows(uri, name, version, where, wanted, limit, settings.storage_options())
+    out = console.file  # the user's stdout, also while library output goes to the log
     if output == "json":
         for record in rows.to_pylist():
-            print(json.dumps(record, default=_plain))
+            out.write(json.dumps(record, default=_plain) + "\n")
+        out.flush()
         return
     if output == "csv":
+        import io
+
         import pyarrow.csv as pacsv
 
-        pacsv.write_csv(rows, sys.stdout.buffer)
+        buffer = io.BytesIO()
+        pacsv.write_csv(rows, buffer)
+        out.write(buffer.getvalue().decode("utf-8"))
+        out.flush()
         return
     filtered = f" where {where}" if where else ""
     title = f"{name} v{read}{filtered}: {rows.num_rows} row(s)"

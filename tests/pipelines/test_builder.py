@@ -28,7 +28,9 @@ def test_monitoring_takes_training_search_parameters_with_their_types_and_defaul
     assert set(monitors) == {"usecase"} | search | {p.name for p in monitoring.PARAMETERS}
     for name in search:
         assert monitors[name] == trains[name], name
-    assert trains["budget_minutes"].description == "Time budget of the AutoML search."
+    assert trains["budget_minutes"].description == (
+        "Wall clock of the train step: load, search, refit, logging, time kept for the gate."
+    )
 
 
 def test_the_monitor_step_gets_each_search_parameter_of_the_same_name(

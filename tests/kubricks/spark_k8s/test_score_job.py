@@ -52,14 +52,20 @@ def test_the_scoring_job_runs_as_a_spark_application_and_is_found_by_batch_id(
     tmp_path: Path, churn_csv: Path, spark: SparkSession, mlflow_server: str
 ) -> None:
     spec = load_spec("churn").model_copy(update={"name": "churn_score_job"})
+    usecases = tmp_path / "usecases"  # the image's specs: the job takes a name, not a path
+    usecases.mkdir()
+    (usecases / f"{spec.name}.yaml").write_text(spec.model_dump_json())  # JSON is YAML
     settings = KubricksSettings(
-        home=tmp_path / "home", spark_mode="kubernetes", tracking_uri=mlflow_server
+        home=tmp_path / "home",
+        spark_mode="kubernetes",
+        tracking_uri=mlflow_server,
+        usecases_dir=usecases,
     )
     sample = tmp_path / "churn-500.csv"
     sample.write_text("".join(churn_csv.read_text().splitlines(keepends=True)[:501]))
     ingest(spark, spec, sample, settings)
     gold = tables.read_arrow(layer_tables(spec, settings.lakehouse_uri)["gold"][1]).to_pandas()
-    version = register(spec, gold, settings, "predict_proba")
+    version = register(spec, gold, settings, "logistic_regression")
     api = DriverApi(settings_env(settings))
 
     result = score_job.run_on_kubernetes(spec, settings, None, "t", api=api)
