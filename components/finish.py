@@ -1,7 +1,9 @@
-"""Close the run: the exit handler that ends the MLflow parent run with the pipeline's state."""
+"""Close the run: the exit handler that ends the MLflow parent run with the pipeline's state.
+
+:func:`components.tasks.closing_parent` wraps it as a component (tasks imports this module,
+never the other way round)."""
 
 from kfp.dsl import PipelineTaskFinalStatus
-from kfp.dsl.python_component import PythonComponent
 
 
 def close_parent_run(parent_run_id: str, status: PipelineTaskFinalStatus):
@@ -10,9 +12,3 @@ def close_parent_run(parent_run_id: str, status: PipelineTaskFinalStatus):
     from kubricks.settings import get_settings
 
     print(close_parent(get_settings(), parent_run_id, status.state, status.error_message))
-
-
-def component(image: str) -> PythonComponent:
-    from components.tasks import lightweight
-
-    return lightweight(close_parent_run, image)

@@ -101,7 +101,9 @@ def closing_parent(
     from components import finish
 
     closer = configure(
-        finish.component(settings.image)(parent_run_id=parent_run_id), settings, SMALL
+        lightweight(finish.close_parent_run, settings.image)(parent_run_id=parent_run_id),
+        settings,
+        SMALL,
     ).set_display_name("close MLflow run")
     with dsl.ExitHandler(closer, name="close-parent-run"):
         yield

@@ -39,6 +39,7 @@ from kubricks.monitoring.policy import (
     new_labelled_rows,
 )
 from kubricks.registry.fresh import observation_columns, trained_gold_version
+from kubricks.runs.correlation import experiment_id, experiment_name
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.training.result import TrainResult
@@ -246,19 +247,6 @@ def automl_trainer(
 # --- MLflow --------------------------------------------------------------------------------
 
 
-def _experiment_id(client: MlflowClient, name: str) -> str:
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(name)
-    except MlflowException:  # another loop created it meanwhile
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return found.experiment_id
-
-
 def _start_run(
     client: MlflowClient, spec: UseCaseSpec, decision_id: str, parent_run_id: str | None
 ) -> str:
@@ -270,7 +258,7 @@ def _start_run(
         experiment = client.get_run(parent_run_id).info.experiment_id
         tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
     else:
-        experiment = _experiment_id(client, spec.name)
+        experiment = experiment_id(client, experiment_name(spec.name))
     run = client.create_run(experiment, run_name=RUN_NAME, tags=tags)
     params = {f"retraining.{k}": v for k, v in spec.retraining.model_dump().items()}
     for key, value in params.items():
