@@ -122,7 +122,7 @@ def build_bento(settings: KubricksSettings, runtime: Runtime) -> Any:
             return bentoml.bentos.build(
                 "serving.entry:Kubricks",
                 name=store.store_name(runtime.spec),
-                labels={"usecase": runtime.spec.name, "champion": runtime.champion},
+                labels={"usecase": runtime.spec.name, CHAMPION: runtime.champion},
                 include=["serving/*.py", "kubricks/**/*.py", "usecases/*.yaml", "pyproject.toml"],
                 envs=[
                     BentoEnvSchema(name="KUBRICKS_SERVING_RUNTIME", value=runtime.model_dump_json())

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from kubricks.registry.alias_names import CHAMPION
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from serving import local, webhook
@@ -54,7 +55,7 @@ def deploy_local(
     settings: KubricksSettings,
     spec: UseCaseSpec,
     version: str,
-    alias: str = "champion",
+    alias: str = CHAMPION,
     timeout: float = 120.0,
 ) -> dict[str, Any]:
     """Hot-swap the local server of ``spec`` to ``version``; reports when none runs."""

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kubricks.lakehouse import maintenance, tables
+from kubricks.registry.alias_names import CHALLENGER, CHAMPION
 from kubricks.settings import KubricksSettings
 from kubricks.spec import ProblemType, UseCaseSpec
 from serving.batch import Batch
@@ -51,7 +52,7 @@ _ARROW_TYPES = {
     "date": pa.timestamp("us", tz="UTC"),
     "timestamp": pa.timestamp("us", tz="UTC"),
 }
-ARMS = ("champion", "challenger", "shadow")
+ARMS = (CHAMPION, CHALLENGER, "shadow")
 _WAKE: Any = object()  # put on the queue to wake the writer for shutdown
 CHUNK_BATCHES = 64  # batches per log_table call: bounds how long one call holds the GIL
 
