@@ -1,4 +1,6 @@
-"""The Delta inference log (contract C2), written by a background micro-batch writer.
+"""The Delta inference log, written by a background micro-batch writer.
+
+Its columns (:func:`log_schema`) are described in docs/architecture.md, "The inference log".
 
 Each scored batch puts its log rows, already an Arrow table (:func:`log_table`), on an
 in-memory queue, so no request waits on Delta; one thread per worker commits them to
