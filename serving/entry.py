@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from kubricks.registry.alias_names import CHALLENGER, CHAMPION
 from kubricks.settings import get_settings
-from serving.build import Runtime
+from serving.build import BentoConfig
 from serving.service import make_service
 
 _settings = get_settings()
-_runtime = Runtime.from_settings(_settings)
+_runtime = BentoConfig.from_settings(_settings)
 Kubricks = make_service(
     _runtime.spec,
     _settings,
