@@ -211,7 +211,7 @@ def gate_step(spec: Any, settings: Any) -> None:
 
 
 def write_inference_log(spec: Any, settings: Any) -> None:
-    """N log rows (contract C2) spread over one day, from the batch predictions and gold."""
+    """N inference-log rows spread over one day, from the batch predictions and gold."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc

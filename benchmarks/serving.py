@@ -163,7 +163,8 @@ def in_process(model: Any, frame: pd.DataFrame, batch: int, seconds: float) -> d
 
 
 def targets(results: dict[tuple[str, str, int], dict[str, float]]) -> str:
-    """The issue's targets, each with the measured value and whether it is met."""
+    """The serving targets (the README's Benchmarks section quotes them), each with the
+    measured value and whether it is met."""
     ours = results[("kubricks", "1 row", 16)]
     ours_100 = results[("kubricks", "100 rows", 16)]
     checks = [

@@ -25,6 +25,7 @@ def monitor(
 
     from kubricks.monitoring import loop
     from kubricks.monitoring.run import monitor as run_monitor
+    from kubricks.registry.alias_names import CHAMPION
     from kubricks.registry.gate import GateAlarm
     from kubricks.steps.gating import with_thresholds
     from kubricks.steps.step import step
@@ -55,7 +56,7 @@ def monitor(
         )
         ctx.outputs.update({"loop": outcome.summary(), "promoted": outcome.promoted})
         model.metadata["version"] = outcome.candidate_version or ""
-        model.metadata["champion"] = outcome.champion_after or ""
+        model.metadata[CHAMPION] = outcome.champion_after or ""
         print(f"loop: {outcome.summary()}")
         if outcome.gate_alarm:  # recorded everywhere; now the step fails so a person sees it
             raise GateAlarm(f"alarm: {ctx.spec.name}: {outcome.gate_alarm}")

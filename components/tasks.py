@@ -6,8 +6,6 @@ the compiled YAML carries them to the cluster.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -83,25 +81,3 @@ def configure(
         optional=True,
     )
     return task
-
-
-@contextmanager
-def closing_parent(
-    settings: KubricksSettings, parent_run_id: object, enabled: bool = True
-) -> Iterator[None]:
-    """Run the tasks created inside under an exit handler that closes the MLflow parent run.
-
-    Off for a pipeline nested in another: the outer pipeline closes the shared parent.
-    """
-    if not enabled:
-        yield
-        return
-    from kfp import dsl
-
-    from components import finish
-
-    closer = configure(
-        finish.component(settings.image)(parent_run_id=parent_run_id), settings, SMALL
-    ).set_display_name("close MLflow run")
-    with dsl.ExitHandler(closer, name="close-parent-run"):
-        yield

@@ -50,7 +50,7 @@ app.command("monitor")(monitor_command.monitor)
 app.add_typer(spec_commands.app, name="spec")
 
 app.command("stream")(stream.stream)
-# Real-time serving (workstream serving).
+# Real-time serving (serving/, docs/architecture.md "Real-time serving").
 app.command("serve")(serve.serve)
 app.command("predict")(serve.predict)
 app.add_typer(serve.bento_app, name="bento")

@@ -156,9 +156,7 @@ def mlflow_environment(settings: KubricksSettings) -> dict[str, str]:
 
 def _artifact_options(settings: KubricksSettings) -> dict[str, str]:
     """S3 options for an s3:// artifact store when the lakehouse itself is a local folder."""
-    from kubricks.storage import delta_options
-
-    return delta_options(settings.model_copy(update={"lakehouse_root": "s3://artifacts"})) or {}
+    return settings.model_copy(update={"lakehouse_root": "s3://artifacts"}).storage_options() or {}
 
 
 def mlflow_url(settings: KubricksSettings) -> str:

@@ -12,6 +12,15 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# delta-rs's names for the S3 options :meth:`KubricksSettings.storage_options` builds;
+# kubricks.storage reads them back to configure pyarrow, boto3 and the MLflow server
+S3_ENDPOINT = "AWS_ENDPOINT_URL"
+S3_ACCESS_KEY = "AWS_ACCESS_KEY_ID"
+S3_SECRET_KEY = "AWS_SECRET_ACCESS_KEY"
+S3_REGION = "AWS_REGION"
+S3_TIMEOUT = "timeout"
+S3_SCHEMES = ("s3://", "s3a://")
+
 
 class KubricksSettings(BaseSettings):
     """Settings for local and cluster mode; only the values change between them."""
@@ -225,10 +234,29 @@ class KubricksSettings(BaseSettings):
         return self.tracking_uri or f"http://{self.mlflow_host}:{self.mlflow_port}"
 
     def storage_options(self) -> dict[str, str] | None:
-        """delta-rs storage options for an s3:// lakehouse, or None for local folders."""
-        from kubricks.storage import delta_options
+        """delta-rs storage options for an s3:// lakehouse, or None for local folders.
 
-        return delta_options(self)
+        Built here, from these fields alone, so that settings imports nothing of its own
+        package: every S3 consumer in ``kubricks.storage`` starts from this dict."""
+        if not self.lakehouse_uri.startswith(S3_SCHEMES):
+            return None
+        timeout = f"{self.s3_timeout_seconds}s"
+        options = {
+            S3_REGION: self.s3_region,
+            "aws_conditional_put": self.s3_conditional_put,
+            S3_TIMEOUT: timeout,
+            "connect_timeout": timeout,
+            "max_retries": "2",
+            "retry_timeout": f"{self.s3_timeout_seconds * 2}s",
+        }
+        if self.s3_endpoint_url:
+            options[S3_ENDPOINT] = self.s3_endpoint_url
+            options["AWS_ALLOW_HTTP"] = str(self.s3_allow_http).lower()
+        if self.s3_access_key_id:
+            options[S3_ACCESS_KEY] = self.s3_access_key_id.get_secret_value()
+        if self.s3_secret_access_key:
+            options[S3_SECRET_KEY] = self.s3_secret_access_key.get_secret_value()
+        return options
 
 
 def get_settings(**overrides: object) -> KubricksSettings:

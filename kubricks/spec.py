@@ -190,7 +190,8 @@ ColumnDist = Annotated[
 ]
 
 
-# Monitoring (workstream monitor): how windows are cut and when drift becomes an alarm.
+# Monitoring (docs/architecture.md, "Monitoring"): how windows are cut and when drift
+# becomes an alarm.
 DriftMetricName = Literal["js_distance", "psi", "wasserstein", "ks", "tv", "linf", "chi2"]
 
 

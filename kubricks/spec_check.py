@@ -68,16 +68,16 @@ def row_findings(
     spark: SparkSession, spec: UseCaseSpec, path: Path
 ) -> tuple[list[Finding], int, DataFrame]:
     """Type, key and expectation breaches of every row, as silver would count them."""
-    from kubricks.lakehouse import transforms as T
+    from kubricks.lakehouse import transforms
     from kubricks.lakehouse.sources import read_source
 
-    bronze = T.to_bronze(read_source(spark, path, spec), str(path), "spec-check", _now())
+    bronze = transforms.to_bronze(read_source(spark, path, spec), str(path), "spec-check", _now())
     found: list[Finding] = []
     usable = []
     for expectation in spec.expectations:  # one at a time, to name the one Spark refuses
         alone = spec.model_copy(update={"expectations": [expectation]})
         try:
-            T.flag_violations(bronze.limit(0), alone).schema  # noqa: B018 (analysis only)
+            transforms.flag_violations(bronze.limit(0), alone).schema  # noqa: B018 (analysis only)
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0][:300]
             subject = f"expectation {expectation.name!r}"
@@ -85,14 +85,18 @@ def row_findings(
             continue
         usable.append(expectation)
     checked = spec.model_copy(update={"expectations": usable})
-    flagged = T.flag_violations(bronze, checked).cache()
-    counts = T.violation_counts(flagged)
+    flagged = transforms.flag_violations(bronze, checked).cache()
+    counts = transforms.violation_counts(flagged)
     total = flagged.count()
     present = flagged.agg(
-        *[F.count(T._raw(c.name)).alias(c.name) for c in spec.columns if c.type != "string"]
+        *[
+            F.count(transforms._raw(c.name)).alias(c.name)
+            for c in spec.columns
+            if c.type != "string"
+        ]
     ).first()
     for column in spec.columns:
-        bad = counts.get(T.type_rule(column.name), 0)
+        bad = counts.get(transforms.type_rule(column.name), 0)
         if not bad:
             continue
         subject = f"column {column.name!r}"
@@ -105,8 +109,10 @@ def row_findings(
                 " those rows go to quarantine"
             )
             found.append(Finding("warning", subject, message))
-    if counts.get(T.KEY_NOT_NULL):
-        message = f"missing in {counts[T.KEY_NOT_NULL]} of {total} rows: they go to quarantine"
+    if counts.get(transforms.KEY_NOT_NULL):
+        message = (
+            f"missing in {counts[transforms.KEY_NOT_NULL]} of {total} rows: they go to quarantine"
+        )
         found.append(Finding("warning", f"entity key {spec.entity_key!r}", message))
     for expectation in usable:
         bad = counts.get(expectation.name, 0)
@@ -118,8 +124,11 @@ def row_findings(
             found.append(Finding("warning", subject, f"{share} break it: most rows quarantined"))
         elif bad > MOST * total:
             found.append(Finding("warning", subject, f"{share} break it (action warn)"))
-    structural = [T._flag(r) for r in (T.KEY_NOT_NULL, *map(T.type_rule, _typed(spec)))]
-    return found, total, flagged.where(~T._any(structural))
+    structural = [
+        transforms._flag(r)
+        for r in (transforms.KEY_NOT_NULL, *map(transforms.type_rule, _typed(spec)))
+    ]
+    return found, total, flagged.where(~transforms._any(structural))
 
 
 def _typed(spec: UseCaseSpec) -> list[str]:

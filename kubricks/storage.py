@@ -2,7 +2,7 @@
 
 Every S3 consumer (delta-rs, pyarrow for Spark's staged files, boto3, the MLflow
 server) is configured from the same delta-rs option dict, which
-``KubricksSettings.storage_options()`` builds here, so one set of ``KUBRICKS_S3_*``
+``KubricksSettings.storage_options()`` builds, so one set of ``KUBRICKS_S3_*``
 settings reaches them all.
 
 Delta commits on S3 use conditional put (``If-None-Match: *`` on the log entry): of two
@@ -15,22 +15,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
 from kubricks.errors import ServiceUnavailable
+from kubricks.settings import (
+    S3_ACCESS_KEY,
+    S3_ENDPOINT,
+    S3_REGION,
+    S3_SCHEMES,
+    S3_SECRET_KEY,
+    S3_TIMEOUT,
+    KubricksSettings,
+)
 
-if TYPE_CHECKING:
-    from kubricks.settings import KubricksSettings
-
-SCHEMES = ("s3://", "s3a://")
-ENDPOINT = "AWS_ENDPOINT_URL"
-ACCESS_KEY = "AWS_ACCESS_KEY_ID"
-SECRET_KEY = "AWS_SECRET_ACCESS_KEY"
-REGION = "AWS_REGION"
-TIMEOUT = "timeout"
 _reachable: set[tuple[str, str, str]] = set()  # (endpoint, bucket, credentials digest) checked
 
 
@@ -39,7 +38,7 @@ class StorageUnavailable(ServiceUnavailable):
 
 
 def is_s3(uri: str) -> bool:
-    return uri.startswith(SCHEMES)
+    return uri.startswith(S3_SCHEMES)
 
 
 def split(uri: str) -> tuple[str, str]:
@@ -59,54 +58,31 @@ def s3a(uri: str) -> str:
     return "s3a://" + uri.split("://", 1)[1] if is_s3(uri) else uri
 
 
-def delta_options(settings: KubricksSettings) -> dict[str, str] | None:
-    """delta-rs storage options for an s3:// lakehouse, or None for a local folder."""
-    if not is_s3(settings.lakehouse_uri):
-        return None
-    timeout = f"{settings.s3_timeout_seconds}s"
-    options = {
-        REGION: settings.s3_region,
-        "aws_conditional_put": settings.s3_conditional_put,
-        TIMEOUT: timeout,
-        "connect_timeout": timeout,
-        "max_retries": "2",
-        "retry_timeout": f"{settings.s3_timeout_seconds * 2}s",
-    }
-    if settings.s3_endpoint_url:
-        options[ENDPOINT] = settings.s3_endpoint_url
-        options["AWS_ALLOW_HTTP"] = str(settings.s3_allow_http).lower()
-    if settings.s3_access_key_id:
-        options[ACCESS_KEY] = settings.s3_access_key_id.get_secret_value()
-    if settings.s3_secret_access_key:
-        options[SECRET_KEY] = settings.s3_secret_access_key.get_secret_value()
-    return options
-
-
 def endpoint(options: dict[str, str] | None) -> str:
     """The endpoint errors name: the configured URL, or AWS's default."""
-    return (options or {}).get(ENDPOINT) or "https://s3.amazonaws.com"
+    return (options or {}).get(S3_ENDPOINT) or "https://s3.amazonaws.com"
 
 
 def _seconds(options: dict[str, str]) -> float:
-    return float(options.get(TIMEOUT, "10s").rstrip("s"))
+    return float(options.get(S3_TIMEOUT, "10s").rstrip("s"))
 
 
 def filesystem(options: dict[str, str] | None) -> pafs.S3FileSystem:
     """pyarrow's S3 filesystem with the lakehouse's endpoint and credentials."""
     options = options or {}
     kwargs: dict[str, object] = {
-        "region": options.get(REGION, "us-east-1"),
+        "region": options.get(S3_REGION, "us-east-1"),
         "connect_timeout": _seconds(options),
         "request_timeout": _seconds(options),
         "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=2),
     }
-    if options.get(ENDPOINT):
-        parts = urlsplit(options[ENDPOINT])
+    if options.get(S3_ENDPOINT):
+        parts = urlsplit(options[S3_ENDPOINT])
         kwargs["endpoint_override"] = parts.netloc + parts.path.rstrip("/")
         kwargs["scheme"] = parts.scheme or "https"
-    if options.get(ACCESS_KEY):
-        kwargs["access_key"] = options[ACCESS_KEY]
-        kwargs["secret_key"] = options.get(SECRET_KEY, "")
+    if options.get(S3_ACCESS_KEY):
+        kwargs["access_key"] = options[S3_ACCESS_KEY]
+        kwargs["secret_key"] = options.get(S3_SECRET_KEY, "")
     return pafs.S3FileSystem(**kwargs)
 
 
@@ -119,10 +95,10 @@ def client(options: dict[str, str] | None):  # -> botocore S3 client
     seconds = _seconds(options)
     return boto3.client(
         "s3",
-        endpoint_url=options.get(ENDPOINT) or None,
-        region_name=options.get(REGION, "us-east-1"),
-        aws_access_key_id=options.get(ACCESS_KEY) or None,
-        aws_secret_access_key=options.get(SECRET_KEY) or None,
+        endpoint_url=options.get(S3_ENDPOINT) or None,
+        region_name=options.get(S3_REGION, "us-east-1"),
+        aws_access_key_id=options.get(S3_ACCESS_KEY) or None,
+        aws_secret_access_key=options.get(S3_SECRET_KEY) or None,
         config=Config(
             connect_timeout=seconds,
             read_timeout=seconds,
@@ -144,7 +120,7 @@ def check(uri: str, options: dict[str, str] | None) -> None:
 
     bucket, _ = split(uri)
     url = endpoint(options)
-    secret = f"{(options or {}).get(ACCESS_KEY, '')}:{(options or {}).get(SECRET_KEY, '')}"
+    secret = f"{(options or {}).get(S3_ACCESS_KEY, '')}:{(options or {}).get(S3_SECRET_KEY, '')}"
     key = (url, bucket, hashlib.sha256(secret.encode()).hexdigest())
     if key in _reachable:
         return

@@ -30,7 +30,8 @@ def build(settings: KubricksSettings) -> GraphComponent:
 
 def tasks(settings: KubricksSettings, args: dict[str, Any]) -> None:
     from components import batch_score
-    from components.tasks import SPARK, closing_parent, configure
+    from components.finish import closing_parent
+    from components.tasks import SPARK, configure
 
     with closing_parent(settings, args["parent_run_id"]):
         configure(

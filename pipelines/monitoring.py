@@ -46,7 +46,8 @@ def build(settings: KubricksSettings) -> GraphComponent:
 
 def tasks(settings: KubricksSettings, args: dict[str, Any]) -> None:
     from components import deploy, maintain, monitor
-    from components.tasks import SMALL, TRAINING, closing_parent, configure
+    from components.finish import closing_parent
+    from components.tasks import SMALL, TRAINING, configure
 
     with closing_parent(settings, args["parent_run_id"]):
         checked = configure(

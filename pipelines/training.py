@@ -55,7 +55,8 @@ def build(settings: KubricksSettings, close_parent: bool = True) -> GraphCompone
 def tasks(settings: KubricksSettings, args: dict[str, Any], close_parent: bool = True) -> None:
     """The task graph, given the pipeline's parameters by name."""
     from components import deploy, features, gate, ingest, train
-    from components.tasks import SMALL, SPARK, TRAINING, closing_parent, configure
+    from components.finish import closing_parent
+    from components.tasks import SMALL, SPARK, TRAINING, configure
 
     image = settings.image
     usecase, parent_run_id = args["usecase"], args["parent_run_id"]

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports --no-logo  # the import contracts in pyproject.toml ([tool.importlinter])
 exec .venv/bin/python -m pytest "$@"

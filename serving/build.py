@@ -1,7 +1,7 @@
 """Build time: import the champion (and challenger) into the Bento store, build the Bento.
 
 The running service never needs the registry to answer: the versions it starts with are
-in BentoML's model store, and :class:`Runtime` (spec + versions) travels in the Bento's
+in BentoML's model store, and :class:`BentoConfig` (spec + versions) travels in the Bento's
 environment as ``KUBRICKS_SERVING_RUNTIME``. Containerizing needs Docker:
 ``bentoml containerize kubricks-<usecase>:latest`` (see serving/README.md).
 """
@@ -24,7 +24,7 @@ from serving.runtime import CHALLENGER, CHAMPION, registry_aliases, target_path,
 REPO = Path(__file__).resolve().parent.parent
 
 
-class Runtime(BaseModel):
+class BentoConfig(BaseModel):
     """What a Bento serves: the spec itself (no file lookup at run time) and versions."""
 
     spec: UseCaseSpec
@@ -33,7 +33,7 @@ class Runtime(BaseModel):
     workers: int = 1
 
     @classmethod
-    def from_settings(cls, settings: KubricksSettings) -> Runtime:
+    def from_settings(cls, settings: KubricksSettings) -> BentoConfig:
         if not settings.serving_runtime:
             raise KubricksError(
                 "KUBRICKS_SERVING_RUNTIME is unset: start the service with `kubricks serve`"
@@ -57,7 +57,7 @@ def prepare(
     spec: UseCaseSpec,
     champion: str | None = None,
     challenger: str | None = None,
-) -> Runtime:
+) -> BentoConfig:
     """Import the serving versions into the store (idempotent) and reset the swap target."""
     if champion is None:
         versions = alias_versions(settings, spec)
@@ -67,7 +67,7 @@ def prepare(
     if challenger is not None:
         store.import_version(settings, spec, challenger)
     write_target(target_path(settings, spec), champion=champion, challenger=challenger)
-    return Runtime(
+    return BentoConfig(
         spec=spec, champion=champion, challenger=challenger, workers=settings.serving_workers
     )
 
@@ -85,7 +85,7 @@ def settings_env(settings: KubricksSettings) -> dict[str, str]:
     return out
 
 
-def server_env(settings: KubricksSettings, runtime: Runtime) -> dict[str, str]:
+def server_env(settings: KubricksSettings, runtime: BentoConfig) -> dict[str, str]:
     """Environment of a local `bentoml serve` process for this runtime."""
     env = dict(os.environ)
     env.update(settings_env(settings))
@@ -99,7 +99,7 @@ def server_env(settings: KubricksSettings, runtime: Runtime) -> dict[str, str]:
     return env
 
 
-def build_bento(settings: KubricksSettings, runtime: Runtime) -> Any:
+def build_bento(settings: KubricksSettings, runtime: BentoConfig) -> Any:
     """``kubricks bento build``: a Bento with the code, the spec and the imported models."""
     import bentoml
     from bentoml._internal.bento import BentoStore
@@ -122,7 +122,7 @@ def build_bento(settings: KubricksSettings, runtime: Runtime) -> Any:
             return bentoml.bentos.build(
                 "serving.entry:Kubricks",
                 name=store.store_name(runtime.spec),
-                labels={"usecase": runtime.spec.name, "champion": runtime.champion},
+                labels={"usecase": runtime.spec.name, CHAMPION: runtime.champion},
                 include=["serving/*.py", "kubricks/**/*.py", "usecases/*.yaml", "pyproject.toml"],
                 envs=[
                     BentoEnvSchema(name="KUBRICKS_SERVING_RUNTIME", value=runtime.model_dump_json())

@@ -2,8 +2,9 @@
 
 ``deploy_local`` sends the running server the same signed alias event MLflow's webhook
 would (so a server that missed the webhook still swaps now) and waits until it serves the
-version. ``deploy_cluster`` renders the Deployment, Service and HPA (``serving.kubernetes``,
-contract C3), validates them and applies them with the kubernetes client.
+version. ``deploy_cluster`` renders the Deployment, Service and HPA (``serving.kubernetes``; see
+docs/architecture.md, "The Kubernetes renderer"), validates them and applies them with the
+kubernetes client.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from kubricks.registry.alias_names import CHAMPION
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from serving import local, webhook
@@ -54,7 +56,7 @@ def deploy_local(
     settings: KubricksSettings,
     spec: UseCaseSpec,
     version: str,
-    alias: str = "champion",
+    alias: str = CHAMPION,
     timeout: float = 120.0,
 ) -> dict[str, Any]:
     """Hot-swap the local server of ``spec`` to ``version``; reports when none runs."""
@@ -116,7 +118,7 @@ def deploy_cluster(
     containerize``); a new champion in a running cluster is hot-swapped by the webhook and
     the poll, so re-applying is only needed for a new image.
     """
-    from serving import kubernetes as k8s  # contract C3, written by the infra work stream
+    from serving import kubernetes as k8s  # docs/architecture.md, "The Kubernetes renderer"
 
     manifests = k8s.bento_manifests(
         name=k8s.serving_name(spec.name),

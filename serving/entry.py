@@ -7,15 +7,16 @@ baked into a built Bento's environment) names the use case and the model version
 
 from __future__ import annotations
 
+from kubricks.registry.alias_names import CHALLENGER, CHAMPION
 from kubricks.settings import get_settings
-from serving.build import Runtime
+from serving.build import BentoConfig
 from serving.service import make_service
 
 _settings = get_settings()
-_runtime = Runtime.from_settings(_settings)
+_runtime = BentoConfig.from_settings(_settings)
 Kubricks = make_service(
     _runtime.spec,
     _settings,
-    {"champion": _runtime.champion, "challenger": _runtime.challenger},
+    {CHAMPION: _runtime.champion, CHALLENGER: _runtime.challenger},
     workers=_runtime.workers,
 )

@@ -1,4 +1,6 @@
-"""The Delta inference log (contract C2), written by a background micro-batch writer.
+"""The Delta inference log, written by a background micro-batch writer.
+
+Its columns (:func:`log_schema`) are described in docs/architecture.md, "The inference log".
 
 Each scored batch puts its log rows, already an Arrow table (:func:`log_table`), on an
 in-memory queue, so no request waits on Delta; one thread per worker commits them to
@@ -36,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kubricks.lakehouse import maintenance, tables
+from kubricks.registry.alias_names import CHALLENGER, CHAMPION
 from kubricks.settings import KubricksSettings
 from kubricks.spec import ProblemType, UseCaseSpec
 from serving.batch import Batch
@@ -51,7 +54,7 @@ _ARROW_TYPES = {
     "date": pa.timestamp("us", tz="UTC"),
     "timestamp": pa.timestamp("us", tz="UTC"),
 }
-ARMS = ("champion", "challenger", "shadow")
+ARMS = (CHAMPION, CHALLENGER, "shadow")
 _WAKE: Any = object()  # put on the queue to wake the writer for shutdown
 CHUNK_BATCHES = 64  # batches per log_table call: bounds how long one call holds the GIL
 

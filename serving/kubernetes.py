@@ -1,4 +1,6 @@
-"""Kubernetes objects that run a Bento on the cluster (contract C3).
+"""Kubernetes objects that run a Bento on the cluster.
+
+What every rendering holds is written down in docs/architecture.md, "The Kubernetes renderer".
 
 Plain dicts, so the same objects are rendered by the deploy step, by the Pulumi program and
 by the tests, validated against the Kubernetes schemas, and applied with the python client.

@@ -30,7 +30,7 @@ from kubricks.services import run_dir
 from kubricks.settings import KubricksSettings
 
 if TYPE_CHECKING:
-    from serving.build import Runtime
+    from serving.build import BentoConfig
 
 PREFIX = "serving-"
 
@@ -98,7 +98,7 @@ def _forget(settings: KubricksSettings, usecase: str) -> None:
 
 def start(
     settings: KubricksSettings,
-    runtime: Runtime,
+    runtime: BentoConfig,
     port: int | None = None,
     timeout: float = 120.0,
     extra_env: dict[str, str] | None = None,
@@ -138,7 +138,7 @@ def start(
     raise KubricksError(f"the Bento server was not ready at {base} in {timeout:.0f}s; see {log}")
 
 
-def exec_foreground(settings: KubricksSettings, runtime: Runtime, port: int) -> None:
+def exec_foreground(settings: KubricksSettings, runtime: BentoConfig, port: int) -> None:
     """Replace this process with the server, so the supervisor's SIGTERM (or Ctrl+C) reaches
     BentoML's arbiter directly and the exit status is the server's. Never returns."""
     from serving.build import REPO, server_env

@@ -1,101 +1,117 @@
-"""Imports point down only: core ``kubricks`` <- ``serving`` <- ``components`` <- ``pipelines``
-<- ``kubricks.commands`` (and the CLI, and the Pulumi program in ``infra``).
+"""The import contracts in pyproject.toml ([tool.importlinter]) say what they mean.
 
-Every import in every module is checked, the ones inside functions too: a lazy import
-upwards is still an upward dependency. Relative imports are resolved first.
+`lint-imports` (run by scripts/test.sh) checks the contracts against the code; these
+tests check the contracts themselves: each case adds one import to the real import graph
+and asserts that the contracts break exactly when that import goes against the layers
+of docs/architecture.md ("Layers"), or would bring back an import cycle.
 """
 
 from __future__ import annotations
 
-import ast
+from copy import deepcopy
+from functools import cache
 from pathlib import Path
 
+import grimp
 import pytest
+from importlinter import configuration
+from importlinter.application.use_cases import UserOptions
+from importlinter.application.use_cases import read_user_options as read
+from importlinter.contracts.acyclic_siblings import AcyclicSiblingsContract
+from importlinter.contracts.forbidden import ForbiddenContract
+from importlinter.contracts.layers import LayersContract
+from importlinter.domain.contract import Contract
 
 REPO = Path(__file__).resolve().parent.parent
-TOP = 4
-LAYERS = {"kubricks": 0, "serving": 1, "components": 2, "pipelines": 3}
-TOP_LEVEL = ("kubricks.commands", "kubricks.cli", "infra")  # may import anything
+TYPES: dict[str, type[Contract]] = {
+    "layers": LayersContract,
+    "forbidden": ForbiddenContract,
+    "acyclic_siblings": AcyclicSiblingsContract,
+}
 
 
-def layer(module: str) -> int | None:
-    """The layer of a dotted module name, or None for third-party and stdlib modules."""
-    if any(module == top or module.startswith(f"{top}.") for top in TOP_LEVEL):
-        return TOP
-    return LAYERS.get(module.split(".")[0])
+@cache
+def config() -> UserOptions:
+    configuration.configure()  # what the lint-imports command does before reading
+    return read(str(REPO / "pyproject.toml"))
 
 
-def module_name(path: Path, root: Path) -> str:
-    parts = list(path.relative_to(root).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
+@cache
+def contracts() -> tuple[Contract, ...]:
+    options = config()
+    return tuple(
+        TYPES[c["type"]](name=c["id"], session_options=options.session_options, contract_options=c)
+        for c in options.contracts_options
+    )
 
 
-def imported(tree: ast.AST, module: str, is_package: bool) -> list[tuple[int, str]]:
-    """(line, dotted name) of everything a module imports, relative imports resolved."""
-    package = module if is_package else module.rpartition(".")[0]
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            found.append((node.lineno, base))
-            found += [(node.lineno, ".".join(filter(None, (base, a.name)))) for a in node.names]
-    return found
+@cache
+def graph() -> grimp.ImportGraph:
+    roots = config().session_options["root_packages"]
+    return grimp.build_graph(*roots, cache_dir=None)
 
 
-def sources() -> list[Path]:
-    roots = [REPO / name for name in (*LAYERS, "infra")]
-    return sorted(p for root in roots if root.is_dir() for p in root.rglob("*.py"))
+def broken(extra: tuple[str, str] | None = None) -> set[str]:
+    """The ids of the contracts the code breaks, with one more import if given."""
+    names = set()
+    for contract in contracts():
+        copy = deepcopy(graph())  # as lint-imports does: contracts may change the graph
+        if extra:
+            copy.add_import(importer=extra[0], imported=extra[1])
+        if not contract.check(copy, verbose=False).kept:
+            names.add(contract.name)
+    return names
 
 
-def upward_imports(paths: list[Path], root: Path = REPO) -> list[str]:
-    problems = []
-    for path in paths:
-        module = module_name(path, root)
-        own = layer(module)
-        assert own is not None, module
-        tree = ast.parse(path.read_text(), filename=str(path))
-        for line, name in imported(tree, module, path.name == "__init__.py"):
-            target = layer(name)
-            if target is not None and target > own:
-                where = path.relative_to(root)
-                problems.append(f"{where}:{line} imports {name} (layer {target} > {own})")
-    return sorted(set(problems))
+def test_every_declared_contract_type_is_checked_here() -> None:
+    types = {c["type"] for c in config().contracts_options}
+    assert types <= set(TYPES)
+    assert {c.name for c in contracts()} >= {"top-layers", "core-layers", "no-cycles"}
 
 
-def test_no_module_imports_a_layer_above_its_own() -> None:
-    paths = sources()
-    assert len(paths) > 50, "the layering check found too few modules to mean anything"
-    assert upward_imports(paths) == []
+def test_imports_inside_functions_are_in_the_graph() -> None:
+    """A lazy import upwards is still an upward dependency: import-linter must see it."""
+    # components/finish.py imports kubricks.runs.correlation inside close_parent_run() only
+    assert graph().direct_import_exists(
+        importer="components.finish", imported="kubricks.runs.correlation"
+    )
 
 
 @pytest.mark.parametrize(
-    ("module", "code", "upward"),
+    ("importer", "imported", "contract"),
     [
-        ("kubricks/scoring/x.py", "from components import train", True),
-        ("kubricks/scoring/x.py", "def f():\n    import pipelines.catalog", True),
-        ("kubricks/x.py", "from serving import service", True),
-        ("serving/x.py", "from components.tasks import lightweight", True),
-        ("components/x.py", "from .. import pipelines", True),
-        ("components/x.py", "from kubricks.commands import train", True),
-        ("pipelines/x.py", "from components import train", False),
-        ("kubricks/commands/x.py", "from pipelines import local", False),
-        ("kubricks/steps/x.py", "from ..registry import store", False),
-        ("kubricks/x.py", "import pandas", False),
+        ("kubricks.lakehouse.tables", "kubricks.monitoring.run", "core-layers"),
+        ("kubricks.scoring.batch", "kubricks.monitoring.run", "core-layers"),
+        ("kubricks.monitoring.run", "kubricks.scoring.batch", "core-layers"),
+        ("kubricks.settings", "kubricks.storage", "core-layers"),
+        ("kubricks.runs.correlation", "kubricks.steps.step", "core-layers"),
+        ("kubricks.registry.champion", "serving.runtime", "core-below-serving"),
+        ("kubricks.scoring.batch", "components.train", "core-below-serving"),
+        ("kubricks.training.automl", "kubricks.commands.train", "core-layers"),
+        ("serving.service", "components.tasks", "top-layers"),
+        ("components.train", "pipelines.training", "top-layers"),
+        ("pipelines.training", "kubricks.commands.train", "top-layers"),
+        ("components.tasks", "components.finish", "no-cycles"),
+        ("kubricks.registry.store", "kubricks.registry.gate", "no-cycles"),
     ],
 )
-def test_the_check_catches_an_upward_import(
-    tmp_path: Path, module: str, code: str, upward: bool
+def test_an_import_against_the_layers_breaks_a_contract(
+    importer: str, imported: str, contract: str
 ) -> None:
-    """The checker itself: each case is a module placed in a throwaway tree."""
-    path = tmp_path / module
-    path.parent.mkdir(parents=True)
-    path.write_text(code + "\n")
-    assert bool(upward_imports([path], tmp_path)) is upward
+    assert contract in broken((importer, imported)) - broken()
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported"),
+    [
+        ("pipelines.training", "components.train"),
+        ("kubricks.commands.train", "pipelines.local"),
+        ("components.train", "serving.build"),
+        ("serving.runtime", "kubricks.registry.champion"),
+        ("kubricks.steps.step", "kubricks.registry.store"),
+        ("kubricks.monitoring.run", "kubricks.training.metrics"),
+        ("kubricks.spark_k8s.score_job", "kubricks.scoring.batch"),
+    ],
+)
+def test_an_import_along_the_layers_breaks_none(importer: str, imported: str) -> None:
+    assert broken((importer, imported)) == broken()

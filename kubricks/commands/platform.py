@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kubricks.commands.options import get_settings
 from kubricks.console import console, table
+from kubricks.registry.alias_names import CHALLENGER, CHAMPION
 
 
 def up() -> None:
@@ -40,12 +41,12 @@ def status() -> None:
     console.print(
         table(
             "Model servers",
-            ["use case", "champion", "challenger", "url", "pid"],
+            ["use case", CHAMPION, CHALLENGER, "url", "pid"],
             [
                 (
                     s.usecase,
-                    _version(s.versions.get("champion")) if s.versions else "loading",
-                    _version(s.versions.get("challenger")),
+                    _version(s.versions.get(CHAMPION)) if s.versions else "loading",
+                    _version(s.versions.get(CHALLENGER)),
                     s.url,
                     s.pid,
                 )

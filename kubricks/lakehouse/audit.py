@@ -1,7 +1,7 @@
 """The lakehouse audit trail: who restored, forgot or rebuilt which tables, and why.
 
 An append-only Delta table ``_meta/lakehouse_audit``, one row per operation, written
-with the registry trail's machinery (:func:`kubricks.registry.audit.append_record`):
+with the machinery the registry trail shares (:func:`append_record`):
 Delta keeps the row even when the operation itself rewrote or vacuumed other tables.
 Forgotten keys are kept only as SHA-256 digests: the trail can confirm that a given key
 was forgotten without holding it.
@@ -9,16 +9,18 @@ was forgotten without holding it.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from deltalake import CommitProperties
 
 from kubricks.lakehouse import tables
-from kubricks.registry.audit import append_record, current_actor, now
 from kubricks.settings import KubricksSettings
 
 SCHEMA = pa.schema(
@@ -45,6 +47,38 @@ class LakehouseAuditRecord:
     tables: str
     detail: str
     reason: str
+
+
+def current_actor(settings: KubricksSettings) -> str:
+    """The configured actor, else the OS user (containers may have no passwd entry)."""
+    if settings.registry_actor:
+        return settings.registry_actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def append_record(
+    settings: KubricksSettings,
+    uri: str,
+    schema: pa.Schema,
+    record: Any,
+    metadata: dict[str, str],
+) -> None:
+    """Commit one dataclass record to an append-only audit table as its own Delta version.
+
+    The machinery of every audit trail in the lakehouse (this one and the registry's in
+    ``kubricks.registry.audit``): one row per event, never rewritten.
+    """
+    batch = pa.Table.from_pylist([asdict(record)], schema=schema)
+    tables.append_rows(
+        uri, batch, settings.storage_options(), CommitProperties(custom_metadata=metadata)
+    )
 
 
 def audit_uri(settings: KubricksSettings) -> str:

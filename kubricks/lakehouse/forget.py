@@ -25,8 +25,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from kubricks.errors import KubricksError
-from kubricks.lakehouse import tables
-from kubricks.lakehouse import transforms as T
+from kubricks.lakehouse import tables, transforms
 from kubricks.lakehouse.ingest import layer_tables
 from kubricks.settings import KubricksSettings
 from kubricks.spark import column
@@ -97,11 +96,13 @@ def raw_rows(
     """(``_batch_id``, ``_row_id``) of raw rows whose key, typed as silver types it, is one
     of ``keys``: bronze holds raw text (maybe padded; a generated key is a hash of the row)."""
     rows = tables.read_spark(spark, uri, storage_options=options)
-    typed = T.typed_keys(rows, spec)
+    typed = transforms.typed_keys(rows, spec)
     wanted = typed.where(column(spec.entity_key).isin(list(keys)))
-    found = wanted.select(F.col(T.BATCH_ID), F.col(T.ROW_ID)).distinct().toPandas()
+    found = (
+        wanted.select(F.col(transforms.BATCH_ID), F.col(transforms.ROW_ID)).distinct().toPandas()
+    )
     return pa.Table.from_pandas(found, preserve_index=False).cast(
-        pa.schema([(T.BATCH_ID, pa.string()), (T.ROW_ID, pa.int64())])
+        pa.schema([(transforms.BATCH_ID, pa.string()), (transforms.ROW_ID, pa.int64())])
     )
 
 
@@ -177,7 +178,7 @@ def forget(
             if spark is None:
                 raise KubricksError(f"{target.table}: forgetting in raw rows needs Spark")
             source = raw_rows(spark, spec, target.uri, result.keys, options)
-            on = [T.BATCH_ID, T.ROW_ID]
+            on = [transforms.BATCH_ID, transforms.ROW_ID]
         elif target.match == "key":
             column = spec.entity_key
             if _count(target.uri, column, typed, options) == 0:

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from kubricks.errors import ExpectationFailed, SourceError
-from kubricks.lakehouse import transforms as T
+from kubricks.lakehouse import transforms
 from kubricks.spec import Action, UseCaseSpec
 
 # write(df, table) persists df for one table ("bronze", "silver", "quarantine", "gold")
@@ -52,7 +52,7 @@ class LayerReport:
 def _check_fatal(
     flagged: DataFrame, counts: dict[str, int], spec: UseCaseSpec, source: str
 ) -> None:
-    actions = T.rule_actions(spec)
+    actions = transforms.rule_actions(spec)
     failed = {rule: n for rule, n in counts.items() if actions.get(rule) == Action.FAIL}
     if failed:
         rule, n = next(iter(failed.items()))
@@ -60,14 +60,18 @@ def _check_fatal(
         raise ExpectationFailed(
             f"{source}: expectation {rule!r} ({expr}) failed on {n} row(s); nothing was written"
         )
-    broken_types = [c for c in spec.columns if counts.get(T.type_rule(c.name))]
+    broken_types = [c for c in spec.columns if counts.get(transforms.type_rule(c.name))]
     if not broken_types:
         return
-    present = flagged.agg(*[F.count(T._raw(c.name)).alias(c.name) for c in broken_types]).first()
+    present = flagged.agg(
+        *[F.count(transforms._raw(c.name)).alias(c.name) for c in broken_types]
+    ).first()
     for column in broken_types:
-        if counts[T.type_rule(column.name)] == present[column.name]:
+        if counts[transforms.type_rule(column.name)] == present[column.name]:
             example = (
-                flagged.where(T._raw(column.name).isNotNull()).select(T._raw(column.name)).first()
+                flagged.where(transforms._raw(column.name).isNotNull())
+                .select(transforms._raw(column.name))
+                .first()
             )
             raise SourceError(
                 f"{source}: column {column.name!r}: no value parses as {column.type}"
@@ -78,8 +82,8 @@ def _check_fatal(
 def change_counts(applied: DataFrame, events: int) -> dict[str, int]:
     """A change-feed batch in numbers (one pass over the few staged changes)."""
     row = applied.agg(
-        F.count(F.when(~F.col(T.DELETE_FLAG), 1)).alias("upserted"),
-        F.count(F.when(F.col(T.DELETE_FLAG), 1)).alias("deleted"),
+        F.count(F.when(~F.col(transforms.DELETE_FLAG), 1)).alias("upserted"),
+        F.count(F.when(F.col(transforms.DELETE_FLAG), 1)).alias("deleted"),
     ).first()
     upserted, deleted = int(row["upserted"]), int(row["deleted"])
     return {
@@ -153,32 +157,32 @@ def _build_layers(
     write: Writer,
     seconds: dict[str, float] | None,
 ) -> LayerReport:
-    bronze = write(T.to_bronze(raw, source, batch_id, ingested_at), "bronze")
+    bronze = write(transforms.to_bronze(raw, source, batch_id, ingested_at), "bronze")
     # No cache: the rule counts are one scan of bronze's Parquet, and each later layer
     # re-reads it, which is cheaper than materialising every typed column in memory.
-    flagged = T.flag_violations(bronze, spec)
+    flagged = transforms.flag_violations(bronze, spec)
     started = time.perf_counter()
-    counts, superseded, kept = T.count_rules(flagged, spec)
+    counts, superseded, kept = transforms.count_rules(flagged, spec)
     _check_fatal(flagged, counts, spec, source)
     if seconds is not None:
         seconds["expectations"] = time.perf_counter() - started
-    valid, quarantine = T.split_valid(flagged, spec, deduplicate=superseded > 0)
+    valid, quarantine = transforms.split_valid(flagged, spec, deduplicate=superseded > 0)
     changes: dict[str, int] = {}
     if spec.cdc is not None and existing_silver is None:  # the first batch creates silver
-        silver = write(T.replay_changes(valid, spec), "silver")
+        silver = write(transforms.replay_changes(valid, spec), "silver")
         upserted = silver.count()
         changes = {"events": kept, "upserted": upserted, "deleted": 0, "ignored": kept - upserted}
     elif spec.cdc is not None:
-        applied = write(T.changes(existing_silver, valid, existing_bronze, spec), "silver")
-        silver = T.apply_changes(existing_silver, applied, spec)
+        applied = write(transforms.changes(existing_silver, valid, existing_bronze, spec), "silver")
+        silver = transforms.apply_changes(existing_silver, applied, spec)
         changes = change_counts(applied, events=kept)
     else:
-        silver = write(T.merge_latest(existing_silver, valid, spec), "silver")
+        silver = write(transforms.merge_latest(existing_silver, valid, spec), "silver")
         if superseded:
-            counts[T.DUPLICATE_KEY] = superseded
+            counts[transforms.DUPLICATE_KEY] = superseded
     write(quarantine, "quarantine")
-    write(T.to_gold(silver, spec), "gold")
-    actions = T.rule_actions(spec)
+    write(transforms.to_gold(silver, spec), "gold")
+    actions = transforms.rule_actions(spec)
     return LayerReport(
         violations=counts,
         warnings={r: n for r, n in counts.items() if actions.get(r) == Action.WARN},
@@ -196,21 +200,21 @@ def rebuild_layers(
     an upsert does), and a change feed's events are replayed by sequence.
     """
     with _no_constraint_propagation(bronze.sparkSession):
-        flagged = T.flag_violations(T.with_declared(bronze, spec), spec)
-        counts, _, kept = T.count_rules(flagged, spec)
+        flagged = transforms.flag_violations(transforms.with_declared(bronze, spec), spec)
+        counts, _, kept = transforms.count_rules(flagged, spec)
         _check_fatal(flagged, counts, spec, source)
         if spec.cdc is not None:
-            events, quarantine = T.split_valid(flagged, spec)
-            silver = write(T.replay_changes(events, spec), "silver")
+            events, quarantine = transforms.split_valid(flagged, spec)
+            silver = write(transforms.replay_changes(events, spec), "silver")
         else:
-            valid, quarantine = T.split_valid(flagged, spec, per_batch=True)
-            silver = write(T.latest_per_key(valid, spec), "silver")
+            valid, quarantine = transforms.split_valid(flagged, spec, per_batch=True)
+            silver = write(transforms.latest_per_key(valid, spec), "silver")
         quarantined = write(quarantine, "quarantine")
-        write(T.to_gold(silver, spec), "gold")
-        superseded = quarantined.where(F.col(T.RULE) == T.DUPLICATE_KEY).count()
+        write(transforms.to_gold(silver, spec), "gold")
+        superseded = quarantined.where(F.col(transforms.RULE) == transforms.DUPLICATE_KEY).count()
         if superseded:
-            counts[T.DUPLICATE_KEY] = superseded
-        actions = T.rule_actions(spec)
+            counts[transforms.DUPLICATE_KEY] = superseded
+        actions = transforms.rule_actions(spec)
         return LayerReport(
             violations=counts,
             warnings={r: n for r, n in counts.items() if actions.get(r) == Action.WARN},

@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
 from kubricks import tracking
 from kubricks.errors import KubricksError
@@ -38,7 +37,11 @@ from kubricks.monitoring.policy import (
     labels_since,
     new_labelled_rows,
 )
+from kubricks.registry.alias_names import CHAMPION
+from kubricks.registry.champion import champion as registry_champion
+from kubricks.registry.errors import RegistryError
 from kubricks.registry.fresh import observation_columns, trained_gold_version
+from kubricks.runs.correlation import experiment_id, experiment_name
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.training.result import TrainResult
@@ -47,7 +50,6 @@ if TYPE_CHECKING:  # run.py imports Spark-free but heavy modules; only its type 
     from kubricks.monitoring.run import MonitorResult
     from kubricks.registry.gate import GateDecision
 
-CHAMPION = "champion"
 RUN_NAME = "retraining-loop"
 TAG = "kubricks.loop."
 
@@ -119,10 +121,11 @@ def _int(value: object) -> int | None:
 
 
 def champion(client: MlflowClient, spec: UseCaseSpec) -> Champion | None:
-    """The champion and the gold version in its lineage (version tags, else its run's tags)."""
+    """The champion and the gold version in its lineage (version tags, else its run's tags);
+    None only when the model has no champion alias: any other MLflow error propagates."""
     try:
-        version = client.get_model_version_by_alias(spec.name, CHAMPION)
-    except MlflowException:
+        version = registry_champion(client, spec.name)
+    except RegistryError:  # no such model, or its alias is unset
         return None
     return Champion(str(version.version), trained_gold_version(client, version))
 
@@ -246,19 +249,6 @@ def automl_trainer(
 # --- MLflow --------------------------------------------------------------------------------
 
 
-def _experiment_id(client: MlflowClient, name: str) -> str:
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(name)
-    except MlflowException:  # another loop created it meanwhile
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return found.experiment_id
-
-
 def _start_run(
     client: MlflowClient, spec: UseCaseSpec, decision_id: str, parent_run_id: str | None
 ) -> str:
@@ -270,7 +260,7 @@ def _start_run(
         experiment = client.get_run(parent_run_id).info.experiment_id
         tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
     else:
-        experiment = _experiment_id(client, spec.name)
+        experiment = experiment_id(client, experiment_name(spec.name))
     run = client.create_run(experiment, run_name=RUN_NAME, tags=tags)
     params = {f"retraining.{k}": v for k, v in spec.retraining.model_dump().items()}
     for key, value in params.items():
@@ -460,13 +450,13 @@ def gate_detail(gate: GateDecision) -> dict[str, Any]:
     fresh labels when the gate had enough of them."""
     detail: dict[str, Any] = {
         "candidate": gate.candidate_metrics,
-        "champion": gate.champion_metrics,
+        CHAMPION: gate.champion_metrics,
     }
     if gate.fresh is not None:
         detail["fresh"] = {
             "rows": gate.fresh.rows,
             "candidate": gate.fresh.candidate,
-            "champion": gate.fresh.champion,
+            CHAMPION: gate.fresh.champion,
         }
     if gate.alarm:
         detail["alarm"] = gate.alarm

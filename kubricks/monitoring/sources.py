@@ -79,15 +79,15 @@ def _checked_spec(spec: UseCaseSpec, fmt: str) -> UseCaseSpec:
 
 def raw_file(spark: SparkSession, path: Path, fmt: str, spec: UseCaseSpec) -> Source:
     """A CSV, Parquet or JSON file typed and checked as silver, shaped as gold."""
-    from kubricks.lakehouse import transforms as T
+    from kubricks.lakehouse import transforms
     from kubricks.lakehouse.sources import read_source
 
     checked = _checked_spec(spec, fmt)
     raw = read_source(spark, path, checked)  # one line naming a missing feature column
-    bronze = T.to_bronze(raw, str(path), "monitoring", datetime.now(UTC))
-    flagged = T.flag_violations(bronze, checked)
-    checks = T.violation_counts(flagged)
-    frame = T.to_gold(flagged, checked).toPandas()
+    bronze = transforms.to_bronze(raw, str(path), "monitoring", datetime.now(UTC))
+    flagged = transforms.flag_violations(bronze, checked)
+    checks = transforms.violation_counts(flagged)
+    frame = transforms.to_gold(flagged, checked).toPandas()
     name = f"{FILE_FORMATS[fmt]} file {path.resolve()} ({len(frame):,} rows)"
     if not spec.event_timestamp:
         return Source(frame.drop(columns=EVENT_TIME_COLUMN), None, name, checks)

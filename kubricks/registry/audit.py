@@ -8,16 +8,14 @@ pandas or Spark for rollback and review.
 
 from __future__ import annotations
 
-import getpass
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties
 
 from kubricks.lakehouse import tables
+from kubricks.lakehouse.audit import append_record, current_actor, now
 from kubricks.settings import KubricksSettings
 
 SCHEMA = pa.schema(
@@ -56,38 +54,6 @@ NOTES = frozenset({"alarm", "interrupted"})
 
 def audit_uri(settings: KubricksSettings) -> str:
     return tables.table_uri(settings.lakehouse_uri, "_meta", "registry_audit")
-
-
-def current_actor(settings: KubricksSettings) -> str:
-    """The configured actor, else the OS user (containers may have no passwd entry)."""
-    if settings.registry_actor:
-        return settings.registry_actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def append_record(
-    settings: KubricksSettings,
-    uri: str,
-    schema: pa.Schema,
-    record: Any,
-    metadata: dict[str, str],
-) -> None:
-    """Commit one dataclass record to an append-only audit table as its own Delta version.
-
-    The machinery of every audit trail in the lakehouse (this one and the lakehouse
-    operations' in ``kubricks.lakehouse.audit``): one row per event, never rewritten.
-    """
-    batch = pa.Table.from_pylist([asdict(record)], schema=schema)
-    tables.append_rows(
-        uri, batch, settings.storage_options(), CommitProperties(custom_metadata=metadata)
-    )
 
 
 def append(settings: KubricksSettings, record: AuditRecord) -> None:

@@ -141,7 +141,7 @@ def decide(
         if misses:
             return Ruling(False, "; ".join(misses))
         return Ruling(True, f"first champion: {primary} {value:.4f} meets the thresholds")
-    label = f"champion v{champion_version}" if champion_version else "champion"
+    label = f"{CHAMPION} v{champion_version}" if champion_version else CHAMPION
     if fresh is not None:
         mine, theirs = fresh.candidate.get(primary), fresh.champion.get(primary)
         where = f" on {fresh.rows} fresh labelled rows"

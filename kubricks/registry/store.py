@@ -10,12 +10,12 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
 from kubricks import tracking
+from kubricks.registry.alias_names import CHALLENGER as CHALLENGER  # re-exported
+from kubricks.registry.alias_names import CHAMPION as CHAMPION  # re-exported
 from kubricks.registry.errors import RegistryError
 from kubricks.settings import KubricksSettings
 from kubricks.tracking import use_server
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
 
 

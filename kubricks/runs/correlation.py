@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-
-from mlflow import MlflowClient
+from typing import TYPE_CHECKING
 
 from kubricks.settings import KubricksSettings
-from kubricks.steps.step import PIPELINE_TAG
 
+if TYPE_CHECKING:  # kept light: kubricks.steps.step imports the tags below in every component
+    from mlflow import MlflowClient
+
+PIPELINE_TAG = "kubricks.pipeline"
 RUN_ID_TAG = "kubricks.pipeline_run_id"
 MODE_TAG = "kubricks.mode"
 STATE_TAG = "kubricks.pipeline_state"
@@ -25,8 +27,20 @@ def experiment_name(usecase: str) -> str:
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
+    """The experiment called ``name``, created if missing; safe when two processes race to
+    create it (the pipeline runner and the retraining loop both use it)."""
+    from mlflow.exceptions import MlflowException
+
     found = client.get_experiment_by_name(name)
-    return found.experiment_id if found else client.create_experiment(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException:  # another process created it meanwhile
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 def start_parent_run(

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubricks.errors import KubricksError
+from kubricks.runs.correlation import PIPELINE_TAG
 from kubricks.settings import KubricksSettings, get_settings
 from kubricks.spec import UseCaseSpec, load_spec
 
 PARENT_TAG = "mlflow.parentRunId"
 STEP_TAG = "kubricks.step"
-PIPELINE_TAG = "kubricks.pipeline"
 
 
 def events_dir(settings: KubricksSettings, parent_run_id: str) -> Path:

@@ -26,7 +26,7 @@ from kubricks.spec import UseCaseSpec
 from kubricks.synthetic import write_synthetic
 from kubricks.training.search_space import preprocessor
 from serving import deploy, local
-from serving.build import Runtime
+from serving.build import BentoConfig
 from tests.serving.models import log_and_register
 
 
@@ -64,7 +64,7 @@ def register_churn_versions(
 
 
 @contextlib.contextmanager
-def running(settings: KubricksSettings, runtime: Runtime) -> Iterator[str]:
+def running(settings: KubricksSettings, runtime: BentoConfig) -> Iterator[str]:
     """A real local Bento server for ``runtime``, stopped (SIGTERM, logs flushed) on exit."""
     started = local.start(settings, runtime)
     try:

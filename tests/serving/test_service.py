@@ -435,7 +435,7 @@ def test_bento_build_packs_code_spec_and_the_served_models(spec, settings, versi
         f"v{runtime.challenger}",
     }
     envs = {e.name: e.value for e in bento.info.envs}
-    assert build.Runtime.model_validate_json(envs["KUBRICKS_SERVING_RUNTIME"]) == runtime
+    assert build.BentoConfig.model_validate_json(envs["KUBRICKS_SERVING_RUNTIME"]) == runtime
 
 
 def test_documented_requests_answer_as_documented(server: str, spec: UseCaseSpec) -> None:

@@ -123,7 +123,7 @@ def test_inferred_specs_ingest_and_train_without_edits(
 def test_inferred_spec_with_a_date_and_an_id_ingests_with_the_event_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Training datetime features arrives with the date workstream; ingest is checked here."""
+    """Training on datetime features is tested in test_calendar_features.py; ingest is here."""
     monkeypatch.setenv("KUBRICKS_HOME", str(tmp_path / "home"))
     days = pd.date_range("2025-01-01", periods=140, freq="D")
     rng = np.random.default_rng(1)

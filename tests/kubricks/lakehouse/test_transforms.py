@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pyspark.sql import SparkSession
 
-from kubricks.lakehouse import transforms as T
+from kubricks.lakehouse import transforms
 from kubricks.spec import UseCaseSpec
 
 SPEC = UseCaseSpec.model_validate(
@@ -43,14 +43,14 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def bronze(spark: SparkSession, rows: list[tuple]):
     raw = spark.createDataFrame(rows, "id string, city string, amount string, bought string")
-    return T.to_bronze(raw, "in.csv", "b1", NOW)
+    return transforms.to_bronze(raw, "in.csv", "b1", NOW)
 
 
 def test_bronze_adds_ingestion_metadata(spark: SparkSession) -> None:
     row = bronze(spark, [("1", "Paris", "3.0", "1")]).first()
-    assert (row[T.SOURCE_FILE], row[T.BATCH_ID]) == ("in.csv", "b1")
-    assert row[T.INGESTED_AT].replace(tzinfo=None) == NOW.replace(tzinfo=None)
-    assert row[T.ROW_ID] is not None
+    assert (row[transforms.SOURCE_FILE], row[transforms.BATCH_ID]) == ("in.csv", "b1")
+    assert row[transforms.INGESTED_AT].replace(tzinfo=None) == NOW.replace(tzinfo=None)
+    assert row[transforms.ROW_ID] is not None
 
 
 def test_each_defect_is_quarantined_under_its_rule(spark: SparkSession) -> None:
@@ -64,16 +64,16 @@ def test_each_defect_is_quarantined_under_its_rule(spark: SparkSession) -> None:
             ("5", "Oslo", "9", "1"),  # breaks a warn rule only: kept
         ],
     )
-    flagged = T.flag_violations(df, SPEC)
-    valid, quarantine = T.split_valid(flagged, SPEC)
-    rules = {r["id"]: (r[T.RULE], r[T.REASON]) for r in quarantine.collect()}
-    assert rules[None][0] == T.KEY_NOT_NULL
+    flagged = transforms.flag_violations(df, SPEC)
+    valid, quarantine = transforms.split_valid(flagged, SPEC)
+    rules = {r["id"]: (r[transforms.RULE], r[transforms.REASON]) for r in quarantine.collect()}
+    assert rules[None][0] == transforms.KEY_NOT_NULL
     assert rules["3"] == ("type_amount", "amount='abc' is not a valid double")
     assert rules["4"][0] == "positive_amount"
     assert sorted(r["id"] for r in valid.collect()) == [1, 5]
     assert valid.where("id = 1").first()["city"] == "Paris"  # trimmed
-    assert T.violation_counts(flagged) == {
-        T.KEY_NOT_NULL: 1,
+    assert transforms.violation_counts(flagged) == {
+        transforms.KEY_NOT_NULL: 1,
         "type_amount": 1,
         "positive_amount": 1,
         "known_city": 1,
@@ -82,17 +82,21 @@ def test_each_defect_is_quarantined_under_its_rule(spark: SparkSession) -> None:
 
 def test_duplicates_keep_the_latest_row_and_quarantine_the_rest(spark: SparkSession) -> None:
     df = bronze(spark, [("7", "Paris", "1", "0"), ("7", "Rome", "2", "1")])
-    valid, quarantine = T.split_valid(T.flag_violations(df, SPEC), SPEC)
+    valid, quarantine = transforms.split_valid(transforms.flag_violations(df, SPEC), SPEC)
     assert [(r["id"], r["city"]) for r in valid.collect()] == [(7, "Rome")]
-    assert [(r["city"], r[T.RULE]) for r in quarantine.collect()] == [("Paris", T.DUPLICATE_KEY)]
+    assert [(r["city"], r[transforms.RULE]) for r in quarantine.collect()] == [
+        ("Paris", transforms.DUPLICATE_KEY)
+    ]
 
 
 def test_merge_latest_upserts_across_batches(spark: SparkSession) -> None:
-    old, _ = T.split_valid(
-        T.flag_violations(bronze(spark, [("1", "Paris", "1", "0"), ("2", "Rome", "2", "0")]), SPEC),
+    old, _ = transforms.split_valid(
+        transforms.flag_violations(
+            bronze(spark, [("1", "Paris", "1", "0"), ("2", "Rome", "2", "0")]), SPEC
+        ),
         SPEC,
     )
-    later = T.to_bronze(
+    later = transforms.to_bronze(
         spark.createDataFrame(
             [("2", "Paris", "5", "1")], "id string, city string, amount string, bought string"
         ),
@@ -100,18 +104,20 @@ def test_merge_latest_upserts_across_batches(spark: SparkSession) -> None:
         "b2",
         datetime(2026, 2, 1, tzinfo=UTC),
     )
-    new, _ = T.split_valid(T.flag_violations(later, SPEC), SPEC)
-    merged = {r["id"]: r["amount"] for r in T.merge_latest(old, new, SPEC).collect()}
+    new, _ = transforms.split_valid(transforms.flag_violations(later, SPEC), SPEC)
+    merged = {r["id"]: r["amount"] for r in transforms.merge_latest(old, new, SPEC).collect()}
     assert merged == {1: 1.0, 2: 5.0}
 
 
 def test_gold_keeps_categories_raw_for_the_model_to_encode(spark: SparkSession) -> None:
     """Encoding lives in the model (kubricks.training.encoding), so gold keeps the value."""
-    valid, _ = T.split_valid(
-        T.flag_violations(bronze(spark, [("1", "Rome", "3", "1"), ("2", "Oslo", "4", "0")]), SPEC),
+    valid, _ = transforms.split_valid(
+        transforms.flag_violations(
+            bronze(spark, [("1", "Rome", "3", "1"), ("2", "Oslo", "4", "0")]), SPEC
+        ),
         SPEC,
     )
-    gold = {r["id"]: r.asDict() for r in T.to_gold(valid, SPEC).collect()}
+    gold = {r["id"]: r.asDict() for r in transforms.to_gold(valid, SPEC).collect()}
     assert set(gold[1]) == {"id", "event_timestamp", "city", "amount", "bought"}
     assert (gold[1]["city"], gold[2]["city"]) == ("Rome", "Oslo")  # unknown kept as sent
 
@@ -121,8 +127,8 @@ def test_rule_actions_follow_the_spec(action: str) -> None:
     spec = SPEC.model_copy(
         update={"expectations": [SPEC.expectations[0].model_copy(update={"action": action})]}
     )
-    assert T.rule_actions(spec)["positive_amount"] == action
-    assert T.rule_actions(spec)[T.DUPLICATE_KEY] == "quarantine"
+    assert transforms.rule_actions(spec)["positive_amount"] == action
+    assert transforms.rule_actions(spec)[transforms.DUPLICATE_KEY] == "quarantine"
 
 
 GENERATED = UseCaseSpec.model_validate(
@@ -145,17 +151,18 @@ GENERATED = UseCaseSpec.model_validate(
 def test_a_generated_key_is_a_stable_hash_of_the_row(spark: SparkSession) -> None:
     def keyed(rows: list[tuple], batch: str):
         raw = spark.createDataFrame(rows, "city string, amount string")
-        return T.split_valid(
-            T.flag_violations(T.to_bronze(raw, "f", batch, NOW), GENERATED), GENERATED
+        return transforms.split_valid(
+            transforms.flag_violations(transforms.to_bronze(raw, "f", batch, NOW), GENERATED),
+            GENERATED,
         )
 
     rows = [("Paris", "1"), (" Paris ", "1"), ("Rome", None), ("Rome", ""), ("Rome", "2")]
     valid, quarantine = keyed(rows, "b1")
     keys = {(r["city"], r["amount"]): r["row_key"] for r in valid.collect()}
     # rows equal once trimmed (and "" read as missing) share a key: the earlier is superseded
-    assert sorted((r["city"], r[T.RULE]) for r in quarantine.collect()) == [
-        ("Paris", T.DUPLICATE_KEY),
-        ("Rome", T.DUPLICATE_KEY),
+    assert sorted((r["city"], r[transforms.RULE]) for r in quarantine.collect()) == [
+        ("Paris", transforms.DUPLICATE_KEY),
+        ("Rome", transforms.DUPLICATE_KEY),
     ]
     assert len(keys) == 3 and all(len(k) == 16 for k in keys.values())
     again, _ = keyed([("Rome", "2"), ("Paris", "1")], "b2")
