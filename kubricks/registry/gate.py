@@ -21,12 +21,15 @@ gate of the use case, or `kubricks models gate V`, judges it.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
@@ -35,6 +38,10 @@ from kubricks.errors import KubricksError, ServiceUnavailable
 from kubricks.registry import audit
 from kubricks.registry.aliases import move_alias
 from kubricks.registry.champion import current_champion
+from kubricks.registry.compiled import ARTIFACT_DIR as COMPILED_DIR
+from kubricks.registry.compiled import COMPILED_TAG, compile_model
+from kubricks.registry.compiled import FILE_NAME as COMPILED_FILE
+from kubricks.registry.compiled import NONE as COMPILED_NONE
 from kubricks.registry.errors import RegistryError
 from kubricks.registry.fresh import FreshRows, fresh_rows, trained_gold_version
 from kubricks.registry.gate_tags import (  # noqa: F401 (re-exported: the gate's vocabulary)
@@ -444,7 +451,10 @@ def _gate(
     if DIGEST_TAG not in (version.tags or {}):  # before anything loads it (also after a crash)
         record_digest(client, spec.name, str(version.version))
     progress.champion = current_champion(client, spec.name)
-    decision, note = _judge(client, spec, settings, version, progress.champion)
+    decision, note, judged = _judge(client, spec, settings, version, progress.champion)
+    if decision.passed and COMPILED_TAG not in (version.tags or {}):
+        # before the aliases move, so a server swapping to this version finds the tags
+        _tag(client, spec.name, decision.version, _compile(client, spec, version, *judged))
     if decision.passed and spec.approval == "required":
         decision = replace(decision, approval=PENDING)
     tags = _outcome_tags(spec, decision, note)
@@ -459,18 +469,21 @@ def _judge(
     settings: KubricksSettings,
     version: ModelVersion,
     champion_version: str | None,
-) -> tuple[GateDecision, str]:
+) -> tuple[GateDecision, str, tuple[Any, pd.DataFrame]]:
     """Score candidate and champion on the candidate's holdout and on the fresh labels in
-    it, then :func:`decide`; also returns what was found about fresh labels, in words."""
+    it, then :func:`decide`; also returns what was found about fresh labels, in words, and
+    the candidate model with the holdout (what compiling it is checked on)."""
     run_id = (version.tags or {}).get(RUN_TAG) or version.run_id
     holdout = load_holdout(client, run_id, spec)
-    candidate_scorer = scorer(load_version(client, spec.name, str(version.version)).estimator, spec)
+    estimator = load_version(client, spec.name, str(version.version)).estimator
+    judged = (estimator, holdout)
+    candidate_scorer = scorer(estimator, spec)
     candidate = candidate_scorer(holdout)
     margin = spec.metric.min_improvement if settings.gate_margin is None else settings.gate_margin
     number = str(version.version)
     if champion_version is None:
         ruling = decide(spec.metric.primary, spec.metric.thresholds, margin, candidate, None)
-        return GateDecision(number, ruling.passed, ruling.reason, candidate, None, None), ""
+        return GateDecision(number, ruling.passed, ruling.reason, candidate, None, None), "", judged
     champion_mv = client.get_model_version(spec.name, champion_version)
     found = fresh_rows(
         spec,
@@ -490,7 +503,8 @@ def _judge(
             f" ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__});"
             " promote by hand with `kubricks models promote`"
         )
-        return GateDecision(number, False, why, candidate, None, champion_version), found.note
+        decision = GateDecision(number, False, why, candidate, None, champion_version)
+        return decision, found.note, judged
     fresh, note = _fresh_scores(spec, found, candidate_scorer, champion_scorer)
     ruling = decide(
         spec.metric.primary,
@@ -505,7 +519,33 @@ def _judge(
     decision = GateDecision(
         number, ruling.passed, ruling.reason, candidate, champion, champion_version, ruling.alarm
     )
-    return replace(decision, fresh=fresh), note
+    return replace(decision, fresh=fresh), note, judged
+
+
+def _compile(
+    client: MlflowClient,
+    spec: UseCaseSpec,
+    version: ModelVersion,
+    estimator: Any,
+    holdout: pd.DataFrame,
+) -> dict[str, str]:
+    """Compile a passed candidate, check it agrees on the holdout, log the ONNX file to the
+    training run; the tags that say what serving may use. Never fails the gate."""
+    result = compile_model(estimator, holdout[spec.gold_feature_columns()])
+    if result.artifact is None:
+        return result.tags()
+    run_id = (version.tags or {}).get(RUN_TAG) or version.run_id
+    try:
+        with tempfile.TemporaryDirectory(prefix="kubricks-compiled-") as tmp:
+            path = Path(tmp) / COMPILED_FILE
+            path.write_bytes(result.artifact)
+            client.log_artifact(run_id, str(path), COMPILED_DIR)
+    except Exception as exc:
+        if tracking.lost(client.tracking_uri):
+            raise
+        why = f"the compiled model could not be logged to run {run_id}: {exc}"
+        return replace(result, status=COMPILED_NONE, reason=why, artifact=None).tags()
+    return result.tags(f"runs:/{run_id}/{COMPILED_DIR}/{COMPILED_FILE}")
 
 
 def _fresh_scores(
