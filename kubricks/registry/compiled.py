@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,33 @@ def compile_model(model: Any, holdout: pd.DataFrame, tolerance: float = TOLERANC
     return Compilation(
         ONNX, f"agrees within {tolerance:g} on {len(holdout)} holdout rows", gap, artifact
     )
+
+
+def record(
+    client: Any, name: str, version: str, run_id: str, model: Any, holdout: pd.DataFrame
+) -> dict[str, str]:
+    """Compile a passed version, log the ONNX file to its training run when it agrees, and
+    tag the version with the outcome; returns the tags. Never raises for the model's sake
+    (a model that cannot be compiled is served by scikit-learn), only for a lost server."""
+    from kubricks import tracking
+
+    result = compile_model(model, holdout)
+    tags = result.tags()
+    if result.artifact is not None:
+        try:
+            with tempfile.TemporaryDirectory(prefix="kubricks-compiled-") as tmp:
+                path = Path(tmp) / FILE_NAME
+                path.write_bytes(result.artifact)
+                client.log_artifact(run_id, str(path), ARTIFACT_DIR)
+            tags = result.tags(f"runs:/{run_id}/{ARTIFACT_DIR}/{FILE_NAME}")
+        except Exception as exc:
+            if tracking.lost(client.tracking_uri):
+                raise
+            why = f"the compiled model could not be logged to run {run_id}: {exc}"
+            tags = replace(result, status=NONE, reason=why, artifact=None).tags()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, value)
+    return tags
 
 
 def verified_bytes(path: Path, expected: str, what: str) -> bytes:

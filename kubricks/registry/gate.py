@@ -21,11 +21,9 @@ gate of the use case, or `kubricks models gate V`, judges it.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -38,10 +36,8 @@ from kubricks.errors import KubricksError, ServiceUnavailable
 from kubricks.registry import audit
 from kubricks.registry.aliases import move_alias
 from kubricks.registry.champion import current_champion
-from kubricks.registry.compiled import ARTIFACT_DIR as COMPILED_DIR
-from kubricks.registry.compiled import COMPILED_TAG, compile_model
-from kubricks.registry.compiled import FILE_NAME as COMPILED_FILE
-from kubricks.registry.compiled import NONE as COMPILED_NONE
+from kubricks.registry.compiled import COMPILED_TAG
+from kubricks.registry.compiled import record as record_compiled
 from kubricks.registry.errors import RegistryError
 from kubricks.registry.fresh import FreshRows, fresh_rows, trained_gold_version
 from kubricks.registry.gate_tags import (  # noqa: F401 (re-exported: the gate's vocabulary)
@@ -454,7 +450,10 @@ def _gate(
     decision, note, judged = _judge(client, spec, settings, version, progress.champion)
     if decision.passed and COMPILED_TAG not in (version.tags or {}):
         # before the aliases move, so a server swapping to this version finds the tags
-        _tag(client, spec.name, decision.version, _compile(client, spec, version, *judged))
+        estimator, holdout = judged
+        run_id = (version.tags or {}).get(RUN_TAG) or version.run_id
+        features = holdout[spec.gold_feature_columns()]
+        record_compiled(client, spec.name, decision.version, run_id, estimator, features)
     if decision.passed and spec.approval == "required":
         decision = replace(decision, approval=PENDING)
     tags = _outcome_tags(spec, decision, note)
@@ -520,32 +519,6 @@ def _judge(
         number, ruling.passed, ruling.reason, candidate, champion, champion_version, ruling.alarm
     )
     return replace(decision, fresh=fresh), note, judged
-
-
-def _compile(
-    client: MlflowClient,
-    spec: UseCaseSpec,
-    version: ModelVersion,
-    estimator: Any,
-    holdout: pd.DataFrame,
-) -> dict[str, str]:
-    """Compile a passed candidate, check it agrees on the holdout, log the ONNX file to the
-    training run; the tags that say what serving may use. Never fails the gate."""
-    result = compile_model(estimator, holdout[spec.gold_feature_columns()])
-    if result.artifact is None:
-        return result.tags()
-    run_id = (version.tags or {}).get(RUN_TAG) or version.run_id
-    try:
-        with tempfile.TemporaryDirectory(prefix="kubricks-compiled-") as tmp:
-            path = Path(tmp) / COMPILED_FILE
-            path.write_bytes(result.artifact)
-            client.log_artifact(run_id, str(path), COMPILED_DIR)
-    except Exception as exc:
-        if tracking.lost(client.tracking_uri):
-            raise
-        why = f"the compiled model could not be logged to run {run_id}: {exc}"
-        return replace(result, status=COMPILED_NONE, reason=why, artifact=None).tags()
-    return result.tags(f"runs:/{run_id}/{COMPILED_DIR}/{COMPILED_FILE}")
 
 
 def _fresh_scores(
