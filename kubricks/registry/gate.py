@@ -14,6 +14,9 @@ The rules, as code:
 - with ``approval: required`` a passing candidate becomes ``challenger`` only, until a person
   approves it (:mod:`kubricks.registry.approval`).
 
+A candidate that passes is also compiled (:mod:`kubricks.registry.compiled`) and the outcome
+tagged on it before any alias moves, so a server swapping to it finds what it may use.
+
 A version is tagged ``gate.status=pending`` when it is registered, so one that was
 registered but never judged (a tracking server that died mid-gate) says so; the next
 gate of the use case, or `kubricks models gate V`, judges it.
