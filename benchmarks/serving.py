@@ -14,6 +14,14 @@ gold feature columns), then serves that same version four ways:
 Load comes from ``wk`` (Debian's wrk) in its own process: single-row requests at
 concurrency 1, 16 and 64, and 100-row requests at 16. Last, a hot swap under load: a
 signed webhook moves the champion while wrk runs; errors and p99 during the swap print.
+
+``--families`` instead serves the champion of each AutoML family (logistic regression,
+random forest, extra trees, LightGBM with their default settings, trained on churn gold
+with categories as values) and prints one table per family: single rows at c=16 on
+``/predict`` and ``/predict_by_key`` (Feast online store), through the compiled (ONNX)
+form the gate recorded and through scikit-learn (``KUBRICKS_SERVING_COMPILED=false``),
+beside the in-process single-row call of each; with ``--mlserver`` also MLServer
+(adaptive batching on) in its own venv (benchmarks/requirements-mlserver.txt).
 """
 
 from __future__ import annotations
@@ -203,9 +211,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="Length of each wrk run.")
     parser.add_argument("--workers", type=int, default=1, help="Workers of our service.")
+    parser.add_argument(
+        "--families", action="store_true", help="One champion per family (see above)."
+    )
+    parser.add_argument("--only", nargs="*", default=None, help="With --families: these only.")
+    parser.add_argument("--mlserver", action="store_true", help="With --families: MLServer.")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install -y wrk")
+    if args.families:
+        from benchmarks.serving_families import run_families
+
+        run_families(args.seconds, args.workers, args.only, args.mlserver)
+        return
 
     home = Path(tempfile.mkdtemp(prefix="kubricks-bench-serving-"))
     spec = load_spec("churn").model_copy(update={"name": "churn_bench"})
@@ -250,6 +268,9 @@ def main() -> None:
             "NAIVE_MODEL_URI": f"models:/{spec.name}/{v1}",
             "BENTOML_HOME": str(home / "bentoml-naive"),
             "BENTOML_DO_NOT_TRACK": "true",
+            # The peers load MLflow's own format, which reads its pickled parts: allowed in
+            # their environment only (Kubricks itself loads skops with pickle forbidden).
+            "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
             # mlflow models serve starts `uvicorn` through bash: the venv's bin must be on PATH
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
         }

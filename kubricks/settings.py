@@ -194,6 +194,11 @@ class KubricksSettings(BaseSettings):
         description="Answer /predict and /predict_by_key in the service's ASGI layer, without"
         " BentoML's per-request API dispatch (same contract; see serving/http.py).",
     )
+    serving_compiled: bool = Field(
+        True,
+        description="Score with the compiled (ONNX) form the gate verified when a version has"
+        " one (kubricks/registry/compiled.py); false: always scikit-learn.",
+    )
     serving_trace_predictions: bool = Field(
         False,
         description="OpenTelemetry spans for /predict and /predict_by_key (BentoML's `tracing`"

@@ -8,6 +8,8 @@ outputs as pyfunc (tests/serving/test_model.py proves it) at a fraction of the c
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,17 @@ from kubricks.scoring.model import LoadedModel, Outputs
 from kubricks.spec import UseCaseSpec
 from serving.schema import feature_types
 
-__all__ = ["LoadedModel", "Outputs", "check", "load_mlflow_dir", "sample_frame", "to_frame"]
+__all__ = [
+    "LoadedModel",
+    "Outputs",
+    "check",
+    "load_mlflow_dir",
+    "sample_frame",
+    "to_frame",
+    "with_compiled",
+]
 
+logger = logging.getLogger(__name__)
 MLFLOW_SUBDIR = "mlflow_model"
 _NUMPY_TYPES = {"int": "float64", "long": "float64", "double": "float64", "boolean": "float64"}
 
@@ -50,6 +61,22 @@ def load_mlflow_dir(
     """Load an MLflow model folder the safe way: skops only, the gate's digest, trusted types."""
     estimator, found = load_dir(path, label(name, version), digest)
     return LoadedModel(name, version, estimator, spec, found)
+
+
+def with_compiled(model: LoadedModel, path: Path, expected_sha256: str) -> LoadedModel:
+    """``model`` scoring through its compiled form if the file is the one the gate checked;
+    otherwise unchanged (scikit-learn), with the reason in ``backend_note`` and the log."""
+    from kubricks.registry import compiled
+
+    what = label(model.name, model.version)
+    try:
+        data = compiled.verified_bytes(path, expected_sha256, what)
+        predictor = compiled.CompiledModel(model.estimator, data)
+    except Exception as exc:  # never stop serving: the verified skops model still answers
+        logger.warning("%s: scoring with scikit-learn: %s", what, exc)
+        return replace(model, backend_note=f"compiled form refused: {exc}")
+    logger.info("%s: scoring with the compiled (ONNX) form the gate verified", what)
+    return replace(model, compiled=predictor, backend_note="verified by the gate")
 
 
 def sample_rows(spec: UseCaseSpec, rows: list[dict[str, Any]] | None) -> list[dict[str, Any]]:

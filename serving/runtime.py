@@ -51,6 +51,13 @@ class Arms:
     def get(self, slot: str) -> LoadedModel | None:
         return self.champion if slot == CHAMPION else self.challenger
 
+    def backends(self) -> dict[str, dict[str, str] | None]:
+        """What scores each arm's rows (ONNX or scikit-learn) and why."""
+        return {
+            slot: {"backend": m.backend, "note": m.backend_note} if m else None
+            for slot, m in ((CHAMPION, self.champion), (CHALLENGER, self.challenger))
+        }
+
     def versions(self) -> dict[str, str | None]:
         return {
             CHAMPION: self.champion.version if self.champion else None,
@@ -183,7 +190,14 @@ class Runtime:
                     logger.error("not swapping %s to v%s: %s", slot, version, exc)
                     continue
                 arms, changed = replace(arms, **{slot: loaded}), True
-                logger.info("%s now serves %s v%s", slot, self.spec.name, version)
+                logger.info(
+                    "%s now serves %s v%s with %s (%s)",
+                    slot,
+                    self.spec.name,
+                    version,
+                    loaded.backend,
+                    loaded.backend_note,
+                )
             if changed:
                 self.arms = arms  # the one atomic switch
                 self.swaps += 1

@@ -126,6 +126,7 @@ def make_service(
                 "usecase": spec.name,
                 "ready": rt.ready,
                 "versions": rt.arms.versions(),
+                "backends": rt.arms.backends(),
                 "traffic": {"mode": rt.traffic.mode, "split_percent": rt.traffic.split_percent},
                 "swaps": rt.swaps,
                 "load_error": rt.load_error,

@@ -8,17 +8,23 @@ workers that swap at the same moment from importing the same version twice.
 from __future__ import annotations
 
 import fcntl
+import logging
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
+from kubricks.registry import compiled as compiled_tags
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
-from serving.model import MLFLOW_SUBDIR, LoadedModel, load_mlflow_dir
+from serving.model import MLFLOW_SUBDIR, LoadedModel, load_mlflow_dir, with_compiled
 
+logger = logging.getLogger(__name__)
 DIGEST_METADATA = "model_sha256"
+COMPILED_METADATA = "compiled_sha256"  # set when the gate recorded a compiled form that agreed
+COMPILED_NOTE_METADATA = "compiled_note"
 
 
 @contextmanager
@@ -62,7 +68,9 @@ def import_version(settings: KubricksSettings, spec: UseCaseSpec, version: str) 
     """Copy registry version ``version`` of ``spec.name`` into the store; returns its tag.
 
     Only an artifact that matches the digest the gate recorded is imported (the digest
-    travels in the store model's metadata and is checked again at every load).
+    travels in the store model's metadata and is checked again at every load). The
+    compiled form comes along when the gate recorded one that agreed
+    (:mod:`kubricks.registry.compiled`), under the same rule with its own digest.
     """
     import bentoml
 
@@ -87,18 +95,45 @@ def import_version(settings: KubricksSettings, spec: UseCaseSpec, version: str) 
                     f"{label(spec.name, version)}: the artifact changed after the gate"
                     " registered it; not imported"
                 )
+            tags = client.get_model_version(spec.name, str(version)).tags or {}
+            compiled, note = _download_compiled(tags, Path(tmp), label(spec.name, version))
+            metadata = {
+                "registered_model": spec.name,
+                "model_version": str(version),
+                DIGEST_METADATA: digest,
+                COMPILED_NOTE_METADATA: note,
+            }
+            if compiled is not None:
+                metadata[COMPILED_METADATA] = tags[compiled_tags.SHA_TAG]
             with bentoml.models.create(
                 tag,
                 labels={"usecase": spec.name, "model_version": str(version)},
-                metadata={
-                    "registered_model": spec.name,
-                    "model_version": str(version),
-                    DIGEST_METADATA: digest,
-                },
+                metadata=metadata,
                 _model_store=model_store(settings),
             ) as target:
                 shutil.copytree(local, Path(target.path) / MLFLOW_SUBDIR)
+                if compiled is not None:
+                    shutil.copyfile(compiled, Path(target.path) / compiled_tags.FILE_NAME)
     return tag
+
+
+def _download_compiled(tags: dict[str, str], folder: Path, what: str) -> tuple[Path | None, str]:
+    """The version's compiled file, verified against the gate's digest; else None and why."""
+    import mlflow
+
+    if not compiled_tags.agreed(tags):
+        return None, tags.get(compiled_tags.REASON_TAG) or "the gate recorded no compiled form"
+    try:
+        path = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=tags[compiled_tags.URI_TAG], dst_path=str(folder / "compiled")
+            )
+        )
+        compiled_tags.verified_bytes(path, tags[compiled_tags.SHA_TAG], what)
+    except Exception as exc:  # scikit-learn still serves; the note says why
+        logger.warning("%s: not using the compiled form: %s", what, exc)
+        return None, f"compiled form refused: {exc}"
+    return path, "verified"
 
 
 def load_version(settings: KubricksSettings, spec: UseCaseSpec, version: str) -> LoadedModel:
@@ -107,5 +142,15 @@ def load_version(settings: KubricksSettings, spec: UseCaseSpec, version: str) ->
 
     tag = import_version(settings, spec, version)
     stored = bentoml.models.get(tag, _model_store=model_store(settings))
-    digest = str(stored.info.metadata.get(DIGEST_METADATA, ""))
-    return load_mlflow_dir(Path(stored.path) / MLFLOW_SUBDIR, spec, spec.name, str(version), digest)
+    metadata = stored.info.metadata
+    digest = str(metadata.get(DIGEST_METADATA, ""))
+    loaded = load_mlflow_dir(
+        Path(stored.path) / MLFLOW_SUBDIR, spec, spec.name, str(version), digest
+    )
+    note = str(metadata.get(COMPILED_NOTE_METADATA) or "no compiled form")
+    expected = metadata.get(COMPILED_METADATA)
+    if expected and settings.serving_compiled:
+        return with_compiled(loaded, Path(stored.path) / compiled_tags.FILE_NAME, str(expected))
+    if expected:
+        note = "compiled form disabled (KUBRICKS_SERVING_COMPILED=false)"
+    return replace(loaded, backend_note=note)

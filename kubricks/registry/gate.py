@@ -14,6 +14,9 @@ The rules, as code:
 - with ``approval: required`` a passing candidate becomes ``challenger`` only, until a person
   approves it (:mod:`kubricks.registry.approval`).
 
+A candidate that passes is also compiled (:mod:`kubricks.registry.compiled`) and the outcome
+tagged on it before any alias moves, so a server swapping to it finds what it may use.
+
 A version is tagged ``gate.status=pending`` when it is registered, so one that was
 registered but never judged (a tracking server that died mid-gate) says so; the next
 gate of the use case, or `kubricks models gate V`, judges it.
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
@@ -35,6 +39,8 @@ from kubricks.errors import KubricksError, ServiceUnavailable
 from kubricks.registry import audit
 from kubricks.registry.aliases import move_alias
 from kubricks.registry.champion import current_champion
+from kubricks.registry.compiled import COMPILED_TAG
+from kubricks.registry.compiled import record as record_compiled
 from kubricks.registry.errors import RegistryError
 from kubricks.registry.fresh import FreshRows, fresh_rows, trained_gold_version
 from kubricks.registry.gate_tags import (  # noqa: F401 (re-exported: the gate's vocabulary)
@@ -444,7 +450,13 @@ def _gate(
     if DIGEST_TAG not in (version.tags or {}):  # before anything loads it (also after a crash)
         record_digest(client, spec.name, str(version.version))
     progress.champion = current_champion(client, spec.name)
-    decision, note = _judge(client, spec, settings, version, progress.champion)
+    decision, note, judged = _judge(client, spec, settings, version, progress.champion)
+    if decision.passed and COMPILED_TAG not in (version.tags or {}):
+        # before the aliases move, so a server swapping to this version finds the tags
+        estimator, holdout = judged
+        run_id = (version.tags or {}).get(RUN_TAG) or version.run_id
+        features = holdout[spec.gold_feature_columns()]
+        record_compiled(client, spec.name, decision.version, run_id, estimator, features)
     if decision.passed and spec.approval == "required":
         decision = replace(decision, approval=PENDING)
     tags = _outcome_tags(spec, decision, note)
@@ -459,18 +471,21 @@ def _judge(
     settings: KubricksSettings,
     version: ModelVersion,
     champion_version: str | None,
-) -> tuple[GateDecision, str]:
+) -> tuple[GateDecision, str, tuple[Any, pd.DataFrame]]:
     """Score candidate and champion on the candidate's holdout and on the fresh labels in
-    it, then :func:`decide`; also returns what was found about fresh labels, in words."""
+    it, then :func:`decide`; also returns what was found about fresh labels, in words, and
+    the candidate model with the holdout (what compiling it is checked on)."""
     run_id = (version.tags or {}).get(RUN_TAG) or version.run_id
     holdout = load_holdout(client, run_id, spec)
-    candidate_scorer = scorer(load_version(client, spec.name, str(version.version)).estimator, spec)
+    estimator = load_version(client, spec.name, str(version.version)).estimator
+    judged = (estimator, holdout)
+    candidate_scorer = scorer(estimator, spec)
     candidate = candidate_scorer(holdout)
     margin = spec.metric.min_improvement if settings.gate_margin is None else settings.gate_margin
     number = str(version.version)
     if champion_version is None:
         ruling = decide(spec.metric.primary, spec.metric.thresholds, margin, candidate, None)
-        return GateDecision(number, ruling.passed, ruling.reason, candidate, None, None), ""
+        return GateDecision(number, ruling.passed, ruling.reason, candidate, None, None), "", judged
     champion_mv = client.get_model_version(spec.name, champion_version)
     found = fresh_rows(
         spec,
@@ -490,7 +505,8 @@ def _judge(
             f" ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__});"
             " promote by hand with `kubricks models promote`"
         )
-        return GateDecision(number, False, why, candidate, None, champion_version), found.note
+        decision = GateDecision(number, False, why, candidate, None, champion_version)
+        return decision, found.note, judged
     fresh, note = _fresh_scores(spec, found, candidate_scorer, champion_scorer)
     ruling = decide(
         spec.metric.primary,
@@ -505,7 +521,7 @@ def _judge(
     decision = GateDecision(
         number, ruling.passed, ruling.reason, candidate, champion, champion_version, ruling.alarm
     )
-    return replace(decision, fresh=fresh), note
+    return replace(decision, fresh=fresh), note, judged
 
 
 def _fresh_scores(

@@ -41,6 +41,18 @@ class LoadedModel:
     estimator: Any
     spec: UseCaseSpec
     digest: str = ""
+    # The gate-verified compiled form (kubricks.registry.compiled) when serving uses it;
+    # ``backend`` says which scores the rows, ``backend_note`` why.
+    compiled: Any = None
+    backend_note: str = ""
+
+    @property
+    def backend(self) -> str:
+        return "onnx" if self.compiled is not None else "scikit-learn"
+
+    @property
+    def predictor(self) -> Any:
+        return self.compiled if self.compiled is not None else self.estimator
 
     @property
     def classification(self) -> bool:
@@ -76,10 +88,11 @@ class LoadedModel:
 
     def predict(self, frame: pd.DataFrame) -> Outputs:
         """Labels as the original values, decided from ``predict_proba`` when there is one."""
-        if self.classification and hasattr(self.estimator, "predict_proba"):
-            proba = np.asarray(self.estimator.predict_proba(frame), dtype=float)
+        predictor = self.predictor
+        if self.classification and hasattr(predictor, "predict_proba"):
+            proba = np.asarray(predictor.predict_proba(frame), dtype=float)
             return Outputs(self.decide(proba), proba, self.classes)
-        labels = np.asarray(self.estimator.predict(frame))
+        labels = np.asarray(predictor.predict(frame))
         if not self.classification:
             labels = labels.astype(float).reshape(-1)
         return Outputs(labels, None, self.classes)
