@@ -72,6 +72,21 @@ say "missing kubricks:image refused: $(printf '%s\n' "$out" | grep -m1 'kubricks
 set_config
 
 "$py" -m infra.ci.acceptance storage
+# A real API server publishes its address as the Endpoints default/kubernetes, which the program
+# reads for the NetworkPolicies' egress to it. This one advertises 127.0.0.1 (the namespace has
+# only loopback), which the API server's reconciler never publishes and Endpoints may not hold,
+# so write what it would publish for an address of its own (TEST-NET-1, routed nowhere).
+if ! "$root/.venv/bin/kubectl" get endpoints kubernetes -n default >/dev/null 2>&1; then
+  "$root/.venv/bin/kubectl" apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Endpoints
+metadata: {name: kubernetes, namespace: default}
+subsets:
+  - addresses: [{ip: 192.0.2.10}]
+    ports: [{name: https, port: 6443, protocol: TCP}]
+EOF
+  say "published the API server's Endpoints (192.0.2.10:6443) as a reconciler would"
+fi
 start=$SECONDS
 say "pulumi up (Pulumi $PULUMI_VERSION, kubernetes provider $PULUMI_KUBERNETES_VERSION, random $PULUMI_RANDOM_VERSION)"
 if ! p up --yes --skip-preview >"$work/pulumi-up.log" 2>&1; then

@@ -130,6 +130,13 @@ def runner_role(namespace: str) -> dict[str, Any]:
     }
 
 
+def registered(directory: k8s.kustomize.Directory) -> pulumi.Output[pulumi.Resource]:
+    """The directory, once every object in it is registered: its objects are registered
+    inside an apply, so depending on the component alone can start before they exist (a
+    real `pulumi up` created a ConfigMap in ``kubeflow`` before that namespace)."""
+    return directory.resources.apply(lambda _: directory)
+
+
 class Pipelines(pulumi.ComponentResource):
     """KFP in its own namespace; ``ui_url`` serves both the UI and the API ``kfp.Client`` uses."""
 
@@ -166,9 +173,12 @@ class Pipelines(pulumi.ComponentResource):
             directory=kustomize_source(cfg, "env/platform-agnostic"),
             transformations=transforms,
             opts=pulumi.ResourceOptions(
-                parent=self, provider=provider, depends_on=[*depends_on, self.cluster_scoped]
+                parent=self,
+                provider=provider,
+                depends_on=[*depends_on, registered(self.cluster_scoped)],
             ),
         )
+        self.ready = registered(self.install)
         ui = {
             "apiVersion": "v1",
             "kind": "Service",
@@ -186,7 +196,7 @@ class Pipelines(pulumi.ComponentResource):
             },
         }
         if cfg.node_ports:  # kind publishes it on 127.0.0.1; elsewhere KFP's own ClusterIP
-            m.apply(ui, self, provider, [self.install])
+            m.apply(ui, self, provider, [self.ready])
         role = m.apply(runner_role(cfg.namespace), self, provider, depends_on)
         m.apply(
             binding(
@@ -198,7 +208,6 @@ class Pipelines(pulumi.ComponentResource):
             ),
             self,
             provider,
-            [role, self.install],
+            [role, self.ready],
         )
-        self.ready = self.install
         self.register_outputs({"ui_url": self.ui_url, "namespace": kfp_ns})
