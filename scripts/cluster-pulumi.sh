@@ -95,7 +95,7 @@ if ! p up --yes --skip-preview >"$work/pulumi-up.log" 2>&1; then
   fail "pulumi up (log: $work/pulumi-up.log)"
 fi
 say "pulumi up done in $((SECONDS - start)) s"
-p stack export >"$work/stack.json"
+pulumi --non-interactive stack export --stack acceptance >"$work/stack.json"
 "$py" -m infra.ci.acceptance stack "$work/stack.json"
 
 start=$SECONDS

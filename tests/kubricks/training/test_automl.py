@@ -347,7 +347,7 @@ def test_a_training_set_too_large_for_memory_is_refused_with_the_fraction_that_f
     churn: tuple[UseCaseSpec, KubricksSettings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec, settings = churn
-    room = memory.peak_bytes(spec, 2_600) / memory.HEADROOM  # a quarter of the 10,000 rows
+    room = memory.peak_bytes(spec, 2_550) / memory.HEADROOM  # a quarter of the 10,000 rows
     monkeypatch.setattr(memory, "available_bytes", lambda: int(room))
     with pytest.raises(TrainingDataError) as caught:
         train(spec, settings, budget_minutes=0.5, max_trials=1, progress=False)
