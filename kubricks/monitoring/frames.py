@@ -9,12 +9,14 @@ folds back into the category it encodes (an all-zero row was a category outside 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
 from kubricks.errors import KubricksError
 from kubricks.monitoring.analysis import MonitoredColumn
-from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec, one_hot_column
+from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
 
 LOG_TIME = "requested_at"  # the inference log's request time
 OUTPUTS = ("prediction", "probability")
@@ -45,6 +47,13 @@ def monitored_columns(spec: UseCaseSpec, with_predictions: bool = True) -> list[
         else:
             out.append(MonitoredColumn("prediction", "numeric", "prediction"))
     return out
+
+
+def one_hot_column(feature: str, category: str) -> str:
+    """How gold named a one-hot column before the model took over encoding
+    (``Geography_France``): inference logs written then still hold such groups."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", str(category)).strip("_") or "blank"
+    return f"{feature}_{slug}"
 
 
 def _folded(frame: pd.DataFrame, name: str, categories: list[str]) -> pd.Series | None:
