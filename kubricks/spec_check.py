@@ -91,6 +91,7 @@ def row_findings(
     present = flagged.agg(
         *[F.count(T._raw(c.name)).alias(c.name) for c in spec.columns if c.type != "string"]
     ).first()
+    assert present is not None  # an aggregation has one row
     for column in spec.columns:
         bad = counts.get(T.type_rule(column.name), 0)
         if not bad:

@@ -64,11 +64,13 @@ def _check_fatal(
     if not broken_types:
         return
     present = flagged.agg(*[F.count(T._raw(c.name)).alias(c.name) for c in broken_types]).first()
+    assert present is not None  # an aggregation has one row
     for column in broken_types:
         if counts[T.type_rule(column.name)] == present[column.name]:
             example = (
                 flagged.where(T._raw(column.name).isNotNull()).select(T._raw(column.name)).first()
             )
+            assert example is not None  # present counted its non-null values
             raise SourceError(
                 f"{source}: column {column.name!r}: no value parses as {column.type}"
                 f" (first value: {example[0]!r})"
@@ -81,6 +83,7 @@ def change_counts(applied: DataFrame, events: int) -> dict[str, int]:
         F.count(F.when(~F.col(T.DELETE_FLAG), 1)).alias("upserted"),
         F.count(F.when(F.col(T.DELETE_FLAG), 1)).alias("deleted"),
     ).first()
+    assert row is not None  # an aggregation has one row
     upserted, deleted = int(row["upserted"]), int(row["deleted"])
     return {
         "events": events,
