@@ -137,6 +137,7 @@ def _no_constraint_propagation(spark: SparkSession) -> Iterator[None]:
     """
     key = "spark.sql.constraintPropagation.enabled"
     before = spark.conf.get(key)
+    assert before is not None  # a built-in setting: it has a default
     spark.conf.set(key, "false")
     try:
         yield
