@@ -14,9 +14,7 @@ from kubricks.lakehouse.restore import matching_version, restore
 from tests.s3.conftest import S3Server
 
 
-def test_restore_and_a_vacuumed_version_in_the_bucket(
-    s3_server: S3Server, tmp_path: Path
-) -> None:
+def test_restore_and_a_vacuumed_version_in_the_bucket(s3_server: S3Server, tmp_path: Path) -> None:
     settings = s3_server.settings(tmp_path / "home")
     options = settings.storage_options()
     for layer in ("silver", "gold"):
