@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy  # the config (files, plugins, strictness) is [tool.mypy] in pyproject.toml
 exec .venv/bin/python -m pytest "$@"
