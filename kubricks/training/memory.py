@@ -52,7 +52,7 @@ def available_bytes() -> int:
 def row_bytes(spec: UseCaseSpec) -> int:
     """In-memory bytes of one training row: key, event time, features and label."""
     declared = {c.name: c.type for c in spec.columns}
-    text = {f.name for f in spec.categorical_features()}  # gold keeps categories raw
+    text = {f.name for f in spec.categorical_features()}  # raw values: the model encodes them
     text.update(c for c in (spec.entity_key, spec.label) if declared.get(c) == "string")
     columns = [spec.entity_key, *spec.gold_feature_columns(), spec.label]
     return 8 + sum(STRING_BYTES if c in text else 8 for c in columns)

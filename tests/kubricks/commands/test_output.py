@@ -25,6 +25,7 @@ def windows(count: int, alarmed: set[int]) -> pd.DataFrame:
             "window_start": starts,
             "count": [60] * count,
             "drifted_features": [["x"] if i in alarmed else [] for i in range(count)],
+            "drift_verdict": ["drifted" if i in alarmed else "stable" for i in range(count)],
             "drift_alarm": [i in alarmed for i in range(count)],
             "alarm": [i in alarmed for i in range(count)],
         }
@@ -40,7 +41,11 @@ def test_many_windows_show_the_alarms_and_the_latest_only() -> None:
 
 def test_monitor_summary_points_to_the_report() -> None:
     result = SimpleNamespace(
-        analysis=SimpleNamespace(windows=windows(40, {3, 17})),
+        analysis=SimpleNamespace(
+            windows=windows(40, {3, 17}), granularity="day", judged=True, quality=pd.DataFrame()
+        ),
+        source=None,
+        report_error=None,
         alarm=True,
         drifted_features=["x"],
         tables={"drift": "/lake/monitoring/wine_drift_metrics"},

@@ -208,7 +208,7 @@ def test_wrong_key_type_or_unknown_use_case_is_one_line_and_deletes_nothing(
     unknown = CliRunner().invoke(
         app, ["forget", "--usecase", "nope", "--key", "7", "--reason", "r"], env=env
     )
-    assert isinstance(unknown.exception, SpecError) and "nope.yaml: no such use-case spec" in str(
+    assert isinstance(unknown.exception, SpecError) and "no use case named 'nope'" in str(
         unknown.exception
     )
     assert before == {t.table: tables.current_version(t.uri) for t in targets(spec, settings)}
