@@ -54,8 +54,8 @@ def train(
                 classification.log_roc_curve(*artifacts.roc_points(truth, scores))
                 classification.log_confusion_matrix(*artifacts.confusion(truth, scores))
             except RegistryError:  # multiclass: no single positive class, no ROC curve
-                truth, predicted = holdout_classes(estimator, holdout, ctx.spec)
-                classification.log_confusion_matrix(*artifacts.class_confusion(truth, predicted))
+                actual, predicted = holdout_classes(estimator, holdout, ctx.spec)
+                classification.log_confusion_matrix(*artifacts.class_confusion(actual, predicted))
         ctx.outputs.update(
             {
                 "model_uri": result.model_uri,

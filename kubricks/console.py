@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO, cast
 
 import rich
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -149,7 +150,7 @@ def release() -> None:
 
 def _restore() -> None:
     saved = _capture.get("saved")
-    files = _capture.get("files") or ()
+    files = cast("tuple[TextIO, ...]", _capture.get("files") or ())
     if not isinstance(saved, dict):
         return
     sys.stdout.flush()
@@ -163,6 +164,6 @@ def _restore() -> None:
     saved.clear()
     # back to the live sys.stdout / sys.stderr
     console.file = err_console.file = rich.get_console().file = None  # type: ignore[assignment]
-    for handle in files:  # type: ignore[union-attr]
+    for handle in files:
         handle.close()
     _capture.update(log=None, saved=None, files=None)

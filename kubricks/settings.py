@@ -7,7 +7,7 @@ Nothing reads the environment at import time: call :func:`get_settings` (or buil
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -264,7 +264,7 @@ class KubricksSettings(BaseSettings):
         return options
 
 
-def get_settings(**overrides: object) -> KubricksSettings:
+def get_settings(**overrides: Any) -> KubricksSettings:
     """Read settings from the environment now, with explicit overrides on top."""
     return KubricksSettings(**overrides)
 

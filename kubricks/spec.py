@@ -515,7 +515,7 @@ def load_spec(
     """
     path = Path(name_or_path)
     if not allow_paths and not _IDENTIFIER.match(str(name_or_path)):
-        where = usecases_dir or BUNDLED_USECASES
+        where = str(usecases_dir or BUNDLED_USECASES)
         raise SpecError(
             f"usecase {str(name_or_path)!r}: only use-case names from {where} are accepted here,"
             " not paths (KUBRICKS_STEP_USECASE_PATHS is false)"
@@ -538,6 +538,6 @@ def load_spec(
         return UseCaseSpec.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "spec"
+        where = ".".join(str(part) for part in first["loc"]) or "spec"
         message = str(first["msg"]).removeprefix("Value error, ")
         raise SpecError(f"{path}: {where}: {message}") from exc

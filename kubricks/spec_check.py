@@ -95,6 +95,7 @@ def row_findings(
             if c.type != "string"
         ]
     ).first()
+    assert present is not None  # an aggregation has one row
     for column in spec.columns:
         bad = counts.get(transforms.type_rule(column.name), 0)
         if not bad:

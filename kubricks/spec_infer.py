@@ -558,7 +558,7 @@ def infer_spec(
         expectation["action"] = "quarantine"
 
     if problem_type == "regression":
-        metric = {"primary": "rmse", "greater_is_better": False}
+        metric: dict[str, Any] = {"primary": "rmse", "greater_is_better": False}
     elif len(classes) == 2:
         metric = {"primary": "roc_auc"}
     else:

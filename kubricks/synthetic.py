@@ -8,6 +8,7 @@ logistic (classification) or linear (regression) model of the other columns.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -86,8 +87,8 @@ def generate(spec: UseCaseSpec, rows: int, seed: int = 42) -> pd.DataFrame:
             labels.append(column.name)
             continue
         frame[column.name] = _draw(dist, rows, rng)
-    for column in labels:
-        frame[column] = _label(spec.synthetic[column], frame, spec, rng)
+    for label in labels:
+        frame[label] = _label(cast(LabelModel, spec.synthetic[label]), frame, spec, rng)
     for column in spec.columns:
         if column.type in ("int", "long"):
             frame[column.name] = frame[column.name].astype(np.int64)

@@ -230,6 +230,7 @@ def run_local(
 
 def _finish(client: Any, record: records.RunRecord, settings: KubricksSettings) -> None:
     try:
+        assert record.mlflow_run_id is not None  # run_local starts the parent run first
         with redirect_stdout(io.StringIO()):  # MLflow prints "View run ..." links here
             correlation.finish_parent_run(
                 client, record.mlflow_run_id, record.status == "succeeded"

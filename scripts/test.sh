@@ -7,4 +7,5 @@ bash scripts/bootstrap.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports --no-logo  # the import contracts in pyproject.toml ([tool.importlinter])
+.venv/bin/mypy  # the config (files, plugins, strictness) is [tool.mypy] in pyproject.toml
 exec .venv/bin/python -m pytest "$@"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -20,6 +20,9 @@ from kubricks.spec import UseCaseSpec
 from kubricks.tracking import connect
 from serving import store
 from serving.runtime import CHALLENGER, CHAMPION, registry_aliases, target_path, write_target
+
+if TYPE_CHECKING:
+    from bentoml._internal.bento.build_config import ModelSpec
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -107,7 +110,7 @@ def build_bento(settings: KubricksSettings, runtime: BentoConfig) -> Any:
     from bentoml._internal.configuration.containers import BentoMLContainer
 
     home = resolved_bentoml_home(settings)
-    models = [store.tag_for(runtime.spec, runtime.champion)]
+    models: list[ModelSpec | str | dict[str, Any]] = [store.tag_for(runtime.spec, runtime.champion)]
     if runtime.challenger:
         models.append(store.tag_for(runtime.spec, runtime.challenger))
     (home / "bentos").mkdir(parents=True, exist_ok=True)

@@ -45,15 +45,19 @@ class ModelRefused(Exception):
 
 
 class Arms(Protocol):
-    challenger: Any
+    @property
+    def challenger(self) -> Any: ...
 
 
 class Scoring(Protocol):
-    """What the handler needs of :class:`serving.runtime.Runtime`."""
+    """What the handler needs of :class:`serving.runtime.Runtime` (read-only here)."""
 
-    ready: bool
-    traffic: Traffic
-    arms: Arms
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def traffic(self) -> Traffic: ...
+    @property
+    def arms(self) -> Arms: ...
 
     async def predict(self, slot: str, job: Job) -> Scored: ...
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from pydantic_core import to_json
@@ -41,7 +41,7 @@ def field_path(loc: list[Any]) -> str:
     return ".".join(str(p) for p in loc) or "body"
 
 
-def one_line(detail: list[dict[str, Any]]) -> str:
+def one_line(detail: Sequence[Mapping[str, Any]]) -> str:
     first = detail[0]
     more = f" (and {len(detail) - 1} more)" if len(detail) > 1 else ""
     return f"{field_path(list(first.get('loc', [])))}: {first.get('msg', 'invalid')}{more}"

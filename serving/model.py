@@ -45,7 +45,7 @@ def to_columns(spec: UseCaseSpec, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The frame's columns as arrays (the inference log concatenates them across batches)."""
     columns: dict[str, Any] = {}
     for name, kind in feature_types(spec).items():
-        values = [row.get(name) for row in rows]
+        values: list[Any] = [row.get(name) for row in rows]
         if kind in _NUMPY_TYPES:
             columns[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
         elif kind in ("date", "timestamp"):

@@ -288,7 +288,7 @@ class Runtime:
         # The model runs on the event loop, not in a thread: the GIL serialises the two
         # anyway, and the thread hop cost more than it overlapped (single-row requests/s
         # 1,470 -> 2,100, 100-row 500 -> 705 in the serving benchmark's setup).
-        async def run(jobs: Sequence[Job]) -> list[Scored | Exception]:
+        async def run(jobs: Sequence[Job]) -> Sequence[Scored | Exception]:
             model = self.arms.get(slot)  # one model for the whole batch
             if model is None:
                 raise NotReady(f"no {slot} model is loaded")

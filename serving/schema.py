@@ -94,7 +94,7 @@ def key_annotation(spec: UseCaseSpec) -> Any:
     return python
 
 
-def row_model(spec: UseCaseSpec, partial: bool = False) -> type:
+def row_model(spec: UseCaseSpec, partial: bool = False) -> type[Any]:
     """One input row: the spec's raw gold features, plus the entity key (optional, not a
     model input: it makes split traffic sticky and lands in the inference log).
 
@@ -113,7 +113,7 @@ def row_model(spec: UseCaseSpec, partial: bool = False) -> type:
     return row
 
 
-def _body(name: str, **fields: Any) -> type:
+def _body(name: str, **fields: Any) -> type[Any]:
     body = TypedDict(name, fields)  # type: ignore[misc]
     body.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
     return body
@@ -126,9 +126,10 @@ class Models:
         self.row = row_model(spec)
         self.override = row_model(spec, partial=True)
         key_type = key_annotation(spec)
-        self.rows = Annotated[list[self.row], Field(min_length=1, max_length=max_rows)]
-        self.keys = Annotated[list[key_type], Field(min_length=1, max_length=max_rows)]
-        self.overrides = Annotated[list[self.override] | None, Field(max_length=max_rows)]
+        # The item types are classes built at run time, which mypy cannot read as types.
+        self.rows = Annotated[list[self.row], Field(min_length=1, max_length=max_rows)]  # type: ignore[name-defined]
+        self.keys = Annotated[list[key_type], Field(min_length=1, max_length=max_rows)]  # type: ignore[valid-type]
+        self.overrides = Annotated[list[self.override] | None, Field(max_length=max_rows)]  # type: ignore[name-defined]
         # Whole request bodies, for the fast path that validates raw JSON bytes in one go.
         self.predict_body = _body("PredictBody", rows=self.rows)
         self.by_key_body = _body(
@@ -150,5 +151,5 @@ class Models:
         self.response = create_model(
             "PredictResponse",
             request_id=(str, ...),
-            predictions=(list[self.prediction], ...),
+            predictions=(list[self.prediction], ...),  # type: ignore[name-defined]  # built above
         )

@@ -13,7 +13,7 @@ import collections
 import logging
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import bentoml
@@ -85,7 +85,7 @@ def make_service(
     def on_batch(batch: Batch) -> None:
         """Count one scored batch and queue it for the inference log (built at flush)."""
         counter = state["counter"]
-        sizes = collections.Counter()
+        sizes: collections.Counter[str] = collections.Counter()
         for job in batch.jobs:
             sizes[job.arm] += len(job)
         for arm, rows_answered in sizes.items():
@@ -212,9 +212,10 @@ def make_service(
             if "lookup" in state:
                 state["lookup"].close()
 
-    KubricksService.mount_asgi_app(admin, path="/admin")
+    service = cast("bentoml.Service[Any]", KubricksService)  # mypy skips class decorators
+    service.mount_asgi_app(admin, path="/admin")
     fast = {"/predict": handler.predict_body, "/predict_by_key": handler.predict_by_key_body}
-    KubricksService.add_asgi_middleware(
+    service.add_asgi_middleware(
         GuardMiddleware,
         max_body=settings.serving_max_body_bytes,
         routes=fast if settings.serving_fast_path else {},

@@ -87,7 +87,7 @@ def limit_header_time(seconds: float) -> None:
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # httptools missing: uvicorn serves with h11
-        HttpToolsProtocol = None
+        HttpToolsProtocol = None  # type: ignore[misc, assignment]  # optional import
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     for cls, patch in ((HttpToolsProtocol, _patch_httptools), (H11Protocol, _patch_h11)):

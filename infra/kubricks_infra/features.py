@@ -31,7 +31,7 @@ class OnlineStore(pulumi.ComponentResource):
     ) -> None:
         super().__init__("kubricks:platform:OnlineStore", name, None, opts)
         ns = cfg.namespace
-        password = pulumi.Output.secret(
+        password: pulumi.Output[str] = pulumi.Output.secret(
             random.RandomPassword(
                 "password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
             ).result

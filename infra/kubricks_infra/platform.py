@@ -71,6 +71,7 @@ class Platform(pulumi.ComponentResource):
             )
         self.provider = provider
         if cfg.create_cluster:
+            assert self.cluster is not None  # created above
             self.image: ProjectImage | ExistingImage = ProjectImage(
                 "image",
                 cfg.image_repository,
@@ -84,7 +85,7 @@ class Platform(pulumi.ComponentResource):
         ns = m.apply(namespace(cfg.namespace), self, provider)
         # Parts that run the project image wait for it through its output (the tag); the
         # others start pulling their images while it builds.
-        base = [ns]
+        base: list[pulumi.Resource] = [ns]
         self.store = ObjectStore("objectstore", cfg, self.image.image, provider, base, opts=child)
         self.postgres = Postgres("postgres", cfg, provider, base, opts=child)
         self.mlflow = Mlflow(

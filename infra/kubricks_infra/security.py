@@ -235,7 +235,7 @@ def kfp_policies(
     API server and the Kubricks services the steps use. KFP's API has no authentication, so
     no pod of another namespace (a Spark driver, the Bento) may reach it."""
     kfp = cfg.kfp_namespace
-    own = {"podSelector": {}}
+    own: dict[str, Any] = {"podSelector": {}}
     ingress: list[dict[str, Any]] = [
         {"from": [own]},
         {"from": [_peer(OUTSIDE, cfg)], "ports": _ports(KFP_WEBHOOK_PORT)},
@@ -301,11 +301,11 @@ class NetworkPolicies(pulumi.ComponentResource):
         names += [p["metadata"]["name"] for p in kfp_policies(cfg, flow_list, [])]
         for index, name_ in enumerate(names):
             kfp = name_.startswith("kubricks-kfp-")
-            manifest = api.apply(
-                lambda a, i=index: (
-                    network_policies(cfg, flow_list, a) + kfp_policies(cfg, flow_list, a)
-                )[i]
-            )
+
+            def policy(a: list[Endpoint], i: int = index) -> dict[str, Any]:
+                return (network_policies(cfg, flow_list, a) + kfp_policies(cfg, flow_list, a))[i]
+
+            manifest = api.apply(policy)
             _apply_policy(
                 name_,
                 cfg.kfp_namespace if kfp else cfg.namespace,

@@ -80,7 +80,7 @@ def binding(name: str, namespace: str, role: str, account: str, account_ns: str)
 class SparkOperator(pulumi.ComponentResource):
     """The operator release plus the ``spark`` service account, Role and RoleBinding."""
 
-    release_name: pulumi.Output[str]
+    release_name: pulumi.Output[str | None]
     service_account: str
 
     def __init__(

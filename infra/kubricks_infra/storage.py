@@ -8,6 +8,7 @@ SeaweedFS is the default: MinIO's community edition stopped publishing images in
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -126,7 +127,10 @@ class ObjectStore(pulumi.ComponentResource):
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
         }
         res = cfg.resources("objectstore")
-        mounts = [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}]
+        mounts: list[dict[str, Any]] = [
+            {"name": "data", "mountPath": "/data"},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ]
         volumes: list[dict] = [{"name": "tmp", "emptyDir": {}}]
         if kind == "seaweedfs":
             names = list(IDENTITY_ACTIONS)

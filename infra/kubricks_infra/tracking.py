@@ -81,10 +81,11 @@ class Mlflow(pulumi.ComponentResource):
             random.RandomPassword("pipelines-password", length=24, special=False, opts=child).result
         )
         self.serving_username = SERVING_USER
-        self.serving_password = pulumi.Output.secret(
+        self.serving_password: pulumi.Output[str] = pulumi.Output.secret(
             random.RandomPassword("serving-password", length=24, special=False, opts=child).result
         )
         webhook_key = random.RandomId("webhook-key", byte_length=32, opts=child)
+        webhook_b64: pulumi.Output[str] = pulumi.Output.secret(webhook_key.b64_url)
         self.url = f"http://{m.fqdn('mlflow', ns)}:{PORT}"
         self.external_url = cfg.external_url("mlflow", self.url)
         self.secret_name = SECRET
@@ -108,9 +109,9 @@ class Mlflow(pulumi.ComponentResource):
                         "PIPELINES_PASSWORD": self.pipelines_password,
                         "SERVING_PASSWORD": self.serving_password,
                         # Fernet wants 32 url-safe base64 bytes with padding
-                        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": pulumi.Output.secret(
-                            webhook_key.b64_url
-                        ).apply(lambda k: k + "=" * (-len(k) % 4)),
+                        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": webhook_b64.apply(
+                            lambda k: k + "=" * (-len(k) % 4)
+                        ),
                     },
                 ),
                 self,

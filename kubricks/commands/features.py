@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from kubricks.commands.options import AUTO, UseCaseOption, get_settings
 from kubricks.console import command_line, console, table
+
+if TYPE_CHECKING:
+    from feast import FileSource
 
 app = typer.Typer(help="The Feast feature store over the gold tables.", no_args_is_help=True)
 
@@ -24,10 +27,11 @@ def apply(usecase: UseCaseOption = AUTO) -> None:
     with console.status("Applying the feature repository…"):
         store = feature_store(spec, settings)
     view = store.get_feature_view(feature_view_name(spec))
+    source = cast("FileSource", view.batch_source)  # features/definitions.py makes a FileSource
     console.print(f"Feast project [bold]{store.project}[/] at {repo_path(spec, settings)}")
     console.print(
         table(
-            f"Feature view {view.name} (entity {spec.entity_key}, source {view.batch_source.path})",
+            f"Feature view {view.name} (entity {spec.entity_key}, source {source.path})",
             ["feature", "type"],
             [(f.name, f.dtype) for f in view.features],
         )

@@ -32,7 +32,7 @@ def _brief(outputs: dict[str, Any], limit: int = 6) -> str:
 def _printer(out: Console):
     def show(event: dict[str, Any]) -> None:
         status = event.get("status")
-        mark = {"succeeded": "[green]✓[/]", "failed": "[red]✗[/]"}.get(status, "·")
+        mark = {"succeeded": "[green]✓[/]", "failed": "[red]✗[/]"}.get(status or "", "·")
         line = f"{mark} {event['step']} {status} ({event.get('seconds', '?')} s)"
         if status == "failed":
             line += f": {event.get('error')}"

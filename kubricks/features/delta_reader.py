@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 
 import dask.dataframe as dd
 from deltalake import DeltaTable
@@ -60,7 +61,7 @@ def snapshot(uri: str) -> DeltaTable:
     return DeltaTable(key, version=_pins.get().get(key), storage_options=options)
 
 
-def _read_datasource(data_source: FileSource, repo_path: object) -> dd.DataFrame:
+def _read_datasource(data_source: FileSource, repo_path: Path | str | None) -> dd.DataFrame:
     if not isinstance(data_source.file_options.file_format, DeltaFormat):
         assert _original is not None
         return _original(data_source, repo_path)

@@ -65,7 +65,9 @@ def _kind(store: FeatureStore) -> str:
 
 def stored(store: FeatureStore, view: FeatureView) -> list[bytes]:
     """Every serialized entity key the online store holds for ``view``."""
-    online, kind = store.provider.online_store, _kind(store)
+    # The sqlite, postgres and redis stores each have their own private connection helper.
+    online: Any = store.provider.online_store
+    kind = _kind(store)
     if kind == "sqlite":
         conn = online._get_conn(store.config)
         try:
@@ -98,7 +100,9 @@ def delete(store: FeatureStore, view: FeatureView, blobs: Iterable[bytes]) -> in
     blobs = list(blobs)
     if not blobs:
         return 0
-    online, kind = store.provider.online_store, _kind(store)
+    # The sqlite, postgres and redis stores each have their own private connection helper.
+    online: Any = store.provider.online_store
+    kind = _kind(store)
     if kind == "sqlite":
         conn = online._get_conn(store.config)
         table = _table(store, view)

@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import pyarrow as pa
 from deltalake import write_deltalake
@@ -28,7 +29,12 @@ from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.synthetic import write_synthetic
 
-MODES = {"bronze": "append", "quarantine": "append", "silver": "overwrite", "gold": "overwrite"}
+MODES: dict[str, Literal["append", "overwrite"]] = {
+    "bronze": "append",
+    "quarantine": "append",
+    "silver": "overwrite",
+    "gold": "overwrite",
+}
 
 # The gold commit carries the run record in its commit info: gold is committed last, so the
 # record is in the log the moment the batch is complete, even if the process dies before

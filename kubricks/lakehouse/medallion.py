@@ -66,6 +66,7 @@ def _check_fatal(
     present = flagged.agg(
         *[F.count(transforms._raw(c.name)).alias(c.name) for c in broken_types]
     ).first()
+    assert present is not None  # an aggregation has one row
     for column in broken_types:
         if counts[transforms.type_rule(column.name)] == present[column.name]:
             example = (
@@ -73,6 +74,7 @@ def _check_fatal(
                 .select(transforms._raw(column.name))
                 .first()
             )
+            assert example is not None  # present counted its non-null values
             raise SourceError(
                 f"{source}: column {column.name!r}: no value parses as {column.type}"
                 f" (first value: {example[0]!r})"
@@ -85,6 +87,7 @@ def change_counts(applied: DataFrame, events: int) -> dict[str, int]:
         F.count(F.when(~F.col(transforms.DELETE_FLAG), 1)).alias("upserted"),
         F.count(F.when(F.col(transforms.DELETE_FLAG), 1)).alias("deleted"),
     ).first()
+    assert row is not None  # an aggregation has one row
     upserted, deleted = int(row["upserted"]), int(row["deleted"])
     return {
         "events": events,
@@ -138,6 +141,7 @@ def _no_constraint_propagation(spark: SparkSession) -> Iterator[None]:
     """
     key = "spark.sql.constraintPropagation.enabled"
     before = spark.conf.get(key)
+    assert before is not None  # a built-in setting: it has a default
     spark.conf.set(key, "false")
     try:
         yield

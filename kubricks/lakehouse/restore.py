@@ -118,7 +118,11 @@ def restore(
         raise KubricksError("restore: --reason is required (it goes to the audit trail)")
     options = settings.storage_options()
     uri = table_location(settings, name)
-    target = version if version is not None else version_at(name, uri, timestamp, options)
+    if version is not None:
+        target = version
+    else:
+        assert timestamp is not None  # exactly one of the two is given (checked above)
+        target = version_at(name, uri, timestamp, options)
     check_restorable(name, uri, target, options)
     table = tables.open_table(uri, storage_options=options)
     before = table.version()

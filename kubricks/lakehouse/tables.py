@@ -272,7 +272,7 @@ def commit(
             if mode == "append" and _add_new_columns(table, staged.schema, batch_id):
                 table = open_table(staged.uri, storage_options=storage_options)
             table.create_write_transaction(
-                staged.actions, mode, schema, commit_properties=properties
+                list(staged.actions), mode, schema, commit_properties=properties
             )
     except CommitFailedError as exc:
         raise ConcurrentCommit(

@@ -274,13 +274,14 @@ def _rule_sums(flagged: DataFrame) -> list[SparkColumn]:
 
 
 def _nonzero(row: dict[str, int | None], rules: list[str]) -> dict[str, int]:
-    return {rule: int(row[rule]) for rule in rules if row[rule]}
+    return {rule: int(count) for rule in rules if (count := row[rule])}
 
 
 def violation_counts(flagged: DataFrame) -> dict[str, int]:
     """How many rows broke each rule (one aggregation pass)."""
-    row = flagged.agg(*_rule_sums(flagged)).first().asDict()
-    return _nonzero(row, _flagged_rules(flagged))
+    first = flagged.agg(*_rule_sums(flagged)).first()
+    assert first is not None  # an aggregation has one row
+    return _nonzero(first.asDict(), _flagged_rules(flagged))
 
 
 _KEPT = "__kept"
@@ -294,15 +295,13 @@ def count_rules(flagged: DataFrame, spec: UseCaseSpec) -> tuple[dict[str, int], 
     batch whose keys are unique needs no ranking window at all (see ``split_valid``).
     """
     keep = ~_quarantining(flagged, spec)
-    row = (
-        flagged.agg(
-            *_rule_sums(flagged),
-            F.count(F.when(keep, F.lit(1))).alias(_KEPT),
-            F.countDistinct(F.when(keep, _c(spec.entity_key))).alias(_DISTINCT_KEYS),
-        )
-        .first()
-        .asDict()
-    )
+    first = flagged.agg(
+        *_rule_sums(flagged),
+        F.count(F.when(keep, F.lit(1))).alias(_KEPT),
+        F.countDistinct(F.when(keep, _c(spec.entity_key))).alias(_DISTINCT_KEYS),
+    ).first()
+    assert first is not None  # an aggregation has one row
+    row = first.asDict()
     kept = int(row[_KEPT])
     return _nonzero(row, _flagged_rules(flagged)), kept - int(row[_DISTINCT_KEYS]), kept
 

@@ -8,9 +8,10 @@ alarms. No I/O here: ``kubricks.monitoring.run`` reads tables and writes results
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -171,6 +172,7 @@ def build_reference(
     sketches: dict[str, Sketch] = {}
     nulls: dict[str, alarms.NullModel] = {}
     chosen: dict[str, str] = {}
+    frozen: NumericBins | CategoricalBins
     for i, column in enumerate(columns):
         data = _column_data(table, column)
         if column.kind == "numeric":
@@ -198,6 +200,7 @@ def build_reference(
 def _sketch_all(
     table: pa.Table | pd.DataFrame, reference: Reference, groups: Groups
 ) -> dict[str, Sketch]:
+    order: np.ndarray | None
     order = groups.order
     if len(order) == 0 or np.array_equal(order, np.arange(len(order))):
         order = None  # already contiguous (one window, or rows in time order)
@@ -206,7 +209,9 @@ def _sketch_all(
         data = _column_data(table, column, order)
         frozen = reference.bins[column.name]
         if column.kind == "numeric":
+            assert isinstance(frozen, NumericBins)  # the reference froze it by kind
             return column.name, numeric_sketch(data, frozen, groups.bounds)
+        assert isinstance(frozen, CategoricalBins)
         return column.name, categorical_sketch(data, frozen, groups.bounds)
 
     with ThreadPoolExecutor(THREADS) as pool:
@@ -240,7 +245,7 @@ def _profile_frame(
         rows.insert(2, "role", column.role)
         frames.append(pd.concat([keys.drop(columns="count").reset_index(drop=True), rows], axis=1))
     out = pd.concat(frames, ignore_index=True)
-    out.insert(out.columns.get_loc("slice_value") + 1, "log_type", log_type)
+    out.insert(cast(int, out.columns.get_loc("slice_value")) + 1, "log_type", log_type)  # unique
     return out
 
 
@@ -340,7 +345,10 @@ def _drift_frame(
                 ],
                 dtype=np.float64,
             )
+            new: list[Any]
+            gone: list[Any]
             if sketch.new_categories is not None and drift_type == "BASELINE":
+                assert sketch.missing_categories is not None  # sketched with new_categories
                 new = [",".join(sketch.new_categories[r]) for r in rows]
                 gone = [",".join(sketch.missing_categories[r]) for r in rows]
             else:
@@ -419,8 +427,9 @@ def _window_quality(
 ) -> tuple[dict[str, float], dict[str, float], tuple[str, ...]]:
     """Realized (on the labelled rows, when counted) and estimated metrics of one window."""
     y, predicted, probability = rows["label"], rows["predicted"], rows["probability"]
+    assert y is not None and predicted is not None  # always read; only the rest are optional
     if inputs.problem_type != "classification":
-        names = quality.REGRESSION_METRICS
+        names: tuple[str, ...] = quality.REGRESSION_METRICS
         realized = (
             quality.realized_regression(y[labelled], predicted[labelled])
             if counted
@@ -485,7 +494,7 @@ def _quality_frame(
     for g in range(len(keys)):
         lo, hi = groups.bounds[g], groups.bounds[g + 1]
         window = {n: None if v is None else v[lo:hi] for n, v in ordered.items()}
-        labelled = ~np.isnan(window["label"])
+        labelled = ~np.isnan(cast(np.ndarray, window["label"]))  # the label is always read
         coverage = float(labelled.mean()) if hi > lo else 0.0
         counted = bool(coverage >= config.label_coverage and labelled.sum() >= max(2, minimum))
         row: dict[str, object] = {"labelled": int(labelled.sum()), "label_coverage": coverage}
@@ -519,7 +528,7 @@ def _quality_frame(
 
 
 def _quality_verdict(
-    row: dict[str, Any], primary: str, reference: float, config: Monitoring
+    row: Mapping[Hashable, Any], primary: str, reference: float, config: Monitoring
 ) -> str:
     """Why a window's quality is or is not in alarm, in a few words."""
     if np.isnan(reference):
@@ -541,7 +550,8 @@ def _window_summary(
     windows = (
         keys.groupby(["window_start", "window_end"], as_index=False)["count"]
         .max()
-        .sort_values("window_start")
+        # as_index=False gives a DataFrame; pandas-stubs types it as a Series
+        .sort_values("window_start")  # type: ignore[call-overload]
         .reset_index(drop=True)
     )
     overall = keys["slice_key"].isna()

@@ -102,7 +102,8 @@ class ChampionQuality:
 
 def _texts(values: pd.Series) -> np.ndarray:
     """Label values as text, integral floats (an int column that held nulls) as integers."""
-    return normalise(values).astype("string").to_numpy(dtype=object, na_value=None)
+    # pandas-stubs types na_value as a non-null scalar; pandas documents None as valid
+    return normalise(values).astype("string").to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
 
 
 def holdout_quality(spec: UseCaseSpec, model: Any, holdout: pd.DataFrame) -> ChampionQuality:

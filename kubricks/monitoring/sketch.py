@@ -10,6 +10,7 @@ by Arrow and counted per group with one ``bincount``/``unique``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ class Sketch:
 
     fine: np.ndarray  # (groups, fine bins)
     tails: np.ndarray | None  # (groups, 2): summed distance below the min / above the max
-    profiles: list[dict[str, object]]
+    profiles: list[dict[str, Any]]
     new_categories: list[list[str]] | None = None
     missing_categories: list[list[str]] | None = None
 

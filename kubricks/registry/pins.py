@@ -10,6 +10,7 @@ protected; the others are listed, so a vacuum says what it takes from them.
 from __future__ import annotations
 
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import RegisteredModel
 
 from kubricks.lakehouse.maintenance import Pin
 from kubricks.registry.store import list_versions
@@ -37,7 +38,8 @@ def gold_pins(client: MlflowClient) -> dict[str, list[Pin]]:
 
 
 def _all_models(client: MlflowClient) -> list:
-    found, token = [], None
+    found: list[RegisteredModel] = []
+    token: str | None = None
     while True:
         page = client.search_registered_models(max_results=200, page_token=token)
         found.extend(page)

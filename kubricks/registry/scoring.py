@@ -20,9 +20,13 @@ from kubricks.training.metrics import evaluate, spec_metrics
 from kubricks.training.result import HOLDOUT_ARTIFACT
 
 
-def load_holdout(client: MlflowClient, run_id: str, spec: UseCaseSpec) -> pd.DataFrame:
+def load_holdout(client: MlflowClient, run_id: str | None, spec: UseCaseSpec) -> pd.DataFrame:
     """The holdout (features + label) a training run logged; names the run if it is absent,
     and the tracking server if that is what stopped answering."""
+    if run_id is None:  # a model version registered without a run
+        raise RegistryError(
+            f"no training run, so no {HOLDOUT_ARTIFACT}: the gate needs the holdout"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = client.download_artifacts(run_id, HOLDOUT_ARTIFACT, tmp)

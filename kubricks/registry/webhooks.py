@@ -8,16 +8,20 @@ updated only when its URL, events or secret fingerprint differ.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities.webhook import Webhook, WebhookEvent, WebhookStatus
+from mlflow.entities.webhook import Webhook, WebhookEvent, WebhookEventStr, WebhookStatus
 from mlflow.exceptions import MlflowException
 
 from kubricks.registry.errors import RegistryError
 from kubricks.settings import KubricksSettings
 
 WEBHOOK_NAME = "kubricks-registry-aliases"
-ALIAS_EVENTS = ("model_version_alias.created", "model_version_alias.deleted")
+ALIAS_EVENTS: tuple[WebhookEventStr, ...] = (
+    "model_version_alias.created",
+    "model_version_alias.deleted",
+)
 
 
 def description(settings: KubricksSettings) -> str:
@@ -56,7 +60,7 @@ def ensure_webhook(client: MlflowClient, settings: KubricksSettings) -> Webhook 
     if not url:
         return None
     secret = settings.registry_webhook_secret
-    fields = {
+    fields: dict[str, Any] = {
         "url": url,
         "events": [WebhookEvent.from_str(e) for e in ALIAS_EVENTS],
         "description": description(settings),

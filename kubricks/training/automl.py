@@ -13,7 +13,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +98,7 @@ def make_splits(frame: pd.DataFrame, spec: UseCaseSpec, seed: int) -> Splits:
 
 def split_params(splits: Splits, spec: UseCaseSpec) -> dict[str, str]:
     """How the holdout was chosen; for ``split: time``, the period it covers."""
-    params = {"split": spec.split}
+    params: dict[str, str] = {"split": spec.split}
     if spec.split == "time":
         times = pd.to_datetime(splits.holdout[EVENT_TIME_COLUMN], utc=True)
         params["holdout_from"] = times.min().isoformat()
@@ -426,7 +426,7 @@ def label_metadata(classes: list[Any] | None, positive: Any) -> dict[str, Any]:
     return {"classes": classes, "positive_class": positive}
 
 
-def lineage_strings(lineage: dict[str, object]) -> dict[str, str]:
+def lineage_strings(lineage: Mapping[str, object]) -> dict[str, str]:
     return {
         k: ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
         for k, v in lineage.items()

@@ -10,7 +10,7 @@ primary metric and thresholds read the same for both.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sklearn import metrics as skm
@@ -184,6 +184,6 @@ def metric_names(problem_type: str) -> tuple[str, ...]:
     return CLASSIFICATION_METRICS if problem_type == "classification" else REGRESSION_METRICS
 
 
-def direction(metric: str) -> str:
+def direction(metric: str) -> Literal["minimize", "maximize"]:
     """Optuna's study direction for optimising ``metric``."""
     return "minimize" if metric in LOWER_IS_BETTER else "maximize"

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
@@ -30,7 +31,7 @@ def plain_text(value: Any) -> str:
     return str(value).replace("$", r"\$")
 
 
-def _figure(width: float = 5.5, height: float = 4.5) -> tuple[Figure, object]:
+def _figure(width: float = 5.5, height: float = 4.5) -> tuple[Figure, Axes]:
     figure = Figure(figsize=(width, height), layout="constrained")
     return figure, figure.add_subplot()
 
