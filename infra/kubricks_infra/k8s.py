@@ -264,7 +264,7 @@ def apply(
     manifest: Mapping[str, Any],
     parent: pulumi.Resource,
     provider: pulumi.ProviderResource,
-    depends_on: Sequence[pulumi.Resource] = (),
+    depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (),
     ignore_changes: Sequence[str] = (),
 ) -> pulumi.CustomResource:
     """Register one manifest as its typed resource, child of ``parent``, via ``provider``."""

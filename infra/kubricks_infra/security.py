@@ -9,6 +9,7 @@ and the Kubernetes API server for Spark drivers).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -283,8 +284,8 @@ class NetworkPolicies(pulumi.ComponentResource):
         cfg: PlatformConfig,
         flow_list: list[Flow],
         provider: k8s.Provider,
-        depends_on: list[pulumi.Resource],
-        kfp_depends_on: list[pulumi.Resource],
+        depends_on: Sequence[pulumi.Input[pulumi.Resource]],
+        kfp_depends_on: Sequence[pulumi.Input[pulumi.Resource]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kubricks:platform:NetworkPolicies", name, None, opts)
@@ -324,7 +325,7 @@ def _apply_policy(
     manifest: pulumi.Output[dict[str, Any]],
     parent: pulumi.Resource,
     provider: k8s.Provider,
-    depends_on: list[pulumi.Resource],
+    depends_on: Sequence[pulumi.Input[pulumi.Resource]],
 ) -> None:
     """A NetworkPolicy whose spec is known only once the API server's address is."""
     k8s.networking.v1.NetworkPolicy(

@@ -4,6 +4,7 @@ namespace (pipeline steps), with the names ``KubricksSettings`` already expects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pulumi
@@ -60,7 +61,7 @@ class ClusterSettings(pulumi.ComponentResource):
         secrets: dict[str, pulumi.Input[str]],
         serving_secrets: dict[str, pulumi.Input[str]],
         provider: k8s.Provider,
-        depends_on: dict[str, list[pulumi.Resource]],
+        depends_on: dict[str, Sequence[pulumi.Input[pulumi.Resource]]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kubricks:platform:ClusterSettings", name, None, opts)

@@ -455,6 +455,7 @@ def _gate(
         # before the aliases move, so a server swapping to this version finds the tags
         estimator, holdout = judged
         run_id = (version.tags or {}).get(RUN_TAG) or version.run_id
+        assert run_id is not None  # _judge read the holdout from this run
         features = holdout[spec.gold_feature_columns()]
         record_compiled(client, spec.name, decision.version, run_id, estimator, features)
     if decision.passed and spec.approval == "required":
