@@ -19,7 +19,8 @@ def clients() -> Any:
 
 
 def stack_objects(stack_json: Path) -> list[dict[str, Any]]:
-    """The Kubernetes objects a `pulumi stack export` holds: kind, apiVersion, name, namespace."""
+    """The Kubernetes objects a `pulumi stack export` holds and owns: kind, apiVersion, name,
+    namespace."""
     import json
 
     resources = json.loads(stack_json.read_text())["deployment"].get("resources", [])
@@ -28,6 +29,8 @@ def stack_objects(stack_json: Path) -> list[dict[str, Any]]:
         if not res.get("custom") or not res["type"].startswith("kubernetes:"):
             continue
         if res["type"].startswith("kubernetes:helm.sh") or res["type"].startswith("pulumi:"):
+            continue
+        if res.get("external"):  # read with .get() (the API server's Service), not the stack's
             continue
         outputs = res.get("outputs", {})
         meta = outputs.get("metadata") or {}
