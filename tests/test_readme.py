@@ -91,7 +91,8 @@ def test_the_documented_sequence_runs_as_written(tmp_path: Path) -> None:
     assert "kubricks ingest --usecase wine && kubricks train --usecase wine" in inferred
     assert (tmp_path / ".kubricks" / "usecases" / "wine.yaml").is_file()
     assert (
-        "Gate: version 1 passed" in done["kubricks train --usecase wine --budget-minutes 1"].stdout
+        "Gate: version 1 of wine passed"
+        in done["kubricks train --usecase wine --budget-minutes 1"].stdout
     )
 
     served = done["kubricks serve --usecase wine --background"].stdout
