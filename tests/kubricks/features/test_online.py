@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kubricks.errors import KubricksError
-from kubricks.features.online import materialize, online_features, parse_key
+from kubricks.features import online
+from kubricks.features.online import materialize, online_features, parse_key, sqlite_advice
 from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import layer_tables
 from kubricks.settings import KubricksSettings
@@ -25,12 +26,18 @@ def gold_rows(settings: KubricksSettings, keys: list[int]) -> dict[int, dict]:
 
 
 @pytest.mark.slow
-def test_online_values_match_gold(churn_settings: KubricksSettings) -> None:
+def test_online_values_match_gold(
+    churn_settings: KubricksSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(online, "SQLITE_ADVISED_KEYS", 5_000)  # 10,000 keys: too many here
     assert online_features(CHURN, churn_settings, KEYS[:1]) == [
         {"CustomerId": KEYS[0], **dict.fromkeys(CHURN.gold_feature_columns())}
     ]  # nothing materialized yet
 
     assert materialize(CHURN, churn_settings) == 10_000
+    assert "10,000 keys into the local SQLite online store" in capsys.readouterr().err
     got = online_features(CHURN, churn_settings, [*KEYS, 1])
     expected = gold_rows(churn_settings, KEYS)
     assert len(expected) == len(KEYS)
@@ -46,6 +53,17 @@ def test_online_values_match_gold(churn_settings: KubricksSettings) -> None:
 
     # Incremental: nothing new in gold since the last end time.
     assert materialize(CHURN, churn_settings, end=datetime.now(UTC) + timedelta(seconds=1)) == 0
+    assert "SQLite" not in capsys.readouterr().err
+
+
+def test_only_a_big_sqlite_materialization_is_warned_about() -> None:
+    assert sqlite_advice(1_000_000, "sqlite") is None
+    assert sqlite_advice(10_000_000, "redis") is None
+    advice = sqlite_advice(10_000_000, "sqlite")
+    assert advice is not None
+    assert "10,000,000 keys" in advice
+    assert "51 minutes" in advice  # at the measured 3,300 keys a second
+    assert "KUBRICKS_FEAST_ONLINE_STORE=redis" in advice
 
 
 def test_keys_from_the_command_line_are_typed() -> None:
