@@ -23,9 +23,15 @@ from kubricks.settings import KubricksSettings
 
 if TYPE_CHECKING:
     from flask import Flask, Response
+    from mlflow.server.auth.client import AuthServiceClient
 
 APP_NAME = "kubricks-auth"
 ERROR_CODE = "PERMISSION_DENIED"
+GATE_ROLE = "kubricks-gate"
+# What the gate step does in every use case: a run of its own in the use case's experiment,
+# and registering, tagging and moving aliases of its registered model (deleting an alias
+# takes MANAGE in basic auth).
+GATE_GRANTS = (("experiment", "EDIT"), ("registered_model", "MANAGE"))
 
 
 class Move(Enum):
@@ -139,3 +145,26 @@ def create_app(settings: KubricksSettings | None = None) -> Any:
     hooks: Flask = flask_app
     hooks.before_request(alias_guard(gate_user, guarded_routes()))
     return wrapped
+
+
+def ensure_gate_role(client: AuthServiceClient, username: str, workspace: str = "default") -> None:
+    """Give ``username`` the gate's role (:data:`GATE_GRANTS` on every experiment and model),
+    creating or correcting the role as needed; safe to re-run. ``client`` logs in as an admin.
+
+    A role rather than per-model grants: the gate meets use cases (and their experiments,
+    made by the pipelines' user) that did not exist when its user was created.
+    """
+    role = next((r for r in client.list_roles(workspace) if r.name == GATE_ROLE), None)
+    if role is None:
+        role = client.create_role(workspace, GATE_ROLE, "moves registered-model aliases")
+    granted = {
+        (p.resource_type, p.resource_pattern): p for p in client.list_role_permissions(role.id)
+    }
+    for resource_type, permission in GATE_GRANTS:
+        existing = granted.get((resource_type, "*"))
+        if existing is None:
+            client.add_role_permission(role.id, resource_type, "*", permission)
+        elif existing.permission != permission:
+            client.update_role_permission(existing.id, permission)
+    if role.id not in {r.id for r in client.list_user_roles(username)}:
+        client.assign_role(username, role.id)

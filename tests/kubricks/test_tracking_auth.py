@@ -10,14 +10,23 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import httpx
 import pytest
+from mlflow.server.auth.client import AuthServiceClient
 from mlflow.server.auth.routes import GRANT_USER_PERMISSION
 
 from kubricks.errors import KubricksError
 from kubricks.settings import KubricksSettings
-from kubricks.tracking_auth import APP_NAME, Move, create_app, guarded_routes
+from kubricks.tracking_auth import (
+    APP_NAME,
+    GATE_ROLE,
+    Move,
+    create_app,
+    ensure_gate_role,
+    guarded_routes,
+)
 from tests.conftest import free_port
 
 ADMIN = ("admin", "admin-password-0123456789")
@@ -103,8 +112,7 @@ def _populated(server: Server) -> Server:
     for user, password in (PIPELINES, GATE, SERVING, OWNER):
         server.ok("POST", "users/create", ADMIN, {"username": user, "password": password})
     server.ok("POST", "registered-models/create", ADMIN, {"name": MODEL})
-    # the gate manages the models it registers first (deleting an alias takes MANAGE)
-    for (user, _), permission in ((PIPELINES, "EDIT"), (GATE, "MANAGE"), (OWNER, "MANAGE")):
+    for (user, _), permission in ((PIPELINES, "EDIT"), (OWNER, "MANAGE")):
         server.ok(
             "POST",
             GRANT_USER_PERMISSION,
@@ -116,6 +124,13 @@ def _populated(server: Server) -> Server:
                 "permission": permission,
             },
         )
+    # the gate gets its role as the cluster's users Job gives it, twice (a re-run changes nothing)
+    admin = {"MLFLOW_TRACKING_USERNAME": ADMIN[0], "MLFLOW_TRACKING_PASSWORD": ADMIN[1]}
+    with mock.patch.dict(os.environ, admin):
+        client = AuthServiceClient(server.url)
+        ensure_gate_role(client, GATE[0])
+        ensure_gate_role(client, GATE[0])
+        assert [r.name for r in client.list_user_roles(GATE[0])] == [GATE_ROLE]
     return server
 
 
@@ -163,6 +178,10 @@ def test_pipelines_register_but_only_the_gate_moves_the_alias(server: Server) ->
 
 
 def test_the_gate_registers_and_moves_and_an_admin_may_too(server: Server) -> None:
+    """The gate's role covers what its step does: a run in the experiment the pipelines'
+    user made (the step's own run), registering, and setting and deleting aliases."""
+    experiment = server.ok("POST", "experiments/create", PIPELINES, {"name": "made-by-pipelines"})
+    server.ok("POST", "runs/create", GATE, {"experiment_id": experiment["experiment_id"]})
     version = _register(server, GATE)
     server.ok(
         "POST", ALIAS_PATHS[1], GATE, {"name": MODEL, "alias": "challenger", "version": version}
