@@ -253,3 +253,32 @@ def test_every_alias_route_is_guarded_in_both_api_families() -> None:
 def test_the_app_refuses_to_start_without_a_gate_user(tmp_path: Path) -> None:
     with pytest.raises(KubricksError, match="KUBRICKS_TRACKING_GATE_USERNAME is not set"):
         create_app(KubricksSettings(home=tmp_path))
+
+
+def test_kubricks_alias_moves_follow_the_rule_and_audit_only_real_moves(
+    server: Server, tmp_path: Path
+) -> None:
+    """Every alias move of Kubricks goes through ``move_alias``: as the pipelines' user it
+    fails with the server's one-line reason and records nothing; as the gate it moves and
+    records the move."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from kubricks.registry import audit
+    from kubricks.registry.aliases import move_alias
+
+    version = _register(server, PIPELINES)
+    settings = KubricksSettings(home=tmp_path, registry_actor="test")
+    login = {"MLFLOW_TRACKING_USERNAME": PIPELINES[0], "MLFLOW_TRACKING_PASSWORD": PIPELINES[1]}
+    with mock.patch.dict(os.environ, login):
+        client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+        with pytest.raises(MlflowException, match="only the gate's MLflow user 'gate'") as refused:
+            move_alias(client, settings, MODEL, "challenger", version, "gate", "test")
+        assert refused.value.error_code == "PERMISSION_DENIED"
+    assert audit.read(settings, MODEL) == []
+    login = {"MLFLOW_TRACKING_USERNAME": GATE[0], "MLFLOW_TRACKING_PASSWORD": GATE[1]}
+    with mock.patch.dict(os.environ, login):
+        client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+        record = move_alias(client, settings, MODEL, "challenger", version, "gate", "test")
+    assert record is not None and record.to_version == version
+    assert [r.to_version for r in audit.read(settings, MODEL)] == [version]
