@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from kfp.dsl.python_component import PythonComponent
 
 NON_ROOT_UID = 1000
+# the settings an MLflow login consists of (KubricksSettings fields)
+TRACKING_LOGIN = ("tracking_username", "tracking_password")
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,14 @@ def configure(
     settings: KubricksSettings,
     resources: Resources,
     network: bool = True,
+    tracking_secret: str | None = None,
 ) -> PipelineTask:
-    """Apply the project's conventions to one task; returns it for chaining."""
+    """Apply the project's conventions to one task; returns it for chaining.
+
+    ``tracking_secret`` names a Secret whose ``KUBRICKS_TRACKING_USERNAME`` and
+    ``KUBRICKS_TRACKING_PASSWORD`` this step logs in to MLflow with instead of the pipelines'
+    login: the gate's own user, the only one the ``kubricks-auth`` server lets move an alias.
+    """
     from kfp import kubernetes
 
     task.set_caching_options(False)  # steps are idempotent on their own; always re-check
@@ -68,16 +76,21 @@ def configure(
     task.set_cpu_request(resources.cpu_request).set_cpu_limit(resources.cpu_limit)
     task.set_memory_request(resources.memory_request).set_memory_limit(resources.memory_limit)
     kubernetes.set_security_context(task, run_as_user=NON_ROOT_UID, run_as_non_root=True)
+    login = set(TRACKING_LOGIN) if tracking_secret else set()
     kubernetes.use_config_map_as_env(
         task,
         settings.settings_configmap,
-        {env_name(f): env_name(f) for f in plain_fields()},
+        {env_name(f): env_name(f) for f in plain_fields() if f not in login},
         optional=True,
     )
     kubernetes.use_secret_as_env(
         task,
         settings.secrets_name,
-        {env_name(f): env_name(f) for f in secret_fields()},
+        {env_name(f): env_name(f) for f in secret_fields() if f not in login},
         optional=True,
     )
+    if tracking_secret:  # required: a gate without its own login must not start
+        kubernetes.use_secret_as_env(
+            task, tracking_secret, {env_name(f): env_name(f) for f in TRACKING_LOGIN}
+        )
     return task

@@ -155,6 +155,17 @@ class KubricksSettings(BaseSettings):
     # reads MLFLOW_TRACKING_USERNAME/PASSWORD; these carry them through the ConfigMap/Secret.
     tracking_username: str | None = None
     tracking_password: SecretStr | None = None
+    tracking_gate_username: str | None = Field(
+        None,
+        description="The MLflow user that alone (with admins) may move registered-model"
+        " aliases when the server runs `mlflow server --app-name kubricks-auth`"
+        " (kubricks/tracking_auth.py); read by that server when it starts.",
+    )
+    gate_secrets_name: str = Field(
+        "kubricks-gate-secrets",
+        description="Secret with the gate's MLflow login (KUBRICKS_TRACKING_USERNAME/PASSWORD),"
+        " mapped into the cluster's gate step only, instead of the pipelines' login.",
+    )
     # Real-time serving (BentoML): the service, hot swap, traffic arms and the inference log.
     serving_host: str = "127.0.0.1"
     serving_port: int = 3000

@@ -59,6 +59,8 @@ def tasks(settings: KubricksSettings, args: dict[str, Any]) -> None:
             settings,
             TRAINING,
             network=False,
+            # the closed loop gates inside this step, so it logs in as the gate
+            tracking_secret=settings.gate_secrets_name,
         ).set_display_name("monitor and retrain")
         with dsl.If(args["maintain"] == True, name="maintain"):  # noqa: E712
             configure(

@@ -104,6 +104,7 @@ def tasks(settings: KubricksSettings, args: dict[str, Any], close_parent: bool =
             ),
             settings,
             SMALL,
+            tracking_secret=settings.gate_secrets_name,  # the only login that moves aliases
         ).set_display_name("validate and promote")
         with dsl.If(gated.outputs["Output"] == True, name="gate-passed"):  # noqa: E712
             configure(

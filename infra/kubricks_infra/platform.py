@@ -122,6 +122,13 @@ class Platform(pulumi.ComponentResource):
             depends_on={cfg.namespace: base, cfg.kfp_namespace: [self.pipelines.ready]},
             opts=child,
         )
+        self.settings.add_gate_login(
+            self.mlflow.gate_username,
+            self.mlflow.gate_password,
+            cfg,
+            provider,
+            [self.pipelines.ready],
+        )
         self.serving = Serving(
             "serving",
             cfg,

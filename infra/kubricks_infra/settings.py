@@ -70,6 +70,7 @@ class ClusterSettings(pulumi.ComponentResource):
         self.configmap = str(fields["settings_configmap"].default)
         self.secret = str(fields["secrets_name"].default)
         self.serving_secret = str(fields["serving_secrets_name"].default)
+        self.gate_secret = str(fields["gate_secrets_name"].default)
         data = image.apply(
             lambda tag: settings_env(
                 cluster_settings(cfg, tag, s3_endpoint, tracking_uri, tracking_username),
@@ -97,3 +98,25 @@ class ClusterSettings(pulumi.ComponentResource):
             depends_on[cfg.namespace],
         )
         self.register_outputs({"configmap": self.configmap, "secret": self.secret})
+
+    def add_gate_login(
+        self,
+        username: str,
+        password: pulumi.Input[str],
+        cfg: PlatformConfig,
+        provider: k8s.Provider,
+        depends_on: Sequence[pulumi.Input[pulumi.Resource]],
+    ) -> None:
+        """The gate step's MLflow login, in the KFP namespace only, where only the pipelines'
+        gate step maps it (components/tasks.py); no workload in the Kubricks namespace may
+        name it (kubricks_infra.security.secret_policies)."""
+        m.apply(
+            m.secret(
+                self.gate_secret,
+                cfg.kfp_namespace,
+                {env_name("tracking_username"): username, env_name("tracking_password"): password},
+            ),
+            self,
+            provider,
+            depends_on,
+        )

@@ -1,5 +1,7 @@
 """The MLflow tracking server: Postgres backend, artifacts proxied to object storage, basic
 auth with the admin password from a Pulumi secret, allowed hosts set to the in-cluster names.
+It runs the ``kubricks-auth`` app (kubricks/tracking_auth.py): basic auth, and only the gate's
+user (or the admin) may move a registered model's alias.
 
 The default image is the project image: it carries the exact MLflow version every client
 uses plus the Postgres driver and boto3, which the official ``ghcr.io/mlflow/mlflow`` image
@@ -24,17 +26,20 @@ AUTH_CONFIG_SECRET = "mlflow-auth-config"
 ADMIN_USER = "admin"
 PIPELINES_USER = "kubricks-pipelines"
 SERVING_USER = "kubricks-serving"
+GATE_USER = "kubricks-gate"  # the pipelines' gate step; the only non-admin that moves aliases
 
 # Creates (or re-keys) the non-admin users: the pipelines and Spark jobs log in as one, the
-# Bento as the other. MLflow's default permission (READ) lets both read everything; a user
-# manages what it creates. The Bento's user creates nothing, so it can change no run, model
-# version or alias (MLflow lets any user create new experiments and models, though).
+# Bento as another, the pipelines' gate step as the third. MLflow's default permission (READ)
+# lets each read everything; a user manages what it creates. The Bento's user creates nothing,
+# so it can change no run, model version or alias (MLflow lets any user create new experiments
+# and models, though). The gate's user gets the role kubricks.tracking_auth.ensure_gate_role
+# describes; the server's kubricks-auth app lets no other non-admin move an alias.
 USERS_SCRIPT = """
 import os
 from mlflow.exceptions import MlflowException
 from mlflow.server.auth.client import AuthServiceClient
 client = AuthServiceClient(os.environ["MLFLOW_TRACKING_URI"])
-for role in ("PIPELINES", "SERVING"):
+for role in ("PIPELINES", "SERVING", "GATE"):
     user, password = os.environ[role + "_USER"], os.environ[role + "_PASSWORD"]
     try:
         client.create_user(user, password)
@@ -44,6 +49,9 @@ for role in ("PIPELINES", "SERVING"):
             raise
         client.update_user_password(user, password)
         print("updated MLflow user", user)
+from kubricks.tracking_auth import ensure_gate_role
+ensure_gate_role(client, os.environ["GATE_USER"])
+print("granted the gate role to", os.environ["GATE_USER"])
 """
 
 
@@ -84,6 +92,12 @@ class Mlflow(pulumi.ComponentResource):
         self.serving_password: pulumi.Output[str] = pulumi.Output.secret(
             random.RandomPassword("serving-password", length=24, special=False, opts=child).result
         )
+        self.gate_username = GATE_USER
+        self.gate_password: pulumi.Output[str] = pulumi.Output.secret(
+            random.RandomPassword("gate-password", length=24, special=False, opts=child).result
+        )
+        # basic auth's CSRF key, the same in every worker (MLflow refuses to start without it)
+        flask_key = random.RandomPassword("flask-secret-key", length=32, special=False, opts=child)
         webhook_key = random.RandomId("webhook-key", byte_length=32, opts=child)
         webhook_b64: pulumi.Output[str] = pulumi.Output.secret(webhook_key.b64_url)
         self.url = f"http://{m.fqdn('mlflow', ns)}:{PORT}"
@@ -108,6 +122,8 @@ class Mlflow(pulumi.ComponentResource):
                         "MLFLOW_AUTH_ADMIN_PASSWORD": self.admin_password,
                         "PIPELINES_PASSWORD": self.pipelines_password,
                         "SERVING_PASSWORD": self.serving_password,
+                        "GATE_PASSWORD": self.gate_password,
+                        "MLFLOW_FLASK_SERVER_SECRET_KEY": pulumi.Output.secret(flask_key.result),
                         # Fernet wants 32 url-safe base64 bytes with padding
                         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": webhook_b64.apply(
                             lambda k: k + "=" * (-len(k) % 4)
@@ -145,7 +161,7 @@ class Mlflow(pulumi.ComponentResource):
                 "--host=0.0.0.0",
                 f"--port={PORT}",
                 "--workers=1",
-                "--app-name=basic-auth",
+                "--app-name=kubricks-auth",
                 "--serve-artifacts",
                 "--artifacts-destination=s3://mlflow/artifacts",
                 f"--allowed-hosts={allowed}",
@@ -155,6 +171,7 @@ class Mlflow(pulumi.ComponentResource):
                 {"name": "HOME", "value": "/tmp"},
                 {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": "/etc/mlflow/basic_auth.ini"},
                 {"name": "MLFLOW_AUTH_ADMIN_USERNAME", "value": ADMIN_USER},
+                {"name": "KUBRICKS_TRACKING_GATE_USERNAME", "value": GATE_USER},
                 {"name": "MLFLOW_S3_ENDPOINT_URL", "value": store.endpoint},
                 {"name": "AWS_DEFAULT_REGION", "value": "us-east-1"},
             ],
@@ -226,6 +243,8 @@ class Mlflow(pulumi.ComponentResource):
                                     ),
                                     {"name": "SERVING_USER", "value": SERVING_USER},
                                     m.secret_env("SERVING_PASSWORD", SECRET, "SERVING_PASSWORD"),
+                                    {"name": "GATE_USER", "value": GATE_USER},
+                                    m.secret_env("GATE_PASSWORD", SECRET, "GATE_PASSWORD"),
                                 ],
                                 mounts=[{"name": "tmp", "mountPath": "/tmp"}],
                             )

@@ -557,3 +557,47 @@ def test_stack_config_example_is_what_the_program_reads(tmp_path: Path) -> None:
     }
     assert read == settings
     assert cfg.create_cluster is False and cfg.node_ports is False
+
+
+def test_only_the_gate_step_gets_the_gate_login(program: Recorded) -> None:
+    """MLflow runs the kubricks-auth app naming the gate's user; that user's login sits in
+    its own Secret in the KFP namespace only (where the compiled gate step maps it), and no
+    admission policy lets a runner- or Spark-made object in the Kubricks namespace name it."""
+    from kubricks.settings import KubricksSettings
+
+    gate_secret = str(KubricksSettings.model_fields["gate_secrets_name"].default)
+    (mlflow,) = [d for d in objects(program, "Deployment") if d["metadata"]["name"] == "mlflow"]
+    (server,) = pod_spec(mlflow)["containers"]
+    assert "--app-name=kubricks-auth" in server["args"]
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["KUBRICKS_TRACKING_GATE_USERNAME"] == "kubricks-gate"
+    assert {s["secretRef"]["name"] for s in server["envFrom"]} >= {"mlflow-credentials"}
+    (credentials,) = [
+        s for s in objects(program, "Secret") if s["metadata"]["name"] == "mlflow-credentials"
+    ]
+    assert credentials["stringData"]["MLFLOW_FLASK_SERVER_SECRET_KEY"]  # basic auth needs it
+
+    homes = [s for s in objects(program, "Secret", None) if s["metadata"]["name"] == gate_secret]
+    assert [s["metadata"]["namespace"] for s in homes] == ["kubeflow"]
+    login = homes[0]["stringData"]
+    assert login["KUBRICKS_TRACKING_USERNAME"] == "kubricks-gate"
+    (steps,) = [
+        s
+        for s in objects(program, "Secret", "kubeflow")
+        if s["metadata"]["name"] == "kubricks-secrets"
+    ]
+    password = login["KUBRICKS_TRACKING_PASSWORD"]
+    assert password == credentials["stringData"]["GATE_PASSWORD"]  # the users Job sets this one
+    assert password not in repr(steps) and password != program.outputs["mlflow_admin_password"]
+
+    (users,) = [j for j in objects(program, "Job") if j["metadata"]["name"] == "mlflow-users"]
+    (job,) = pod_spec(users)["containers"]
+    job_env = {e["name"]: e for e in job["env"]}
+    assert job_env["GATE_USER"]["value"] == "kubricks-gate"
+    assert job_env["GATE_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "GATE_PASSWORD"
+    assert "ensure_gate_role" in job["command"][-1]
+
+    policies = objects(program, "ValidatingAdmissionPolicy", None)
+    assert len(policies) == 3
+    for policy in policies:
+        assert gate_secret not in repr(policy["spec"]), policy["metadata"]["name"]

@@ -152,17 +152,21 @@ def test_settings_reach_cluster_steps_through_configmap_and_secret(compiled, set
             "close-parent-run",
         )
     }
-    for config in executors.values():
+    login = {"KUBRICKS_TRACKING_USERNAME", "KUBRICKS_TRACKING_PASSWORD"}
+    for name, config in executors.items():
         (cm,) = config["configMapAsEnv"]
         assert cm["configMapName"] == settings.settings_configmap
         assert {
             "envVar": "KUBRICKS_LAKEHOUSE_ROOT",
             "configMapKey": "KUBRICKS_LAKEHOUSE_ROOT",
         } in cm["keyToEnv"]
-        (secret,) = config["secretAsEnv"]
+        secret = config["secretAsEnv"][0]
         assert secret["secretName"] == settings.secrets_name
         names = {e["envVar"] for e in secret["keyToEnv"]}
-        assert names == {f"KUBRICKS_{f.upper()}" for f in secret_fields()}
+        gate = name == "exec-validate-and-promote"  # its login comes from the gate's Secret
+        assert names == {f"KUBRICKS_{f.upper()}" for f in secret_fields()} - (
+            login if gate else set()
+        )
         assert "KUBRICKS_S3_SECRET_ACCESS_KEY" in names
         assert not {e["configMapKey"] for e in cm["keyToEnv"]} & names
         assert config["securityContext"]["runAsNonRoot"] is True
@@ -209,3 +213,38 @@ def test_committed_compiled_files_are_current(tmp_path: Path) -> None:
         assert committed.read_text() == path.read_text(), (
             f"{path.name} is stale: `kubricks compile`"
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "gate"),
+    [
+        ("training", "exec-validate-and-promote"),
+        ("monitoring", "exec-monitor"),
+        ("batch_inference", None),
+    ],
+)
+def test_only_the_gate_step_logs_in_to_mlflow_as_the_gate(
+    compiled, settings: KubricksSettings, name: str, gate: str | None
+) -> None:
+    """The gate's Secret reaches the step that moves aliases and no other; that step takes
+    its whole MLflow login from it, so no second login competes for the same variables
+    (in monitoring the closed loop gates inside the monitor step)."""
+    _, platform = compiled[name]
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    login = {"KUBRICKS_TRACKING_USERNAME", "KUBRICKS_TRACKING_PASSWORD"}
+    with_gate = set()
+    for executor, config in executors.items():
+        secrets = {s["secretName"]: s for s in config["secretAsEnv"]}
+        if settings.gate_secrets_name not in secrets:
+            continue
+        with_gate.add(executor)
+        gate_secret = secrets[settings.gate_secrets_name]
+        assert {(e["secretKey"], e["envVar"]) for e in gate_secret["keyToEnv"]} == {
+            (v, v) for v in login
+        }
+        assert gate_secret.get("optional") is not True  # no login, no gate
+        others = [s for n, s in secrets.items() if n != settings.gate_secrets_name]
+        others_env = {e["envVar"] for s in others for e in s["keyToEnv"]}
+        (cm,) = config["configMapAsEnv"]
+        assert not login & (others_env | {e["envVar"] for e in cm["keyToEnv"]})
+    assert with_gate == ({gate} if gate else set())
