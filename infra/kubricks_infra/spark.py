@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from kubricks import pods
 from kubricks_infra import k8s as m
 from kubricks_infra.config import PlatformConfig
 
@@ -16,7 +17,7 @@ OPERATOR_UID = 185
 
 
 def _security() -> dict[str, Any]:
-    return m.container_security(OPERATOR_UID)
+    return pods.container_security(OPERATOR_UID)
 
 
 def operator_values(cfg: PlatformConfig) -> dict[str, Any]:
