@@ -13,7 +13,7 @@ from kubricks_infra import k8s as m
 from kubricks_infra.config import PlatformConfig
 
 SPARK_SERVICE_ACCOUNT = "spark"
-OPERATOR_UID = 185
+OPERATOR_UID = 185  # the operator image's `spark` user, in its own group
 
 
 def _security() -> dict[str, Any]:
@@ -28,6 +28,7 @@ def operator_values(cfg: PlatformConfig) -> dict[str, Any]:
             "replicas": 1,
             "resources": cfg.resources("spark-controller").as_k8s(),
             "securityContext": _security(),
+            "podSecurityContext": pods.pod_security(OPERATOR_UID),
         },
         "webhook": {
             "enable": True,
@@ -35,6 +36,7 @@ def operator_values(cfg: PlatformConfig) -> dict[str, Any]:
             "replicas": 1,
             "resources": cfg.resources("spark-webhook").as_k8s(),
             "securityContext": _security(),
+            "podSecurityContext": pods.pod_security(OPERATOR_UID),
         },
         "spark": {
             "jobNamespaces": [cfg.namespace],
