@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
+from kubricks import pods
 from kubricks.settings import KubricksSettings
 from kubricks.steps.environment import env_name, plain_fields, secret_fields
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from kfp.dsl import PipelineTask
     from kfp.dsl.python_component import PythonComponent
 
-NON_ROOT_UID = 1000
+NON_ROOT_UID = pods.PROJECT_UID  # the project image's user
 # the settings an MLflow login consists of (KubricksSettings fields)
 TRACKING_LOGIN = ("tracking_username", "tracking_password")
 

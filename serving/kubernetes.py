@@ -12,10 +12,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kubricks import pods
 from kubricks.errors import KubricksError
 
 K8S_VERSION = "1.33"  # the kind node image infra/ pins; manifests are validated against it
-NON_ROOT_UID = 1000  # the project image's `kubricks` user
+NON_ROOT_UID = pods.PROJECT_UID  # the project image's `kubricks` user
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "250m", "memory": "512Mi"},
     "limits": {"cpu": "1", "memory": "1Gi"},
@@ -45,15 +46,6 @@ def _labels(name: str) -> dict[str, str]:
 
 def _selector(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "serving"}
-
-
-def _probe(path: str, port: int, period: int, failures: int) -> dict[str, Any]:
-    return {
-        "httpGet": {"path": path, "port": port},
-        "periodSeconds": period,
-        "timeoutSeconds": 2,
-        "failureThreshold": failures,
-    }
 
 
 def serving_name(usecase: str) -> str:
@@ -118,17 +110,10 @@ def bento_manifests(
         ],
         "resources": {k: dict(v) for k, v in resources.items()},
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
-        "readinessProbe": _probe("/readyz", port, 5, 3),
-        "livenessProbe": _probe("/livez", port, 10, 3),
-        "startupProbe": _probe("/livez", port, 5, 60),
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": NON_ROOT_UID,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "readinessProbe": pods.http_probe("/readyz", port, period=5),
+        "livenessProbe": pods.http_probe("/livez", port),
+        "startupProbe": pods.http_probe("/livez", port, period=5, failures=60),
+        "securityContext": pods.container_security(NON_ROOT_UID, pods.PROJECT_GID),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     if env_from:
@@ -149,12 +134,7 @@ def bento_manifests(
                 "spec": {
                     "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                     "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": NON_ROOT_UID,
-                        "fsGroup": NON_ROOT_UID,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": pods.pod_security(NON_ROOT_UID, pods.PROJECT_GID),
                     "containers": [container],
                     "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
                 },

@@ -457,8 +457,15 @@ def check_secret_policies() -> list[str]:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
+    from kubricks import pods
     from kubricks.settings import KubricksSettings
-    from kubricks.spark_k8s.sparkapp import GROUP, PLURAL, VERSION, render_spark_application
+    from kubricks.spark_k8s.sparkapp import (
+        GROUP,
+        PLURAL,
+        SPARK_UID,
+        VERSION,
+        render_spark_application,
+    )
     from serving import kubernetes as bento
 
     runner = impersonating(*RUNNER)
@@ -488,20 +495,15 @@ def check_secret_policies() -> list[str]:
             "kind": "Pod",
             "metadata": {"name": "spark-exec-policy", "namespace": "kubricks"},
             "spec": {
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
+                "securityContext": pods.pod_security(SPARK_UID, pods.PROJECT_GID),
                 "containers": [
                     {
                         "name": "executor",
                         "image": settings.image,
                         "envFrom": [{"secretRef": {"name": secret}}],
-                        "securityContext": {
-                            "runAsUser": 185,
-                            "allowPrivilegeEscalation": False,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
+                        "securityContext": pods.container_security(
+                            SPARK_UID, pods.PROJECT_GID, read_only_root=False
+                        ),
                     }
                 ],
             },

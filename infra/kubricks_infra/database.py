@@ -7,6 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from kubricks import pods
 from kubricks_infra import k8s as m
 from kubricks_infra.config import IMAGES, PlatformConfig
 
@@ -103,8 +104,8 @@ class Postgres(pulumi.ComponentResource):
                 m.secret_env("MLFLOW_DB_PASSWORD", SECRET, "MLFLOW_DB_PASSWORD"),
                 m.secret_env("FEAST_DB_PASSWORD", SECRET, "FEAST_DB_PASSWORD"),
             ],
-            readiness=m.exec_probe(ready, period=5, failures=6),
-            liveness=m.exec_probe(ready, period=20, failures=3),
+            readiness=pods.exec_probe(ready, period=5, failures=6),
+            liveness=pods.exec_probe(ready, period=20, failures=3),
             mounts=[
                 {"name": "data", "mountPath": "/var/lib/postgresql/data"},
                 {"name": "run", "mountPath": "/var/run/postgresql"},
@@ -118,7 +119,6 @@ class Postgres(pulumi.ComponentResource):
             ns,
             [main],
             POSTGRES_UID,
-            fs_group=POSTGRES_UID,
             volumes=[
                 {"name": "run", "emptyDir": {}},
                 {"name": "tmp", "emptyDir": {}},

@@ -6,6 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from kubricks import pods
 from kubricks_infra import k8s as m
 from kubricks_infra.config import IMAGES, PlatformConfig
 
@@ -54,8 +55,8 @@ class OnlineStore(pulumi.ComponentResource):
             command=["valkey-server"],
             args=["/etc/valkey/valkey.conf"],
             ports={"valkey": PORT},
-            readiness=m.tcp_probe(PORT, period=5),
-            liveness=m.tcp_probe(PORT, period=20),
+            readiness=pods.tcp_probe(PORT, period=5),
+            liveness=pods.tcp_probe(PORT, period=20),
             mounts=[
                 {"name": "config", "mountPath": "/etc/valkey", "readOnly": True},
                 {"name": "data", "mountPath": "/data"},
@@ -67,7 +68,6 @@ class OnlineStore(pulumi.ComponentResource):
             ns,
             [main],
             VALKEY_UID,
-            fs_group=VALKEY_UID,
             volumes=[
                 {"name": "config", "secret": {"secretName": SECRET}},
                 {"name": "data", "emptyDir": {}},

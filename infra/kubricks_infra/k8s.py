@@ -2,8 +2,9 @@
 
 Workloads are written as ordinary Kubernetes manifests (the same shape `kubectl` and the
 schema validator read), then registered as typed pulumi-kubernetes resources through the
-explicit provider. Every builder applies the platform's rules: non-root, no privilege
-escalation, all capabilities dropped, requests and limits, probes, pinned images.
+explicit provider. Every builder applies the platform's rules: the security contexts and
+probes of ``kubricks.pods`` (non-root, no privilege escalation, all capabilities dropped),
+requests and limits, pinned images.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from kubricks import pods
 from kubricks_infra.config import Resources
 
 PART_OF = {"app.kubernetes.io/part-of": "kubricks"}
@@ -33,62 +35,13 @@ def fqdn(service: str, namespace: str) -> str:
     return f"{service}.{namespace}.svc.cluster.local"
 
 
-def pod_security(uid: int, fs_group: int | None = None) -> dict[str, Any]:
-    ctx: dict[str, Any] = {
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    if fs_group is not None:
-        ctx["fsGroup"] = fs_group
-    return ctx
-
-
-def container_security(uid: int, read_only_root: bool = True) -> dict[str, Any]:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": read_only_root,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def tcp_probe(port: int, period: int = 10, failures: int = 3, delay: int = 0) -> dict[str, Any]:
-    return {
-        "tcpSocket": {"port": port},
-        "periodSeconds": period,
-        "failureThreshold": failures,
-        "initialDelaySeconds": delay,
-    }
-
-
-def http_probe(path: str, port: int, period: int = 10, failures: int = 3) -> dict[str, Any]:
-    return {
-        "httpGet": {"path": path, "port": port},
-        "periodSeconds": period,
-        "failureThreshold": failures,
-        "timeoutSeconds": 3,
-    }
-
-
-def exec_probe(command: Sequence[str], period: int = 10, failures: int = 3) -> dict[str, Any]:
-    return {
-        "exec": {"command": list(command)},
-        "periodSeconds": period,
-        "failureThreshold": failures,
-        "timeoutSeconds": 5,
-    }
-
-
 def container(
     name: str,
     image: pulumi.Input[str],
     resources: Resources,
     uid: int,
     *,
+    gid: int | None = None,
     args: Sequence[str] | None = None,
     command: Sequence[str] | None = None,
     ports: Mapping[str, int] | None = None,
@@ -100,12 +53,14 @@ def container(
     mounts: Sequence[Mapping[str, Any]] = (),
     read_only_root: bool = True,
 ) -> dict[str, Any]:
+    """A container running as ``uid``:``gid`` with ``kubricks.pods``' context; probes are
+    built there too (``pods.http_probe`` and its siblings)."""
     spec: dict[str, Any] = {
         "name": name,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "resources": resources.as_k8s(),
-        "securityContext": container_security(uid, read_only_root),
+        "securityContext": pods.container_security(uid, gid, read_only_root=read_only_root),
     }
     if command:
         spec["command"] = list(command)
@@ -144,15 +99,15 @@ def workload(
     *,
     volumes: Sequence[Mapping[str, Any]] = (),
     volume_claims: Sequence[Mapping[str, Any]] = (),
+    gid: int | None = None,
     service_account: str | None = None,
-    fs_group: int | None = None,
     extra_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A one-replica Deployment or StatefulSet (the latter with its volume claims)."""
     pod_labels = {**labels(name), **(extra_labels or {})}
     pod: dict[str, Any] = {
         "automountServiceAccountToken": service_account is not None,
-        "securityContext": pod_security(uid, fs_group),
+        "securityContext": pods.pod_security(uid, gid),
         "containers": [dict(c) for c in containers],
     }
     if service_account:
@@ -175,6 +130,36 @@ def workload(
         "kind": kind,
         "metadata": {"name": name, "namespace": namespace, "labels": labels(name)},
         "spec": spec,
+    }
+
+
+def job(
+    name: str,
+    namespace: str,
+    containers: Sequence[Mapping[str, Any]],
+    uid: int,
+    *,
+    gid: int | None = None,
+    volumes: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """A run-to-completion Job, retried on failure: the platform's one-off setup steps, which
+    are written to be safe to run again."""
+    pod: dict[str, Any] = {
+        "restartPolicy": "OnFailure",
+        "automountServiceAccountToken": False,
+        "securityContext": pods.pod_security(uid, gid),
+        "containers": [dict(c) for c in containers],
+    }
+    if volumes:
+        pod["volumes"] = [dict(v) for v in volumes]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels(name)},
+        "spec": {
+            "backoffLimit": 10,
+            "template": {"metadata": {"labels": labels(name)}, "spec": pod},
+        },
     }
 
 

@@ -8,15 +8,16 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from kubricks import pods
 from kubricks_infra import k8s as m
 from kubricks_infra.config import PlatformConfig
 
 SPARK_SERVICE_ACCOUNT = "spark"
-OPERATOR_UID = 185
+OPERATOR_UID = 185  # the operator image's `spark` user, in its own group
 
 
 def _security() -> dict[str, Any]:
-    return m.container_security(OPERATOR_UID)
+    return pods.container_security(OPERATOR_UID)
 
 
 def operator_values(cfg: PlatformConfig) -> dict[str, Any]:
@@ -27,6 +28,7 @@ def operator_values(cfg: PlatformConfig) -> dict[str, Any]:
             "replicas": 1,
             "resources": cfg.resources("spark-controller").as_k8s(),
             "securityContext": _security(),
+            "podSecurityContext": pods.pod_security(OPERATOR_UID),
         },
         "webhook": {
             "enable": True,
@@ -34,6 +36,7 @@ def operator_values(cfg: PlatformConfig) -> dict[str, Any]:
             "replicas": 1,
             "resources": cfg.resources("spark-webhook").as_k8s(),
             "securityContext": _security(),
+            "podSecurityContext": pods.pod_security(OPERATOR_UID),
         },
         "spark": {
             "jobNamespaces": [cfg.namespace],

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from kubricks import pods
 from kubricks.errors import KubricksError
 from kubricks.settings import KubricksSettings
 from kubricks.steps.environment import env_name
@@ -24,7 +25,7 @@ PLURAL = "sparkapplications"
 API_VERSION = f"{GROUP}/{VERSION}"
 DONE = {"COMPLETED"}
 FAILED = {"FAILED", "SUBMISSION_FAILED", "INVALIDATING"}
-SPARK_UID = 185  # the non-root user of the Apache Spark images
+SPARK_UID = 185  # the `spark` user of the project image (the Apache Spark images' uid)
 IN_CLUSTER_MASTER = "k8s://https://kubernetes.default.svc:443"
 # Enumerations the operator's CRD enforces; the OpenAPI models check types and fields.
 ENUMS = {
@@ -49,14 +50,16 @@ def application_name(job: str, run_id: str | None = None) -> str:
     return f"kubricks-{base}-{suffix}"
 
 
-def _security_context() -> dict[str, Any]:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": SPARK_UID,
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+def _security_contexts() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(container, pod) contexts of the driver and executors: the image's `spark` user in its
+    primary group, ``kubricks``.
+
+    The root filesystem stays writable: the JVM and the Python job write scratch files under
+    ``/tmp`` and the operator mounts a volume only for ``spark.local.dir``; no test here runs
+    a Spark pod (kwok starts no container) to prove a read-only root works.
+    """
+    container = pods.container_security(SPARK_UID, pods.PROJECT_GID, read_only_root=False)
+    return container, pods.pod_security(SPARK_UID, pods.PROJECT_GID)
 
 
 def _pod(
@@ -68,6 +71,7 @@ def _pod(
     memory_limit: str,
 ) -> dict[str, Any]:
     """Fields the driver and the executors share: resources, identity, settings."""
+    container_context, pod_context = _security_contexts()
     return {
         "cores": cores,
         "coreRequest": f"{cores * 1000 // 2}m",
@@ -75,8 +79,8 @@ def _pod(
         "memory": memory,
         "memoryLimit": memory_limit,
         "labels": dict(labels),
-        "securityContext": _security_context(),
-        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": SPARK_UID, "fsGroup": SPARK_UID},
+        "securityContext": container_context,
+        "podSecurityContext": pod_context,
         "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
         "envFrom": [
             {"configMapRef": {"name": settings.settings_configmap, "optional": True}},

@@ -207,6 +207,29 @@ def test_spark_operator_chart_is_pinned_and_its_pods_constrained(program: Record
         assert set(values[part]["resources"]) == {"requests", "limits"}
 
 
+def test_every_workload_takes_its_contexts_from_kubricks_pods(program: Recorded) -> None:
+    """The program's pods, the Bento's and the Spark operator's carry exactly the contexts
+    ``kubricks.pods`` builds for their user and group: nothing dropped, nothing weaker."""
+    from kubricks import pods
+
+    checked = []
+    for kind in WORKLOAD_KINDS:
+        for obj in objects(program, kind):
+            name, pod = obj["metadata"]["name"], pod_spec(obj)
+            uid, gid = pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]
+            assert pod["securityContext"] == pods.pod_security(uid, gid), name
+            for c in pod["containers"]:
+                assert c["securityContext"] == pods.container_security(uid, gid), name
+            checked.append((name, uid, gid))
+    assert ("bento-churn", pods.PROJECT_UID, pods.PROJECT_GID) in checked
+    assert ("postgres", 999, 999) in checked
+    (release,) = program.of_type("kubernetes:helm.sh/v3:Release")
+    values = unwrap(release.inputs)["values"]
+    for part in ("controller", "webhook"):
+        assert values[part]["podSecurityContext"] == pods.pod_security(185), part
+        assert values[part]["securityContext"] == pods.container_security(185), part
+
+
 def test_every_rendered_manifest_matches_the_kubernetes_schema(program: Recorded) -> None:
     validated = 0
     for reg in program.k8s_objects():
