@@ -126,14 +126,17 @@ def measured(command: list[str], env: dict[str, str], log: Path) -> dict[str, An
     }
 
 
-def step_command(step: str, rows: int, budget: float, max_trials: int) -> list[str]:
+def step_command(
+    step: str, rows: int, budget: float, max_trials: int, max_rows: int | None = None
+) -> list[str]:
     """The command a user would run for ``step`` (or this script's in-process step)."""
+    sample = ["--max-rows", str(max_rows)] if max_rows else []
     cli = {
         "ingest": [KUBRICKS, "ingest", "--usecase", USECASE, "--source", "synthetic",
                    "--rows", str(rows)],
         "materialize": [KUBRICKS, "features", "materialize", "--usecase", USECASE],
         "train": [KUBRICKS, "train", "--usecase", USECASE, "--budget-minutes", str(budget),
-                  "--max-trials", str(max_trials)],
+                  "--max-trials", str(max_trials), *sample],
         "monitor": [KUBRICKS, "monitor", "--usecase", USECASE, "--source", "inference-log"],
     }  # fmt: skip
     if step in cli:
@@ -290,7 +293,14 @@ def lookup_step(spec: Any, settings: Any) -> None:
 # ---- one tier, then the report ------------------------------------------------------------
 
 
-def run_tier(rows: int, work: Path, budget: float, max_trials: int, steps: list[str]) -> Path:
+def run_tier(
+    rows: int,
+    work: Path,
+    budget: float,
+    max_trials: int,
+    steps: list[str],
+    max_rows: int | None = None,
+) -> Path:
     from kubricks import services
     from kubricks.settings import KubricksSettings
 
@@ -313,10 +323,12 @@ def run_tier(rows: int, work: Path, budget: float, max_trials: int, steps: list[
         for step in steps:
             load = os.getloadavg()[0]
             console.print(f"[bold]{rows:,} rows[/]: {step} (load {load:.1f}) …")
-            command = step_command(step, rows, budget, max_trials)
+            command = step_command(step, rows, budget, max_trials, max_rows)
             result = measured(command, env, home / f"{step}.log")
             result["load_before"] = round(load, 2)
             result["load_after"] = round(os.getloadavg()[0], 2)
+            if step == "train" and max_rows:
+                result["max_rows"] = max_rows
             results["steps"][step] = result
             results["cpus"] = psutil.cpu_count()
             results["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
@@ -380,6 +392,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--budget-minutes", type=float, default=3.0)
     parser.add_argument("--max-trials", type=int, default=30)
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        help="train on a stratified sample of this many rows (what `train --max-rows` does)",
+    )
     parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
     parser.add_argument("--work", type=Path, default=Path("/tmp/kubricks-scale"))
     parser.add_argument("--report", action="store_true", help="print the tiers measured so far")
@@ -391,7 +408,9 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.report:
         for rows in args.rows:
-            run_tier(rows, args.work, args.budget_minutes, args.max_trials, args.steps)
+            run_tier(
+                rows, args.work, args.budget_minutes, args.max_trials, args.steps, args.max_rows
+            )
     print_report(args.work)
 
 
