@@ -68,37 +68,20 @@ def _skip(
 def _record_candidate(recorder: Recorder, gate: GateDecision, after_version: str | None) -> None:
     """What became of the gated candidate: promoted, waiting for approval or not promoted;
     and a gate alarm (a champion left below its floor) as a row of its own."""
-    promoted = gate.passed and after_version == gate.version
-    if promoted:
-        recorder.record(
-            decisions.PROMOTED,
-            f"v{gate.version} is the champion",
-            champion_version=after_version,
-            candidate_version=gate.version,
-        )
+    versions = {"champion_version": after_version, "candidate_version": gate.version}
+    if gate.passed and after_version == gate.version:
+        recorder.record(decisions.PROMOTED, f"v{gate.version} is the champion", **versions)
     elif gate.pending_approval:
-        recorder.record(
-            decisions.PENDING_APPROVAL,
+        waits = (
             f"v{gate.version} waits for approval as challenger; champion v{after_version}"
-            " kept until a person approves it",
-            champion_version=after_version,
-            candidate_version=gate.version,
+            " kept until a person approves it"
         )
+        recorder.record(decisions.PENDING_APPROVAL, waits, **versions)
     else:
-        recorder.record(
-            decisions.KEPT,
-            f"champion v{after_version} kept; candidate v{gate.version} not promoted",
-            champion_version=after_version,
-            candidate_version=gate.version,
-        )
+        kept = f"champion v{after_version} kept; candidate v{gate.version} not promoted"
+        recorder.record(decisions.KEPT, kept, **versions)
     if gate.alarm:
-        recorder.record(
-            decisions.GATE_ALARM,
-            gate.alarm,
-            outcome="alarm",
-            champion_version=after_version,
-            candidate_version=gate.version,
-        )
+        recorder.record(decisions.GATE_ALARM, gate.alarm, outcome="alarm", **versions)
 
 
 def _retrain(
