@@ -23,10 +23,11 @@ def monitor(
     alarm (a champion left below its floor) fails the step once everything is recorded."""
     from pathlib import Path
 
-    from kubricks.monitoring import loop
     from kubricks.monitoring.run import monitor as run_monitor
     from kubricks.registry.alias_names import CHAMPION
     from kubricks.registry.gate import GateAlarm
+    from kubricks.retraining.loop import run_once
+    from kubricks.retraining.parts import automl_trainer, given_alarm
     from kubricks.steps.gating import with_thresholds
     from kubricks.steps.step import step
 
@@ -46,12 +47,12 @@ def monitor(
         print(f"monitor: alarm={result.alarm}, drifted: {result.drifted_features or 'none'}")
         if not retrain:
             return False
-        outcome = loop.run_once(
+        outcome = run_once(
             with_thresholds(ctx.spec, thresholds),
             ctx.settings,
             client=ctx.client(),
-            monitor=loop.given_alarm(result),
-            trainer=loop.automl_trainer(seed, budget_minutes, max_trials),
+            monitor=given_alarm(result),
+            trainer=automl_trainer(seed, budget_minutes, max_trials),
             parent_run_id=ctx.mlflow_run_id or parent_run_id or None,
         )
         ctx.outputs.update({"loop": outcome.summary(), "promoted": outcome.promoted})

@@ -239,7 +239,7 @@ class Monitoring(_Strict):
 
 
 class Retraining(_Strict):
-    """When the closed loop may retrain the champion (``kubricks.monitoring.policy``).
+    """When the closed loop may retrain the champion (``kubricks.retraining.policy``).
 
     The defaults keep a drifting model from being retrained on every monitoring run:
     retraining needs labelled rows no earlier attempt used, no other retraining in

@@ -5,7 +5,7 @@ that runs monitoring in the cluster also keeps the lakehouse fast and small.
 
 The retraining takes the training pipeline's search parameters (``training.SEARCH_PARAMETERS``),
 passed through by name, so the two cannot drift apart. Retraining runs inside the monitor step
-(``kubricks.monitoring.loop.run_once``) because the decision, its lease against concurrent
+(``kubricks.retraining.loop.run_once``) because the decision, its lease against concurrent
 runs and the record of the gate's outcome belong to one transaction-like unit.
 """
 

@@ -93,6 +93,13 @@ def test_imports_inside_functions_are_in_the_graph() -> None:
         ("pipelines.training", "kubricks.commands.train", "top-layers"),
         ("components.tasks", "components.finish", "no-cycles"),
         ("kubricks.registry.store", "kubricks.registry.gate", "no-cycles"),
+        ("kubricks.monitoring.run", "kubricks.retraining.loop", "core-layers"),
+        ("kubricks.retraining.loop", "kubricks.commands.monitor", "core-layers"),
+        ("kubricks.monitoring.run", "demo.scenarios", "core-below-serving"),
+        ("serving.service", "demo.serve", "top-layers"),
+        ("components.monitor", "demo.story", "top-layers"),
+        ("demo.story", "components.monitor", "top-layers"),
+        ("demo.story", "pipelines.monitoring", "top-layers"),
     ],
 )
 def test_an_import_against_the_layers_breaks_a_contract(
@@ -111,6 +118,9 @@ def test_an_import_against_the_layers_breaks_a_contract(
         ("kubricks.steps.step", "kubricks.registry.store"),
         ("kubricks.monitoring.run", "kubricks.training.metrics"),
         ("kubricks.spark_k8s.score_job", "kubricks.scoring.batch"),
+        ("kubricks.retraining.loop", "kubricks.monitoring.run"),
+        ("demo.serve", "serving.build"),
+        ("kubricks.commands.demo", "demo.story"),
     ],
 )
 def test_an_import_along_the_layers_breaks_none(importer: str, imported: str) -> None:

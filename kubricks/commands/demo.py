@@ -134,11 +134,11 @@ def _run(
     max_trials: int,
     started: Started,
 ) -> None:
+    from demo.serve import serve_and_predict
     from kubricks import services
     from kubricks.commands import models, pipelines, platform
     from kubricks.commands.lakehouse import print_tables
     from serving import local
-    from serving.demo import serve_and_predict
 
     data = f"{rows:,} synthetic rows" if ingested == SYNTHETIC else ingested or spec.source.path
     section(f"Kubricks demo: {spec.name}, {data}")
@@ -176,8 +176,8 @@ def _run(
 
 def monitoring_story(settings, spec, started: Started | None = None) -> None:
     """Months 2 (an upstream bug) and 3 (concept drift) through monitoring and the loop."""
+    from demo.story import run_story
     from kubricks.commands.monitor import print_result
-    from kubricks.monitoring.story import run_story
     from kubricks.spark import get_spark
     from serving.deploy import deploy_local
 

@@ -166,9 +166,10 @@ def monitor(
     result = run_monitor(spec, settings, source=source, granularity=granularity)
     print_result(result)
     if retrain:
-        from kubricks.monitoring import loop
+        from kubricks.retraining.loop import run_once
+        from kubricks.retraining.parts import given_alarm
 
-        outcome = loop.run_once(spec, settings, monitor=loop.given_alarm(result))
+        outcome = run_once(spec, settings, monitor=given_alarm(result))
         console.print(f"Loop: {outcome.summary()}")
         if outcome.gate_alarm:  # recorded in the decisions table and the audit trail
             from kubricks.registry.gate import GateAlarm

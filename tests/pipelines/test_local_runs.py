@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from kubricks.cli import app
 from kubricks.lakehouse import tables
-from kubricks.monitoring import decisions
+from kubricks.retraining import decisions
 from kubricks.runs import records
 from kubricks.scoring.batch import predictions_table
 from kubricks.settings import KubricksSettings

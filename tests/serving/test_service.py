@@ -418,7 +418,7 @@ def test_deploy_local_hot_swaps_the_running_server(server, spec, settings, versi
 
 
 def test_demo_ends_with_http_predictions_from_the_running_server(server, spec, settings) -> None:
-    from serving.demo import serve_and_predict
+    from demo.serve import serve_and_predict
 
     shown = serve_and_predict(settings, spec, count=2)
     assert shown["url"] == server and shown["route"] == "/predict_by_key"

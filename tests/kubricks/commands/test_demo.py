@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from deltalake import write_deltalake
 
+from demo.serve import sample_rows, serve_and_predict
 from kubricks import services
 from kubricks.commands.demo import SYNTHETIC, Started, demo_source, failure
 from kubricks.errors import KubricksError
@@ -21,7 +22,6 @@ from kubricks.lakehouse.ingest import layer_tables
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, load_spec
 from serving import local
-from serving.demo import sample_rows, serve_and_predict
 from tests.conftest import free_port
 from tests.kubricks.monitoring.wine import wine_frame, wine_model, wine_spec
 from tests.serving.models import log_and_register

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
+from demo.scenarios import TIME_COLUMN, drift_scenario
 from kubricks.monitoring.analysis import MonitoredColumn, analyze, build_reference
-from kubricks.monitoring.scenarios import TIME_COLUMN, drift_scenario
 from kubricks.spec import Monitoring, UseCaseSpec, load_spec
 
 RUNS = 40

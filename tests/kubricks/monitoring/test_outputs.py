@@ -7,11 +7,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from demo.scenarios import TIME_COLUMN, drift_scenario
 from kubricks.lakehouse import tables
 from kubricks.monitoring import dashboard, run
 from kubricks.monitoring.analysis import analyze, build_reference
 from kubricks.monitoring.frames import monitored_columns
-from kubricks.monitoring.scenarios import TIME_COLUMN, drift_scenario
 from kubricks.monitoring.sources import Source
 from kubricks.settings import KubricksSettings
 from kubricks.spec import load_spec

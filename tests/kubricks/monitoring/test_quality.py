@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from demo.scenarios import TIME_COLUMN, drift_scenario
 from kubricks.monitoring import quality
 from kubricks.monitoring.analysis import analyze, build_reference
 from kubricks.monitoring.champion import (
@@ -20,7 +21,6 @@ from kubricks.monitoring.champion import (
     score_frame,
 )
 from kubricks.monitoring.frames import monitored_columns
-from kubricks.monitoring.scenarios import TIME_COLUMN, drift_scenario
 from kubricks.spec import load_spec
 from tests.kubricks.monitoring.test_alarms import breast_cancer_spec
 

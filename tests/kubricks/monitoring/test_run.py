@@ -24,12 +24,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from typer.testing import CliRunner
 
+from demo.scenarios import TIME_COLUMN, drift_scenario, gold_shaped
 from kubricks.errors import KubricksError
 from kubricks.lakehouse.ingest import layer_tables
 from kubricks.monitoring import outputs
 from kubricks.monitoring.analysis import not_judged
 from kubricks.monitoring.run import monitor
-from kubricks.monitoring.scenarios import TIME_COLUMN, drift_scenario, gold_shaped
 from kubricks.monitoring.sources import inference_log_uri
 from kubricks.registry.safe_load import record_digest
 from kubricks.settings import KubricksSettings

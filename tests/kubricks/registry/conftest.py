@@ -13,11 +13,13 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from sklearn.base import ClassifierMixin
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
+from typer.testing import CliRunner
 
 from kubricks.settings import KubricksSettings, get_settings
 from kubricks.spec import UseCaseSpec, load_spec
@@ -103,3 +105,23 @@ def spec() -> UseCaseSpec:
 @pytest.fixture
 def settings(tmp_path: Path, mlflow_server: str) -> KubricksSettings:
     return get_settings(home=tmp_path, tracking_uri=mlflow_server, registry_actor="tester")
+
+
+def write_spec(spec: UseCaseSpec, folder: Path) -> Path:
+    """The spec as a YAML file, for the CLI's ``--usecase PATH``."""
+    path = folder / f"{spec.name}.yaml"
+    path.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    return path
+
+
+def cli_runner(settings: KubricksSettings, actor: str) -> CliRunner:
+    """Typer's runner with these settings and registry actor in its environment, and a
+    terminal wide enough that table rows are not wrapped."""
+    return CliRunner(
+        env={
+            "KUBRICKS_HOME": str(settings.home),
+            "KUBRICKS_TRACKING_URI": settings.resolved_tracking_uri,
+            "KUBRICKS_REGISTRY_ACTOR": actor,
+            "COLUMNS": "300",
+        }
+    )

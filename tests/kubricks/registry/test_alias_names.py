@@ -58,7 +58,7 @@ def spelled_out(path: Path, root: Path = REPO) -> list[str]:
 
 
 def sources() -> list[Path]:
-    roots = [REPO / name for name in ("kubricks", "serving", "components", "pipelines")]
+    roots = [REPO / name for name in ("kubricks", "serving", "components", "pipelines", "demo")]
     return sorted(p for root in roots for p in root.rglob("*.py") if p != HOME)
 
 

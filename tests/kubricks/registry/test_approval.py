@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -19,6 +18,7 @@ from kubricks.registry.store import CHALLENGER, CHAMPION, alias_version
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.training.result import TrainResult
+from tests.kubricks.registry.conftest import cli_runner, write_spec
 
 pytestmark = pytest.mark.slow
 
@@ -30,21 +30,12 @@ def governed(spec: UseCaseSpec) -> UseCaseSpec:
 
 @pytest.fixture
 def runner(settings: KubricksSettings) -> CliRunner:
-    return CliRunner(
-        env={
-            "KUBRICKS_HOME": str(settings.home),
-            "KUBRICKS_TRACKING_URI": settings.resolved_tracking_uri,
-            "KUBRICKS_REGISTRY_ACTOR": "reviewer",
-            "COLUMNS": "300",
-        }
-    )
+    return cli_runner(settings, actor="reviewer")
 
 
 @pytest.fixture
 def spec_file(governed: UseCaseSpec, tmp_path: Path) -> Path:
-    path = tmp_path / f"{governed.name}.yaml"
-    path.write_text(yaml.safe_dump(governed.model_dump(mode="json")))
-    return path
+    return write_spec(governed, tmp_path)
 
 
 def test_a_passing_candidate_waits_as_challenger_until_a_person_approves(

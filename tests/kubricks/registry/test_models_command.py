@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from kubricks.cli import app
@@ -15,27 +14,19 @@ from kubricks.registry.gate import register_and_gate
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.training.result import TrainResult
+from tests.kubricks.registry.conftest import cli_runner, write_spec
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def spec_file(spec: UseCaseSpec, tmp_path: Path) -> Path:
-    path = tmp_path / f"{spec.name}.yaml"
-    path.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
-    return path
+    return write_spec(spec, tmp_path)
 
 
 @pytest.fixture
 def runner(settings: KubricksSettings) -> CliRunner:
-    return CliRunner(
-        env={
-            "KUBRICKS_HOME": str(settings.home),
-            "KUBRICKS_TRACKING_URI": settings.resolved_tracking_uri,
-            "KUBRICKS_REGISTRY_ACTOR": "cli-user",
-            "COLUMNS": "200",
-        }
-    )
+    return cli_runner(settings, actor="cli-user")
 
 
 def test_list_promote_history_rollback(

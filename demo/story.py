@@ -16,13 +16,15 @@ import pandas as pd
 from deltalake import write_deltalake
 from pyspark.sql import SparkSession
 
+from demo.scenarios import TIME_COLUMN, Scenario, drift_scenario
 from kubricks.lakehouse.ingest import IngestResult, ingest
-from kubricks.monitoring import loop
 from kubricks.monitoring.champion import load_model, model_input, score_frame
 from kubricks.monitoring.run import LOG_TIME, MonitorResult
 from kubricks.monitoring.run import monitor as run_monitor
-from kubricks.monitoring.scenarios import TIME_COLUMN, Scenario, drift_scenario
 from kubricks.monitoring.sources import raw_file
+from kubricks.retraining.loop import run_once
+from kubricks.retraining.outcome import LoopOutcome
+from kubricks.retraining.parts import automl_trainer, given_alarm
 from kubricks.settings import KubricksSettings
 from kubricks.spec import NUMERIC_TYPES, UseCaseSpec
 
@@ -32,7 +34,7 @@ class Story:
     scenario: Scenario
     ingested: IngestResult
     monitored: MonitorResult
-    outcome: loop.LoopOutcome
+    outcome: LoopOutcome
 
 
 def fresh_keys(spec: UseCaseSpec, count: int) -> pd.Series:
@@ -98,11 +100,11 @@ def run_story(
     served = served_log(spec, months, typed, model)
     write_deltalake(log_uri, served, mode="overwrite", schema_mode="overwrite")
     monitored = run_monitor(spec, settings, source=log_uri, granularity="week", client=client)
-    outcome = loop.run_once(
+    outcome = run_once(
         spec,
         settings,
         client=client,
-        monitor=loop.given_alarm(monitored),
-        trainer=loop.automl_trainer(budget_minutes=budget_minutes, max_trials=max_trials),
+        monitor=given_alarm(monitored),
+        trainer=automl_trainer(budget_minutes=budget_minutes, max_trials=max_trials),
     )
     return Story(scenario, ingested, monitored, outcome)

@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from kubricks.monitoring.loop import champion
+from kubricks.retraining.state import champion
 from kubricks.spec import load_spec
 from tests.conftest import free_port
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from kubricks.monitoring.policy import (
+from kubricks.retraining.policy import (
     Alarm,
     Lease,
     LoopState,

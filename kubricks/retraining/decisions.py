@@ -29,7 +29,7 @@ from deltalake.exceptions import CommitFailedError
 
 from kubricks.errors import KubricksError
 from kubricks.lakehouse import tables
-from kubricks.monitoring.policy import Lease
+from kubricks.retraining.policy import Lease
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 

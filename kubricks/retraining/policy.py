@@ -5,7 +5,7 @@ retrained on the same labels learns nothing new. So a retrain needs all four of
 
 - an alarm on the *current* champion's own windows (after the monitor's persistence rule),
 - labelled rows that neither the champion nor an earlier retraining attempt trained on,
-- no retraining already running (a lease, see :mod:`kubricks.monitoring.decisions`),
+- no retraining already running (a lease, see :mod:`kubricks.retraining.decisions`),
 - the cooldown since the last retrain to have passed.
 
 Everything here is values in, a value out: the loop gathers the state, this decides.

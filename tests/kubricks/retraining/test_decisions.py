@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from kubricks.lakehouse import tables
-from kubricks.monitoring import decisions
-from kubricks.monitoring.decisions import Recorder
+from kubricks.retraining import decisions
+from kubricks.retraining.decisions import Recorder
 from kubricks.settings import KubricksSettings
 from kubricks.spec import load_spec
 

@@ -23,138 +23,40 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
 from mlflow import MlflowClient
-from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from kubricks.errors import ServiceUnavailable
 from kubricks.lakehouse import tables
-from kubricks.lakehouse.ingest import layer_tables
-from kubricks.monitoring import decisions, loop
-from kubricks.monitoring.loop import LoopOutcome
-from kubricks.monitoring.policy import Outcome
 from kubricks.monitoring.run import monitor as run_monitor
 from kubricks.registry.gate import register_and_gate
+from kubricks.retraining import decisions
+from kubricks.retraining.loop import run_once
+from kubricks.retraining.outcome import LoopOutcome
+from kubricks.retraining.parts import given_alarm, windowed_alarm
+from kubricks.retraining.policy import Outcome
 from kubricks.settings import KubricksSettings
-from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
+from kubricks.spec import UseCaseSpec
 from kubricks.tracking import use_server
-from kubricks.training import data
-from kubricks.training.result import HOLDOUT_ARTIFACT, MODEL_ARTIFACT, TrainResult
+from kubricks.training.result import TrainResult
+from tests.kubricks.retraining.cancer import KEY, LABEL, NAMES, World, cancer_spec
 
 pytestmark = pytest.mark.slow
 
-FEATURES = [
-    "mean radius",
-    "mean texture",
-    "mean perimeter",
-    "mean area",
-    "mean smoothness",
-    "mean compactness",
-    "mean concavity",
-    "mean concave points",
-    "mean symmetry",
-    "mean fractal dimension",
-]
-NAMES = [f.replace(" ", "_") for f in FEATURES]
-KEY, LABEL = "patient_id", "benign"
 TRIALS = 2  # logistic regression and random forest defaults: enough for this data
 
 
-def cancer_spec(name: str) -> UseCaseSpec:
-    return UseCaseSpec.model_validate(
-        {
-            "name": name,
-            "columns": [
-                {"name": KEY, "type": "long"},
-                *({"name": n, "type": "double"} for n in NAMES),
-                {"name": LABEL, "type": "int"},
-            ],
-            "entity_key": KEY,
-            "label": LABEL,
-            "problem_type": "classification",
-            "features": [{"name": n} for n in NAMES],
-            "metric": {"primary": "roc_auc"},
-            "retraining": {"budget_minutes": 0.5, "max_trials": TRIALS},
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def cancer() -> pd.DataFrame:
-    bunch = load_breast_cancer(as_frame=True)
-    frame = bunch.frame[FEATURES].set_axis(NAMES, axis=1)
-    frame.insert(0, KEY, np.arange(len(frame), dtype=np.int64))
-    frame[LABEL] = bunch.target.to_numpy()
-    return frame
-
-
-@dataclass
-class World:
-    spec: UseCaseSpec
-    settings: KubricksSettings
-    client: MlflowClient
-    folder: Path
-
-    def deliver(self, frame: pd.DataFrame) -> int:
-        """Overwrite gold with this snapshot, as an ingest does; return the new version."""
-        uri = layer_tables(self.spec, self.settings.lakehouse_uri)["gold"][1]
-        gold = frame.copy()
-        gold.insert(1, EVENT_TIME_COLUMN, pd.Timestamp(datetime.now(UTC)))
-        gold[LABEL] = gold[LABEL].astype("int32")
-        table = pa.Table.from_pandas(gold, preserve_index=False)
-        table = table.set_column(
-            1, EVENT_TIME_COLUMN, table[EVENT_TIME_COLUMN].cast(pa.timestamp("us", tz="UTC"))
-        )
-        write_deltalake(uri, table, mode="overwrite")
-        version = tables.current_version(uri)
-        assert version is not None
-        return version
-
-    def champion(self) -> str:
-        return str(self.client.get_model_version_by_alias(self.spec.name, "champion").version)
-
-    def rows(self) -> list[dict]:
-        return decisions.read(self.spec, self.settings)
-
-
-def bad_champion(world: World, gold: pd.DataFrame, version: int, gold_uri: str) -> None:
+def bad_champion(world: World, gold: pd.DataFrame, version: int) -> None:
     """A model fitted on shuffled labels, logged like AutoML logs one, made champion."""
-    spec = world.spec
-    train_part, holdout = data.holdout_split(gold, spec)
     model = make_pipeline(StandardScaler(), LogisticRegression())
-    model.fit(train_part[NAMES], train_part[LABEL])
-    mlflow.set_experiment(spec.name)
-    with mlflow.start_run(run_name="shuffled-labels") as run:
-        mlflow.sklearn.log_model(
-            model,
-            name=MODEL_ARTIFACT,
-            pyfunc_predict_fn="predict_proba",
-            serialization_format="skops",
-            pip_requirements=["scikit-learn"],
-        )
-        path = world.folder / Path(HOLDOUT_ARTIFACT).name
-        holdout[[*NAMES, LABEL]].to_parquet(path, index=False)
-        mlflow.log_artifact(str(path), artifact_path=str(Path(HOLDOUT_ARTIFACT).parent))
-    result = TrainResult(
-        usecase=spec.name,
-        run_id=run.info.run_id,
-        model_uri=f"runs:/{run.info.run_id}/{MODEL_ARTIFACT}",
-        family="logistic_regression",
-        metrics={},
-        lineage={"gold_table": gold_uri, "gold_version": str(version)},
-    )
-    decision = register_and_gate(spec, world.settings, result, client=world.client)
+    result = world.log(model, gold, version, run_name="shuffled-labels")
+    decision = register_and_gate(world.spec, world.settings, result, client=world.client)
     assert decision.passed and decision.reason.startswith("first champion")
     assert decision.candidate_metrics["roc_auc"] < 0.7  # it learned noise
 
@@ -166,12 +68,13 @@ def world(
     """Gold holds 400 patients with shuffled labels; the champion learned those."""
     home = tmp_path_factory.mktemp("loop-home")
     settings = KubricksSettings(home=home, tracking_uri=mlflow_server)
-    world = World(cancer_spec("cancer_loop"), settings, MlflowClient(mlflow_server), home)
+    retraining = {"budget_minutes": 0.5, "max_trials": TRIALS}
+    spec = cancer_spec("cancer_loop", retraining=retraining)
+    world = World(spec, settings, MlflowClient(mlflow_server), home)
     use_server(mlflow_server)
     shuffled = cancer.iloc[:400].copy()
     shuffled[LABEL] = np.random.default_rng(0).permutation(shuffled[LABEL].to_numpy())
-    uri = layer_tables(world.spec, settings.lakehouse_uri)["gold"][1]
-    bad_champion(world, shuffled, world.deliver(shuffled), uri)
+    bad_champion(world, shuffled, world.deliver(shuffled))
     return world
 
 
@@ -198,11 +101,11 @@ def concurrent(world: World, cancer: pd.DataFrame) -> Concurrent:
     def run() -> None:
         try:
             outcomes.append(
-                loop.run_once(
+                run_once(
                     world.spec,
                     world.settings,
                     client=world.client,
-                    monitor=loop.given_alarm(monitored),
+                    monitor=given_alarm(monitored),
                     before_lease=lambda: barrier.wait(timeout=60),
                 )
             )
@@ -297,15 +200,13 @@ def storm(world: World, concurrent: Concurrent, cancer: pd.DataFrame) -> Storm:
     drifted = pd.concat([everyone, *extra], ignore_index=True)
     drifted[NAMES] = drifted[NAMES] * 1.8 + 32
     world.deliver(drifted)
-    monitor = loop.windowed_alarm(source="gold")
-    cooled = loop.run_once(world.spec, world.settings, client=world.client, monitor=monitor)
+    monitor = windowed_alarm(source="gold")
+    cooled = run_once(world.spec, world.settings, client=world.client, monitor=monitor)
     no_cooldown = world.spec.model_copy(
         update={"retraining": world.spec.retraining.model_copy(update={"cooldown_hours": 0})}
     )
     strict = world.settings.model_copy(update={"gate_margin": 0.2})
-    runs = [
-        loop.run_once(no_cooldown, strict, client=world.client, monitor=monitor) for _ in range(3)
-    ]
+    runs = [run_once(no_cooldown, strict, client=world.client, monitor=monitor) for _ in range(3)]
     return Storm(cooled, runs, before, len(drifted) - 400)
 
 
@@ -347,8 +248,7 @@ def test_persistent_drift_without_new_labels_retrains_once_not_every_run(
 def test_a_failed_retrain_is_recorded_releases_the_lease_and_raises(
     storm: Storm, world: World, cancer: pd.DataFrame
 ) -> None:
-    uri = layer_tables(world.spec, world.settings.lakehouse_uri)["gold"][1]
-    gold = tables.read_arrow(uri).to_pandas()[[KEY, *NAMES, LABEL]]
+    gold = tables.read_arrow(world.gold_uri).to_pandas()[[KEY, *NAMES, LABEL]]
     newcomers = gold.head(20).assign(**{KEY: gold[KEY].head(20) + 300_000})
     world.deliver(pd.concat([gold, newcomers], ignore_index=True))
     no_cooldown = world.spec.model_copy(
@@ -363,11 +263,11 @@ def test_a_failed_retrain_is_recorded_releases_the_lease_and_raises(
     experiment = world.client.get_experiment_by_name(world.spec.name).experiment_id
     pipeline = world.client.create_run(experiment, run_name="monitoring-pipeline").info.run_id
     with pytest.raises(ServiceUnavailable, match="stopped answering"):
-        loop.run_once(
+        run_once(
             no_cooldown,
             world.settings,
             client=world.client,
-            monitor=loop.windowed_alarm(source="gold"),
+            monitor=windowed_alarm(source="gold"),
             trainer=server_gone,
             parent_run_id=pipeline,
         )

@@ -16,18 +16,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-import mlflow
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 import yaml
-from deltalake import write_deltalake
 from mlflow import MlflowClient
-from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -35,66 +29,32 @@ from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
 from kubricks.cli import app
-from kubricks.lakehouse import tables
-from kubricks.lakehouse.ingest import layer_tables
-from kubricks.monitoring import decisions, loop
-from kubricks.monitoring.policy import Alarm
 from kubricks.registry import audit
 from kubricks.registry.gate import GateAlarm, raise_on_alarm, register_and_gate
 from kubricks.registry.safe_load import load_version
 from kubricks.registry.scoring import score
+from kubricks.retraining import decisions
+from kubricks.retraining.loop import run_once
+from kubricks.retraining.outcome import LoopOutcome
+from kubricks.retraining.policy import Alarm
 from kubricks.settings import KubricksSettings
-from kubricks.spec import EVENT_TIME_COLUMN, UseCaseSpec
+from kubricks.spec import UseCaseSpec
 from kubricks.tracking import use_server
-from kubricks.training import data
-from kubricks.training.result import HOLDOUT_ARTIFACT, MODEL_ARTIFACT, TrainResult
+from kubricks.training.result import HOLDOUT_ARTIFACT, TrainResult
+from tests.kubricks.retraining.cancer import KEY, LABEL, World, cancer_spec
 
 pytestmark = pytest.mark.slow
 
-FEATURES = [
-    "mean radius",
-    "mean texture",
-    "mean perimeter",
-    "mean area",
-    "mean smoothness",
-    "mean compactness",
-    "mean concavity",
-    "mean concave points",
-    "mean symmetry",
-    "mean fractal dimension",
-]
-NAMES = [f.replace(" ", "_") for f in FEATURES]
-KEY, LABEL = "patient_id", "benign"
 KNOWN = 300  # patients the champion was trained on
 
 
-def cancer_spec(on_degraded_champion: str) -> UseCaseSpec:
-    return UseCaseSpec.model_validate(
-        {
-            "name": f"cancer_gate_{uuid.uuid4().hex[:8]}",
-            "columns": [
-                {"name": KEY, "type": "long"},
-                *({"name": n, "type": "double"} for n in NAMES),
-                {"name": LABEL, "type": "int"},
-            ],
-            "entity_key": KEY,
-            "label": LABEL,
-            "problem_type": "classification",
-            "features": [{"name": n} for n in NAMES],
-            "metric": {"primary": "roc_auc", "thresholds": {"roc_auc": 0.8}},
-            "retraining": {"cooldown_hours": 0},
-            "gate": {"on_degraded_champion": on_degraded_champion},
-        }
+def gate_spec(on_degraded_champion: str) -> UseCaseSpec:
+    return cancer_spec(
+        f"cancer_gate_{uuid.uuid4().hex[:8]}",
+        metric={"primary": "roc_auc", "thresholds": {"roc_auc": 0.8}},
+        retraining={"cooldown_hours": 0},
+        gate={"on_degraded_champion": on_degraded_champion},
     )
-
-
-@pytest.fixture(scope="module")
-def cancer() -> pd.DataFrame:
-    bunch = load_breast_cancer(as_frame=True)
-    frame = bunch.frame[FEATURES].set_axis(NAMES, axis=1)
-    frame.insert(0, KEY, np.arange(len(frame), dtype=np.int64))
-    frame[LABEL] = bunch.target.to_numpy()
-    return frame
 
 
 def drifted(cancer: pd.DataFrame) -> pd.DataFrame:
@@ -106,62 +66,9 @@ def drifted(cancer: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass
-class World:
-    spec: UseCaseSpec
-    settings: KubricksSettings
-    client: MlflowClient
-    folder: Path
-
-    def deliver(self, frame: pd.DataFrame) -> int:
-        """Overwrite gold with this snapshot, as an ingest does; return the new version."""
-        uri = layer_tables(self.spec, self.settings.lakehouse_uri)["gold"][1]
-        gold = frame.copy()
-        gold.insert(1, EVENT_TIME_COLUMN, pd.Timestamp(datetime.now(UTC)))
-        gold[LABEL] = gold[LABEL].astype("int32")
-        table = pa.Table.from_pandas(gold, preserve_index=False)
-        table = table.set_column(
-            1, EVENT_TIME_COLUMN, table[EVENT_TIME_COLUMN].cast(pa.timestamp("us", tz="UTC"))
-        )
-        write_deltalake(uri, table, mode="overwrite")
-        version = tables.current_version(uri)
-        assert version is not None
-        return version
-
-    def log(self, model: object, gold: pd.DataFrame, gold_version: int) -> TrainResult:
-        """Fit ``model`` on gold's training part and log it with its keyed holdout, as AutoML."""
-        train_part, holdout = data.holdout_split(gold, self.spec)
-        model.fit(train_part[NAMES], train_part[LABEL])  # type: ignore[attr-defined]
-        mlflow.set_experiment(self.spec.name)
-        with mlflow.start_run() as run:
-            mlflow.sklearn.log_model(
-                model,
-                name=MODEL_ARTIFACT,
-                pyfunc_predict_fn="predict_proba",
-                serialization_format="skops",
-                skops_trusted_types=["sklearn.tree._tree.Tree"],
-                pip_requirements=["scikit-learn"],
-            )
-            path = self.folder / run.info.run_id / Path(HOLDOUT_ARTIFACT).name
-            path.parent.mkdir(parents=True)
-            holdout[[KEY, *NAMES, LABEL]].to_parquet(path, index=False)
-            mlflow.log_artifact(str(path), artifact_path=str(Path(HOLDOUT_ARTIFACT).parent))
-        return TrainResult(
-            usecase=self.spec.name,
-            run_id=run.info.run_id,
-            model_uri=f"runs:/{run.info.run_id}/{MODEL_ARTIFACT}",
-            family=type(model).__name__,
-            metrics={},
-            lineage={"gold_version": str(gold_version)},
-        )
-
-    def champion(self) -> str:
-        return str(self.client.get_model_version_by_alias(self.spec.name, "champion").version)
-
-
-@dataclass
 class Month3:
     world: World
-    outcome: loop.LoopOutcome
+    outcome: LoopOutcome
     candidate: TrainResult
     trained_on: list[int | None]
 
@@ -170,7 +77,7 @@ def month3(on_degraded: str, cancer: pd.DataFrame, home: Path, mlflow_server: st
     """A champion on the first 300 patients, the drifted delivery, one run of the loop."""
     use_server(mlflow_server)
     settings = KubricksSettings(home=home, tracking_uri=mlflow_server, registry_actor="tester")
-    world = World(cancer_spec(on_degraded), settings, MlflowClient(mlflow_server), home)
+    world = World(gate_spec(on_degraded), settings, MlflowClient(mlflow_server), home)
     first = cancer[cancer[KEY] < KNOWN]
     champion = world.log(
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
@@ -192,7 +99,7 @@ def month3(on_degraded: str, cancer: pd.DataFrame, home: Path, mlflow_server: st
     def quality_alarm(spec: UseCaseSpec, settings: KubricksSettings, client: MlflowClient) -> Alarm:
         return Alarm(True, ("quality below the champion's holdout",), "1")
 
-    outcome = loop.run_once(
+    outcome = run_once(
         world.spec, settings, client=world.client, monitor=quality_alarm, trainer=trainer
     )
     return Month3(world, outcome, candidate, trained_on)
