@@ -52,9 +52,11 @@ class Arms:
         return self.champion if slot == CHAMPION else self.challenger
 
     def backends(self) -> dict[str, dict[str, str] | None]:
-        """What scores each arm's rows (ONNX or scikit-learn) and why."""
+        """What scores each arm's rows (ONNX or scikit-learn) and why, and what prepares them."""
         return {
-            slot: {"backend": m.backend, "note": m.backend_note} if m else None
+            slot: {"backend": m.backend, "note": m.backend_note, "preprocessing": m.preprocessing}
+            if m
+            else None
             for slot, m in ((CHAMPION, self.champion), (CHALLENGER, self.challenger))
         }
 
