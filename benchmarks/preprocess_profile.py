@@ -17,6 +17,7 @@ Run: ``nice -n 0 .venv/bin/python benchmarks/preprocess_profile.py``.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,16 +88,12 @@ def main(seconds: float = 2.0) -> None:
         after = CompiledModel(model, artifact)
         matrices = [preprocess.transform(r) for r in rows]
         inputs = [np.asarray(m, dtype=np.float32) for m in matrices]
-        session = after.session
+        run_onnx = partial(after.session.run, [after.output])
         cells = [
             median_ms(preprocess.transform, rows, seconds),
             median_ms(fast.transform, rows, seconds),
             median_ms(estimator.predict_proba, matrices, seconds),  # type: ignore[arg-type]
-            median_ms(
-                lambda x: session.run([after.output], {"features": x}),
-                inputs,  # type: ignore[arg-type]
-                seconds,
-            ),
+            median_ms(lambda x, run=run_onnx: run({"features": x}), inputs, seconds),  # type: ignore[arg-type,misc]
             median_ms(model.predict_proba, rows, seconds),
             median_ms(before.predict_proba, rows, seconds),
             median_ms(after.predict_proba, rows, seconds),

@@ -17,9 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from kubricks.registry import compiled as compiled_tags
+from kubricks.scoring.model import with_fast_preprocessing
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
-from kubricks.scoring.model import with_fast_preprocessing
 from serving.model import MLFLOW_SUBDIR, LoadedModel, load_mlflow_dir, with_compiled
 
 logger = logging.getLogger(__name__)
