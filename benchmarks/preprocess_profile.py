@@ -39,7 +39,7 @@ FAMILIES = ("logistic_regression", "random_forest", "extra_trees", "lightgbm")
 console = Console(width=160)
 
 
-def median_ms(call: Any, rows: list[pd.DataFrame], seconds: float) -> float:
+def median_ms(call: Any, rows: list[Any], seconds: float) -> float:
     times = []
     started = time.perf_counter()
     i = 0
@@ -92,8 +92,8 @@ def main(seconds: float = 2.0) -> None:
         cells = [
             median_ms(preprocess.transform, rows, seconds),
             median_ms(fast.transform, rows, seconds),
-            median_ms(estimator.predict_proba, matrices, seconds),  # type: ignore[arg-type]
-            median_ms(lambda x, run=run_onnx: run({"features": x}), inputs, seconds),  # type: ignore[arg-type,misc]
+            median_ms(estimator.predict_proba, matrices, seconds),
+            median_ms(lambda x, run=run_onnx: run({"features": x}), inputs, seconds),
             median_ms(model.predict_proba, rows, seconds),
             median_ms(before.predict_proba, rows, seconds),
             median_ms(after.predict_proba, rows, seconds),
