@@ -20,7 +20,9 @@ random forest, extra trees, LightGBM with their default settings, trained on chu
 with categories as values) and prints one table per family: single rows at c=16 on
 ``/predict`` and ``/predict_by_key`` (Feast online store), through the compiled (ONNX)
 form the gate recorded and through scikit-learn (``KUBRICKS_SERVING_COMPILED=false``),
-beside the in-process single-row call of each; with ``--mlserver`` also MLServer
+and once through ONNX behind scikit-learn's own preprocessing
+(``KUBRICKS_SERVING_FAST_PREPROCESSING=false``, how it was served before), beside the
+in-process single-row call of each; with ``--mlserver`` also MLServer
 (adaptive batching on) in its own venv (benchmarks/requirements-mlserver.txt).
 """
 

@@ -45,6 +45,13 @@ from tests.registered import register_model
 
 console = Console()
 FAMILIES = ("logistic_regression", "random_forest", "extra_trees", "lightgbm")
+# (name, compiled form on, fast preprocessing on, by key too): the served variants; the
+# second is how the compiled form was served before the preprocessing was made fast.
+VARIANTS = (
+    ("onnx", True, True, True),
+    ("onnx + scikit-learn preprocessing", True, False, False),
+    ("scikit-learn", False, True, True),
+)
 TODAY_RF_RPS = 474.0  # random-forest champion on /predict at c=16 before this work
 TODAY_LOGISTIC_RPS = 4310.0  # logistic regression on /predict at c=16 before this work
 
@@ -80,16 +87,19 @@ def prepare_gold(settings: KubricksSettings, spec: Any, home: Path) -> pd.DataFr
 
 
 def serve_and_measure(
-    settings: KubricksSettings, spec: Any, version: str, body: str, key_body: str, seconds: int
+    settings: KubricksSettings,
+    spec: Any,
+    version: str,
+    body: str,
+    key_body: str | None,
+    seconds: int,
 ) -> dict[str, Any]:
     started = local.start(settings, build.prepare(settings, spec, champion=version), timeout=300)
     try:
         info = httpx.get(f"{started.url}/admin/model", timeout=10).json()
         out: dict[str, Any] = {"backend": info["backends"]["champion"]}
-        routes = {
-            f"{started.url}/{route}": (route, payload)
-            for route, payload in (("predict", body), ("predict_by_key", key_body))
-        }
+        pairs = [("predict", body)] + ([("predict_by_key", key_body)] if key_body else [])
+        routes = {f"{started.url}/{route}": (route, payload) for route, payload in pairs}
         # Warm both routes first: a worker settles its heap (warm-up, gc.freeze) just after it
         # reports ready, and the first by-key lookups open the online store.
         for url, (route, payload) in routes.items():
@@ -235,10 +245,20 @@ def run_families(
             if tags[compiled.COMPILED_TAG] == compiled.ONNX:
                 onnx = compiled.CompiledModel(model, _artifact(client, tags, home))
                 entry["in_process_onnx_ms"] = single_row_ms(onnx.predict_proba, holdout[features])
-            for backend, flag in (("onnx", True), ("scikit-learn", False)):
+            if tags[compiled.COMPILED_TAG] == compiled.ONNX:
+                prep = compiled.CompiledModel(model, _artifact(client, tags, home)).preprocess
+                entry["in_process_fast_prep_ms"] = single_row_ms(prep.transform, holdout[features])
+                entry["in_process_sklearn_prep_ms"] = single_row_ms(
+                    model[:-1].transform, holdout[features]
+                )
+            for backend, flag, fast, keys in VARIANTS:
                 console.print(f" serving {name} with {backend}")
-                use = settings.model_copy(update={"serving_compiled": flag})
-                entry[backend] = serve_and_measure(use, spec, version, body, key_body, seconds)
+                use = settings.model_copy(
+                    update={"serving_compiled": flag, "serving_fast_preprocessing": fast}
+                )
+                entry[backend] = serve_and_measure(
+                    use, spec, version, body, key_body if keys else None, seconds
+                )
             if venv is not None:
                 console.print(f" serving {name} with MLServer")
                 try:
@@ -270,12 +290,15 @@ def print_family(name: str, entry: dict[str, Any]) -> None:
     table = Table(title=f"{name} v{entry['version']}: single rows, c=16")
     for column in ("served by", "route", "req/s", "p50 ms", "p99 ms", "errors", "load avg"):
         table.add_column(column, justify="left" if column in ("served by", "route") else "right")
-    for backend in ("onnx", "scikit-learn"):
-        served = entry[backend]["backend"]["backend"]
+    for backend, *_ in VARIANTS:
+        served = entry[backend]["backend"]
+        label = f"{served['backend']}, prep: {served.get('preprocessing', '?')[:24]}"
         for route in ("predict", "predict_by_key"):
+            if route not in entry[backend]:
+                continue
             r = entry[backend][route]
             table.add_row(
-                served,
+                label,
                 f"/{route}",
                 f"{r['rps']:.0f}",
                 f"{r['p50']:.2f}",
@@ -299,7 +322,19 @@ def print_family(name: str, entry: dict[str, Any]) -> None:
     console.print(
         f"in process, one row: scikit-learn {entry['in_process_sklearn_ms']:.2f} ms"
         + (f", ONNX {onnx_ms:.3f} ms" if onnx_ms is not None else ", no ONNX form")
+        + (
+            f"; preprocessing alone: scikit-learn {entry['in_process_sklearn_prep_ms']:.3f} ms,"
+            f" fast {entry['in_process_fast_prep_ms']:.3f} ms"
+            if "in_process_fast_prep_ms" in entry
+            else ""
+        )
     )
+    if "onnx + scikit-learn preprocessing" in entry:
+        new, old = entry["onnx"]["predict"], entry["onnx + scikit-learn preprocessing"]["predict"]
+        console.print(
+            f"fast preprocessing: {new['rps'] / max(old['rps'], 1e-9):.1f}x the req/s of ONNX"
+            f" behind scikit-learn's preprocessing (p99 {new['p99']:.1f} vs {old['p99']:.1f} ms)"
+        )
 
 
 def summary(results: dict[str, Any]) -> None:

@@ -210,6 +210,11 @@ class KubricksSettings(BaseSettings):
         description="Score with the compiled (ONNX) form the gate verified when a version has"
         " one (kubricks/registry/compiled.py); false: always scikit-learn.",
     )
+    serving_fast_preprocessing: bool = Field(
+        True,
+        description="Prepare features with array lookups derived from the model's fitted steps"
+        " (kubricks/scoring/fast_preprocess.py, equal output); false: scikit-learn's transform.",
+    )
     serving_trace_predictions: bool = Field(
         False,
         description="OpenTelemetry spans for /predict and /predict_by_key (BentoML's `tracing`"

@@ -63,7 +63,9 @@ def load_mlflow_dir(
     return LoadedModel(name, version, estimator, spec, found)
 
 
-def with_compiled(model: LoadedModel, path: Path, expected_sha256: str) -> LoadedModel:
+def with_compiled(
+    model: LoadedModel, path: Path, expected_sha256: str, fast_preprocess: bool = True
+) -> LoadedModel:
     """``model`` scoring through its compiled form if the file is the one the gate checked;
     otherwise unchanged (scikit-learn), with the reason in ``backend_note`` and the log."""
     from kubricks.registry import compiled
@@ -71,7 +73,7 @@ def with_compiled(model: LoadedModel, path: Path, expected_sha256: str) -> Loade
     what = label(model.name, model.version)
     try:
         data = compiled.verified_bytes(path, expected_sha256, what)
-        predictor = compiled.CompiledModel(model.estimator, data)
+        predictor = compiled.CompiledModel(model.estimator, data, fast_preprocess)
     except Exception as exc:  # never stop serving: the verified skops model still answers
         logger.warning("%s: scoring with scikit-learn: %s", what, exc)
         return replace(model, backend_note=f"compiled form refused: {exc}")

@@ -52,9 +52,11 @@ class Arms:
         return self.champion if slot == CHAMPION else self.challenger
 
     def backends(self) -> dict[str, dict[str, str] | None]:
-        """What scores each arm's rows (ONNX or scikit-learn) and why."""
+        """What scores each arm's rows (ONNX or scikit-learn) and why, and what prepares them."""
         return {
-            slot: {"backend": m.backend, "note": m.backend_note} if m else None
+            slot: {"backend": m.backend, "note": m.backend_note, "preprocessing": m.preprocessing}
+            if m
+            else None
             for slot, m in ((CHAMPION, self.champion), (CHALLENGER, self.challenger))
         }
 
@@ -199,26 +201,27 @@ class Runtime:
                     loaded.backend_note,
                 )
             if changed:
+                # Warm before publishing: readiness (the champion arm) and a swapped-in
+                # version only take traffic once the request path is warm.
+                self._warm_up(arms)
+                first = self.arms.champion is None
+                if first:  # nothing serves yet: settle the heap before reporting ready too
+                    self._settle_heap()
                 self.arms = arms  # the one atomic switch
                 self.swaps += 1
                 self.load_error = None
-                self._settle_heap()
+                if not first:  # now the old version's cycles can be collected
+                    self._settle_heap()
             return changed
 
-    def _settle_heap(self) -> None:
-        """Warm the request path, then hide everything long-lived from the cyclic GC.
-
-        Libraries and models leave about a million long-lived objects, and the first
-        requests import more (Arrow compute, delta-rs). Every full collection walked them
-        all and stalled the event loop for 50-100 ms: that was the p99 latency. After a
-        warm-up request through scoring and log building, one collection frees the old
-        model's cycles and ``gc.freeze`` parks the survivors (refcounting still frees them).
-        """
+    def _warm_up(self, arms: Arms) -> None:
+        """One request through scoring and log building for each arm of ``arms``, so the
+        first real requests do not pay for lazy imports (Arrow compute, delta-rs)."""
         import deltalake  # noqa: F401  (the log writer's first flush would import it later)
 
         rows = model_io.sample_rows(self.spec, list(self.recent))
         for slot in (CHAMPION, CHALLENGER):
-            model = self.arms.get(slot)
+            model = arms.get(slot)
             if model is None:
                 continue
             job = Job("warm-up", datetime.now(UTC), [None] * len(rows), rows, slot)
@@ -226,6 +229,15 @@ class Runtime:
                 log_table(self.spec, [score_jobs(model, [job])])
             except Exception as exc:  # a warm-up, not a gate: the model passed its check
                 logger.warning("warm-up of %s v%s failed: %s", slot, model.version, exc)
+
+    def _settle_heap(self) -> None:
+        """Hide everything long-lived from the cyclic GC.
+
+        Libraries and models leave about a million long-lived objects. Every full
+        collection walked them all and stalled the event loop for 50-100 ms: that was the
+        p99 latency. After the warm-up, one collection frees the old model's cycles and
+        ``gc.freeze`` parks the survivors (refcounting still frees them).
+        """
         gc.unfreeze()
         gc.collect()
         gc.freeze()

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from kubricks.registry import compiled as compiled_tags
+from kubricks.scoring.model import with_fast_preprocessing
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
 from serving.model import MLFLOW_SUBDIR, LoadedModel, load_mlflow_dir, with_compiled
@@ -149,8 +150,14 @@ def load_version(settings: KubricksSettings, spec: UseCaseSpec, version: str) ->
     )
     note = str(metadata.get(COMPILED_NOTE_METADATA) or "no compiled form")
     expected = metadata.get(COMPILED_METADATA)
+    fast = settings.serving_fast_preprocessing
     if expected and settings.serving_compiled:
-        return with_compiled(loaded, Path(stored.path) / compiled_tags.FILE_NAME, str(expected))
-    if expected:
+        path = Path(stored.path) / compiled_tags.FILE_NAME
+        compiled = with_compiled(loaded, path, str(expected), fast)
+        if compiled.compiled is not None or not fast:
+            return compiled
+        loaded, note = compiled, compiled.backend_note
+    elif expected:
         note = "compiled form disabled (KUBRICKS_SERVING_COMPILED=false)"
+    loaded = with_fast_preprocessing(loaded) if fast else loaded
     return replace(loaded, backend_note=note)

@@ -106,10 +106,19 @@ class CompiledModel:
     """The scikit-learn preprocessing, then the ONNX estimator: quacks like the pipeline
     (``predict_proba``, ``predict``, ``classes_``) for :class:`LoadedModel`."""
 
-    def __init__(self, model: Any, onnx_bytes: bytes) -> None:
+    def __init__(self, model: Any, onnx_bytes: bytes, fast_preprocess: bool = True) -> None:
         import onnxruntime
 
+        from kubricks.scoring.fast_preprocess import for_pipeline
+
         self.preprocess, estimator = split(model)
+        # The fitted preprocessing as array lookups when every step is one it reproduces
+        # exactly (kubricks/scoring/fast_preprocess.py); else scikit-learn's transform.
+        self.preprocessing_note = "scikit-learn"
+        if fast_preprocess and self.preprocess is not None:
+            fast, self.preprocessing_note = for_pipeline(model)
+            if fast is not None:
+                self.preprocess = fast
         self.classification = _is_classifier(estimator)
         if self.classification:
             self.classes_ = estimator.classes_
@@ -187,7 +196,8 @@ class Compilation:
 
 
 def compile_model(model: Any, holdout: pd.DataFrame, tolerance: float = TOLERANCE) -> Compilation:
-    """Convert ``model`` and keep the result only if it agrees on every holdout row."""
+    """Convert ``model`` and keep the result only if it agrees on every holdout row (scored
+    end to end the way serving scores: fast preprocessing, then ONNX Runtime)."""
     try:
         artifact = export(model)
         gap = difference(model, CompiledModel(model, artifact), holdout)

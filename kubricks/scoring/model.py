@@ -8,7 +8,7 @@ so the same row gets the same prediction and probability wherever it is scored.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -45,14 +45,27 @@ class LoadedModel:
     # ``backend`` says which scores the rows, ``backend_note`` why.
     compiled: Any = None
     backend_note: str = ""
+    # Serving without a compiled form: the same estimator behind the fast preprocessing
+    # (kubricks.scoring.fast_preprocess.FastPipeline), set by with_fast_preprocessing.
+    fast: Any = None
+    fast_note: str = "scikit-learn"
 
     @property
     def backend(self) -> str:
         return "onnx" if self.compiled is not None else "scikit-learn"
 
     @property
+    def preprocessing(self) -> str:
+        """Which code prepares the features: the fast form, or scikit-learn and why."""
+        if self.compiled is not None:
+            return str(getattr(self.compiled, "preprocessing_note", "scikit-learn"))
+        return self.fast_note
+
+    @property
     def predictor(self) -> Any:
-        return self.compiled if self.compiled is not None else self.estimator
+        if self.compiled is not None:
+            return self.compiled
+        return self.fast if self.fast is not None else self.estimator
 
     @property
     def classification(self) -> bool:
@@ -115,6 +128,17 @@ class LoadedModel:
                 if count:
                     out[name] = count
         return out
+
+
+def with_fast_preprocessing(model: LoadedModel) -> LoadedModel:
+    """``model`` scoring with scikit-learn's estimator behind the fast preprocessing when
+    that can be derived from its fitted steps; unchanged (with the reason) otherwise."""
+    from kubricks.scoring.fast_preprocess import FastPipeline, for_pipeline
+
+    fast, note = for_pipeline(model.estimator)
+    if fast is None:
+        return replace(model, fast=None, fast_note=note)
+    return replace(model, fast=FastPipeline(fast, model.estimator.steps[-1][1]), fast_note=note)
 
 
 def from_version(loaded: LoadedVersion, spec: UseCaseSpec) -> LoadedModel:

@@ -82,6 +82,11 @@ def test_the_recorded_compiled_form_scores_and_agrees(
     off = settings_for(tmp_path, mlflow_server, serving_compiled=False)
     plain = store.load_version(off, spec, version)
     assert plain.backend == "scikit-learn" and "KUBRICKS_SERVING_COMPILED" in plain.backend_note
+    assert loaded.preprocessing.startswith("fast") and plain.preprocessing.startswith("fast")
+    np.testing.assert_array_equal(plain.predict(rows).probabilities, proba(forest, rows))
+
+    slow = settings_for(tmp_path, mlflow_server, serving_fast_preprocessing=False)
+    assert store.load_version(slow, spec, version).preprocessing == "scikit-learn"
 
 
 def test_a_version_without_a_compiled_form_is_served_by_scikit_learn(
@@ -92,6 +97,7 @@ def test_a_version_without_a_compiled_form_is_served_by_scikit_learn(
 
     assert loaded.backend == "scikit-learn"
     assert loaded.backend_note == "the gate recorded no compiled form"
+    assert loaded.preprocessing.startswith("fast"), loaded.preprocessing
 
 
 def test_a_compiled_file_changed_in_the_model_store_is_refused(
@@ -150,6 +156,7 @@ def test_the_server_says_what_scores_and_answers_like_scikit_learn(
         answer = httpx.post(f"{url}/predict", json={"rows": rows}, timeout=60)
 
     assert info["backends"]["champion"]["backend"] == "onnx"
+    assert info["backends"]["champion"]["preprocessing"].startswith("fast")
     assert info["backends"]["challenger"] is None
     assert answer.status_code == 200, answer.text
     served = [p["probabilities"] for p in answer.json()["predictions"]]
