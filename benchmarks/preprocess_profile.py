@@ -5,7 +5,7 @@ present, else the synthetic generator) and one row at a time is timed in this pr
 way a worker scores a single-row batch:
 
 - scikit-learn's ``ColumnTransformer.transform`` against the fast form derived from it
-  (kubricks/scoring/fast_preprocess.py), on the same one-row frame;
+  (kubricks/training/fast_preprocess.py), on the same one-row frame;
 - the estimator alone: scikit-learn's ``predict_proba`` and ONNX Runtime's;
 - end to end: the whole scikit-learn pipeline, ONNX behind scikit-learn's preprocessing
   (before), ONNX behind the fast preprocessing (after).
@@ -28,9 +28,9 @@ from rich.table import Table
 from sklearn.model_selection import train_test_split
 
 from kubricks.registry.compiled import CompiledModel, export
-from kubricks.scoring.fast_preprocess import derive
 from kubricks.spec import load_spec
 from kubricks.synthetic import generate
+from kubricks.training.fast_preprocess import derive
 from kubricks.training.search_space import build_pipeline, family_named
 
 REPO = Path(__file__).resolve().parents[1]

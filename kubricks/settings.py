@@ -213,7 +213,7 @@ class KubricksSettings(BaseSettings):
     serving_fast_preprocessing: bool = Field(
         True,
         description="Prepare features with array lookups derived from the model's fitted steps"
-        " (kubricks/scoring/fast_preprocess.py, equal output); false: scikit-learn's transform.",
+        " (kubricks/training/fast_preprocess.py, equal output); false: scikit-learn's transform.",
     )
     serving_trace_predictions: bool = Field(
         False,

@@ -109,11 +109,11 @@ class CompiledModel:
     def __init__(self, model: Any, onnx_bytes: bytes, fast_preprocess: bool = True) -> None:
         import onnxruntime
 
-        from kubricks.scoring.fast_preprocess import for_pipeline
+        from kubricks.training.fast_preprocess import for_pipeline
 
         self.preprocess, estimator = split(model)
         # The fitted preprocessing as array lookups when every step is one it reproduces
-        # exactly (kubricks/scoring/fast_preprocess.py); else scikit-learn's transform.
+        # exactly (kubricks/training/fast_preprocess.py); else scikit-learn's transform.
         self.preprocessing_note = "scikit-learn"
         if fast_preprocess and self.preprocess is not None:
             fast, self.preprocessing_note = for_pipeline(model)

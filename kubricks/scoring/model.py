@@ -46,7 +46,7 @@ class LoadedModel:
     compiled: Any = None
     backend_note: str = ""
     # Serving without a compiled form: the same estimator behind the fast preprocessing
-    # (kubricks.scoring.fast_preprocess.FastPipeline), set by with_fast_preprocessing.
+    # (kubricks.training.fast_preprocess.FastPipeline), set by with_fast_preprocessing.
     fast: Any = None
     fast_note: str = "scikit-learn"
 
@@ -133,7 +133,7 @@ class LoadedModel:
 def with_fast_preprocessing(model: LoadedModel) -> LoadedModel:
     """``model`` scoring with scikit-learn's estimator behind the fast preprocessing when
     that can be derived from its fitted steps; unchanged (with the reason) otherwise."""
-    from kubricks.scoring.fast_preprocess import FastPipeline, for_pipeline
+    from kubricks.training.fast_preprocess import FastPipeline, for_pipeline
 
     fast, note = for_pipeline(model.estimator)
     if fast is None:

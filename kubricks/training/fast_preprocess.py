@@ -7,7 +7,7 @@ compiled tree ensemble after it answers in tens of microseconds. This module rea
 fitted steps learned (the imputers' ``statistics_``, the scaler's ``mean_``/``scale_``, the
 vocabulary of each ``CategoryText`` and its encoder's ``categories_``) into plain arrays and
 dicts, and applies the same float64 operations in the same order, so the matrix is equal
-bit for bit (tests/kubricks/scoring/test_fast_preprocess.py compares it on several data
+bit for bit (tests/kubricks/training/test_fast_preprocess.py compares it on several data
 sets). Date parts are computed by the fitted ``CalendarFeatures`` itself: there is one
 implementation of the calendar.
 

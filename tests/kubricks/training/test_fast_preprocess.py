@@ -19,10 +19,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from kubricks.registry.compiled import CompiledModel, export
-from kubricks.scoring.fast_preprocess import FastPipeline, Unsupported, derive, for_pipeline
 from kubricks.scoring.model import LoadedModel, with_fast_preprocessing
 from kubricks.spec import UseCaseSpec, load_spec
 from kubricks.spec_infer import infer_spec
+from kubricks.training.fast_preprocess import FastPipeline, Unsupported, derive, for_pipeline
 from kubricks.training.search_space import build_pipeline, family_named, preprocessor
 from tests.serving.test_parity import wine_csv, wine_spec
 
