@@ -12,36 +12,24 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from kubricks.errors import KubricksError
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
 from kubricks.tracking import connect
-from serving import store
-from serving.runtime import CHALLENGER, CHAMPION, registry_aliases, target_path, write_target
+from serving.request import store
+from serving.request.bento_config import BentoConfig
+from serving.request.runtime import (
+    CHALLENGER,
+    CHAMPION,
+    registry_aliases,
+    target_path,
+    write_target,
+)
 
 if TYPE_CHECKING:
     from bentoml._internal.bento.build_config import ModelSpec
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-class BentoConfig(BaseModel):
-    """What a Bento serves: the spec itself (no file lookup at run time) and versions."""
-
-    spec: UseCaseSpec
-    champion: str
-    challenger: str | None = None
-    workers: int = 1
-
-    @classmethod
-    def from_settings(cls, settings: KubricksSettings) -> BentoConfig:
-        if not settings.serving_runtime:
-            raise KubricksError(
-                "KUBRICKS_SERVING_RUNTIME is unset: start the service with `kubricks serve`"
-            )
-        return cls.model_validate_json(settings.serving_runtime)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def alias_versions(settings: KubricksSettings, spec: UseCaseSpec) -> dict[str, str | None]:
@@ -123,10 +111,15 @@ def build_bento(settings: KubricksSettings, runtime: BentoConfig) -> Any:
             BentoMLContainer.bento_store.patch(bentos),
         ):
             return bentoml.bentos.build(
-                "serving.entry:Kubricks",
+                "serving.request.entry:Kubricks",
                 name=store.store_name(runtime.spec),
                 labels={"usecase": runtime.spec.name, CHAMPION: runtime.champion},
-                include=["serving/*.py", "kubricks/**/*.py", "usecases/*.yaml", "pyproject.toml"],
+                include=[
+                    "serving/**/*.py",
+                    "kubricks/**/*.py",
+                    "usecases/*.yaml",
+                    "pyproject.toml",
+                ],
                 envs=[
                     BentoEnvSchema(name="KUBRICKS_SERVING_RUNTIME", value=runtime.model_dump_json())
                 ],

@@ -2,9 +2,9 @@
 
 ``deploy_local`` sends the running server the same signed alias event MLflow's webhook
 would (so a server that missed the webhook still swaps now) and waits until it serves the
-version. ``deploy_cluster`` renders the Deployment, Service and HPA (``serving.kubernetes``; see
-docs/architecture.md, "The Kubernetes renderer"), validates them and applies them with the
-kubernetes client.
+version. ``deploy_cluster`` renders the Deployment, Service and HPA
+(``serving.packaging.kubernetes``; see docs/architecture.md, "The Kubernetes renderer"),
+validates them and applies them with the kubernetes client.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import httpx
 from kubricks.registry.alias_names import CHAMPION
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
-from serving import local, webhook
+from serving.packaging import local
+from serving.request import webhook
 
 
 def alias_payload(model: str, alias: str, version: str) -> bytes:
@@ -118,7 +119,9 @@ def deploy_cluster(
     containerize``); a new champion in a running cluster is hot-swapped by the webhook and
     the poll, so re-applying is only needed for a new image.
     """
-    from serving import kubernetes as k8s  # docs/architecture.md, "The Kubernetes renderer"
+    from serving.packaging import (
+        kubernetes as k8s,  # docs/architecture.md, "The Kubernetes renderer"
+    )
 
     manifests = k8s.bento_manifests(
         name=k8s.serving_name(spec.name),

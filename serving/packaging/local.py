@@ -30,7 +30,7 @@ from kubricks.services import run_dir
 from kubricks.settings import KubricksSettings
 
 if TYPE_CHECKING:
-    from serving.build import BentoConfig
+    from serving.request.bento_config import BentoConfig
 
 PREFIX = "serving-"
 
@@ -70,7 +70,7 @@ def command(settings: KubricksSettings, port: int) -> list[str]:
     return [
         str(bentoml),
         "serve",
-        "serving.entry:Kubricks",
+        "serving.request.entry:Kubricks",
         "--host",
         settings.serving_host,
         "--port",
@@ -104,7 +104,7 @@ def start(
     extra_env: dict[str, str] | None = None,
 ) -> LocalServer:
     """Start the server in the background and return once /readyz says a model is loaded."""
-    from serving.build import REPO, server_env
+    from serving.packaging.build import REPO, server_env
 
     port = port or settings.serving_port
     base = url(settings, port)
@@ -141,7 +141,7 @@ def start(
 def exec_foreground(settings: KubricksSettings, runtime: BentoConfig, port: int) -> None:
     """Replace this process with the server, so the supervisor's SIGTERM (or Ctrl+C) reaches
     BentoML's arbiter directly and the exit status is the server's. Never returns."""
-    from serving.build import REPO, server_env
+    from serving.packaging.build import REPO, server_env
 
     env = server_env(settings, runtime)
     argv = command(settings, port)

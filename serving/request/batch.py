@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from serving.model import LoadedModel, Outputs, to_columns
+from serving.request.model import LoadedModel, Outputs, to_columns
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,4 +1,4 @@
-"""What ``bentoml serve serving.entry:Kubricks`` imports.
+"""What ``bentoml serve serving.request.entry:Kubricks`` imports.
 
 BentoML locates a service by importing a module, so this is the one place that reads
 configuration at import time: ``KUBRICKS_SERVING_RUNTIME`` (set by ``kubricks serve`` and
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from kubricks.registry.alias_names import CHALLENGER, CHAMPION
 from kubricks.settings import get_settings
-from serving.build import BentoConfig
-from serving.service import make_service
+from serving.request.bento_config import BentoConfig
+from serving.request.service import make_service
 
 _settings = get_settings()
 _runtime = BentoConfig.from_settings(_settings)

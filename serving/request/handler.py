@@ -3,8 +3,8 @@
 :class:`RequestHandler` validates a body, completes by-key rows from the online store,
 sends each row to its traffic arm, scores through the runtime's batching and builds the
 answer. It takes the runtime and the feature lookup as arguments, so it is tested with
-fakes (tests/serving/test_handler.py); :func:`serving.service.make_service` only wires
-it into BentoML (the ``@bentoml.api`` methods and the fast path both call it).
+fakes (tests/serving/request/test_handler.py); :func:`serving.request.service.make_service`
+only wires it into BentoML (the ``@bentoml.api`` methods and the fast path both call it).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from kubricks.registry.store import CHALLENGER, CHAMPION
 from kubricks.spec import UseCaseSpec
-from serving import inference_log
-from serving.batch import Job, Scored, answers
-from serving.batcher import Overloaded
-from serving.http import one_line
-from serving.schema import Models
-from serving.traffic import Traffic, to_challenger
+from serving.request import inference_log
+from serving.request.batch import Job, Scored, answers
+from serving.request.batcher import Overloaded
+from serving.request.http import one_line
+from serving.request.schema import Models
+from serving.request.traffic import Traffic, to_challenger
 
 logger = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -50,7 +50,7 @@ class Arms(Protocol):
 
 
 class Scoring(Protocol):
-    """What the handler needs of :class:`serving.runtime.Runtime` (read-only here)."""
+    """What the handler needs of :class:`serving.request.runtime.Runtime` (read-only here)."""
 
     @property
     def ready(self) -> bool: ...

@@ -7,7 +7,7 @@ seconds of the headers (408 and the connection closed beyond: a client trickling
 cannot hold a worker), refuses anything but JSON (415: no pickle or other binary payloads
 reach a deserializer), and rewrites BentoML's 400 validation answers so their ``error``
 names the failing field, e.g. ``rows.0.Age: Input should be a valid integer``. Slow
-headers never reach ASGI; :mod:`serving.slow_clients` cuts those off in the server.
+headers never reach ASGI; :mod:`serving.request.slow_clients` cuts those off in the server.
 
 Fast path: a POST to a path in ``routes`` is answered by that handler from the buffered
 body, without BentoML's per-request API dispatch (signature inspection, dependency

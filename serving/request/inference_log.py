@@ -41,8 +41,8 @@ from kubricks.lakehouse import maintenance, tables
 from kubricks.registry.alias_names import CHALLENGER, CHAMPION
 from kubricks.settings import KubricksSettings
 from kubricks.spec import ProblemType, UseCaseSpec
-from serving.batch import Batch
-from serving.schema import feature_types
+from serving.request.batch import Batch
+from serving.request.schema import feature_types
 
 logger = logging.getLogger(__name__)
 _ARROW_TYPES = {

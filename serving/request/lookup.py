@@ -1,8 +1,9 @@
 """Feature lookups for by-key requests: one online-store read per batch of requests.
 
 Requests that arrive while a read is in flight queue up, and the next read takes all their
-keys at once (the same timer-free batching as the model's, :class:`serving.batcher.Batcher`),
-so under load the online store sees a few large reads instead of one per request.
+keys at once (the same timer-free batching as the model's,
+:class:`serving.request.batcher.Batcher`), so under load the online store sees a few large
+reads instead of one per request.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from serving.batcher import Batcher
+from serving.request.batcher import Batcher
 
 # Reads the latest features for keys: one dict per key (feature -> value), None when the
 # store holds no row for that key.

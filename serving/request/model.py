@@ -3,7 +3,7 @@
 MLflow's pyfunc wrapper rebuilds a DataFrame and enforces the signature on every call;
 here the frame is built once per batch straight from typed columns and the pipeline's
 own ``predict_proba``/``predict`` runs on it. :func:`predict_frame` gives the same
-outputs as pyfunc (tests/serving/test_model.py proves it) at a fraction of the cost.
+outputs as pyfunc (tests/serving/request/test_model.py proves it) at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 from kubricks.registry.safe_load import label, load_dir
 from kubricks.scoring.model import LoadedModel, Outputs
 from kubricks.spec import UseCaseSpec
-from serving.schema import feature_types
+from serving.request.schema import feature_types
 
 __all__ = [
     "LoadedModel",

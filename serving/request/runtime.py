@@ -26,14 +26,14 @@ from kubricks.registry.store import CHALLENGER, CHAMPION
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
 from kubricks.tracking import load_header_plugins
-from serving import model as model_io
-from serving import store
-from serving.batch import Batch, Job, Scored, score_jobs
-from serving.batcher import Batcher
-from serving.handler import ModelRefused, NotReady
-from serving.inference_log import log_table
-from serving.model import LoadedModel
-from serving.traffic import Traffic
+from serving.request import model as model_io
+from serving.request import store
+from serving.request.batch import Batch, Job, Scored, score_jobs
+from serving.request.batcher import Batcher
+from serving.request.handler import ModelRefused, NotReady
+from serving.request.inference_log import log_table
+from serving.request.model import LoadedModel
+from serving.request.traffic import Traffic
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

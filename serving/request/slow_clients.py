@@ -6,10 +6,10 @@ hundred such clients hold every connection a worker will take (the "slowloris" a
 Headers never reach ASGI, so no middleware can time them; this arms a timer in uvicorn's
 HTTP protocol when a connection opens and when a request's first byte arrives, and closes
 the connection unless the headers are complete in time. Request bodies have their own
-deadline in :class:`serving.http.GuardMiddleware`.
+deadline in :class:`serving.request.http.GuardMiddleware`.
 
 Applied in each worker process when the service class is built, like
-:mod:`serving.bentoml_fixes`. Re-check on any uvicorn upgrade: it patches uvicorn's
+:mod:`serving.request.bentoml_fixes`. Re-check on any uvicorn upgrade: it patches uvicorn's
 ``httptools`` protocol (the one uvicorn picks when httptools is installed) and its ``h11``
 fallback.
 """

@@ -19,7 +19,7 @@ from pathlib import Path
 from kubricks.registry import compiled as compiled_tags
 from kubricks.settings import KubricksSettings, resolved_bentoml_home
 from kubricks.spec import UseCaseSpec
-from serving.model import MLFLOW_SUBDIR, LoadedModel, load_mlflow_dir, with_compiled
+from serving.request.model import MLFLOW_SUBDIR, LoadedModel, load_mlflow_dir, with_compiled
 
 logger = logging.getLogger(__name__)
 DIGEST_METADATA = "model_sha256"

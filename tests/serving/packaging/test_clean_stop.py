@@ -28,8 +28,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from kubricks.settings import KubricksSettings
-from serving import local
-from serving.inference_log import log_uri
+from serving.packaging import local
+from serving.request.inference_log import log_uri
 from tests.conftest import free_port
 from tests.serving.conftest import Load
 from tests.serving.models import log_and_register

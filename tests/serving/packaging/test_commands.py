@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from kubricks.commands import serve
 from kubricks.errors import KubricksError, ServiceUnavailable
 from kubricks.settings import KubricksSettings
-from serving import build
+from serving.packaging import build
 from tests.serving.models import log_and_register
 from tests.serving.specs import dataset
 

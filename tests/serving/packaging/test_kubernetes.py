@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 from kubernetes import client
 
-from serving import kubernetes as k8s
+from serving.packaging import kubernetes as k8s
 
 
 def _render(**kw: Any) -> list[dict]:
@@ -166,7 +166,7 @@ def test_the_deploy_step_renders_the_bentos_own_secret_and_the_clusters_service_
     """kind publishes NodePorts on 127.0.0.1; other clusters get ClusterIP (node port 0), and
     the Bento reads its own Secret, never the pipelines' one."""
     from kubricks.settings import KubricksSettings
-    from serving.deploy import deploy_cluster
+    from serving.packaging.deploy import deploy_cluster
     from tests.kubricks.training.specs import classification_spec
 
     applied: list[dict] = []

@@ -16,9 +16,9 @@ from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from kubricks.spec import UseCaseSpec
-from serving import inference_log
-from serving.batch import Batch, Job, answers, score_jobs
-from serving.model import LoadedModel, Outputs, to_columns, to_frame
+from serving.request import inference_log
+from serving.request.batch import Batch, Job, answers, score_jobs
+from serving.request.model import LoadedModel, Outputs, to_columns, to_frame
 from tests.serving.specs import dataset
 
 AT = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)

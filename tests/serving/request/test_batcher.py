@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from serving.batcher import Batcher, Overloaded
+from serving.request.batcher import Batcher, Overloaded
 
 
 class Rows(list):

@@ -8,7 +8,7 @@ import json
 
 from bentoml._internal.server.http.traffic import TimeoutMiddleware
 
-from serving.bentoml_fixes import cancel_request_timers
+from serving.request.bentoml_fixes import cancel_request_timers
 
 SCOPE = {"type": "http", "method": "POST", "path": "/predict"}
 

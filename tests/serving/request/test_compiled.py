@@ -19,7 +19,8 @@ from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec, load_spec
 from kubricks.synthetic import generate
 from kubricks.training.search_space import build_pipeline, family_named
-from serving import build, store
+from serving.packaging import build
+from serving.request import store
 from tests.conftest import free_port
 from tests.registered import register_model
 from tests.serving.conftest import running

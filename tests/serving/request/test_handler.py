@@ -15,12 +15,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from kubricks.spec import UseCaseSpec
-from serving.batch import Job, Scored, score_jobs
-from serving.handler import RequestHandler
-from serving.lookup import FeatureLookup
-from serving.model import LoadedModel
-from serving.schema import Models
-from serving.traffic import Traffic
+from serving.request.batch import Job, Scored, score_jobs
+from serving.request.handler import RequestHandler
+from serving.request.lookup import FeatureLookup
+from serving.request.model import LoadedModel
+from serving.request.schema import Models
+from serving.request.traffic import Traffic
 from tests.serving.specs import dataset
 
 SPEC, FEATURES, LABEL = dataset("iris")

@@ -12,8 +12,8 @@ from deltalake import DeltaTable
 
 from kubricks.lakehouse import maintenance, tables
 from kubricks.settings import KubricksSettings
-from serving import inference_log
-from serving.batch import Batch, Job
+from serving.request import inference_log
+from serving.request.batch import Batch, Job
 from tests.serving.test_units import CHURN, churn_batch
 
 COMMITS = 2_000

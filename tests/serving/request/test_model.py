@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from kubricks.registry.safe_load import model_digest
-from serving import model as model_io
+from serving.request import model as model_io
 from tests.serving.specs import dataset
 
 CASES = {

@@ -14,7 +14,7 @@ import pytest
 from sklearn.ensemble import GradientBoostingRegressor
 
 from kubricks.settings import KubricksSettings
-from serving import build, local
+from serving.packaging import build, local
 from tests.conftest import free_port
 from tests.serving.models import log_and_register
 from tests.serving.specs import dataset

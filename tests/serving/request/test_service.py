@@ -25,9 +25,11 @@ from kubricks.registry.aliases import promote, rollback
 from kubricks.registry.safe_load import load_version
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec, load_spec
-from serving import build, deploy, webhook
-from serving.inference_log import log_uri
-from serving.model import to_frame
+from serving.packaging import build, deploy
+from serving.request import webhook
+from serving.request.bento_config import BentoConfig
+from serving.request.inference_log import log_uri
+from serving.request.model import to_frame
 from tests.conftest import free_port
 from tests.doc_examples import examples
 from tests.serving.conftest import (
@@ -429,13 +431,13 @@ def test_bento_build_packs_code_spec_and_the_served_models(spec, settings, versi
     runtime = build.prepare(settings, spec)
     bento = build.build_bento(settings, runtime)
     root = Path(bento.path)
-    assert (root / "src" / "serving" / "service.py").is_file()
+    assert (root / "src" / "serving" / "request" / "service.py").is_file()
     assert {m.tag.version for m in bento.info.models} == {
         f"v{runtime.champion}",
         f"v{runtime.challenger}",
     }
     envs = {e.name: e.value for e in bento.info.envs}
-    assert build.BentoConfig.model_validate_json(envs["KUBRICKS_SERVING_RUNTIME"]) == runtime
+    assert BentoConfig.model_validate_json(envs["KUBRICKS_SERVING_RUNTIME"]) == runtime
 
 
 def test_documented_requests_answer_as_documented(server: str, spec: UseCaseSpec) -> None:

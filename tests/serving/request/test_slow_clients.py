@@ -1,5 +1,6 @@
 """Slow clients against a real uvicorn server (both of its HTTP protocols): headers that
-trickle are cut off by serving.slow_clients, bodies that trickle get a 408 from the guard."""
+trickle are cut off by serving.request.slow_clients, bodies that trickle get a 408 from the
+guard."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import uvicorn
 
-from serving.http import GuardMiddleware
-from serving.slow_clients import limit_header_time
+from serving.request.http import GuardMiddleware
+from serving.request.slow_clients import limit_header_time
 from tests.conftest import free_port
 
 HEADER_SECONDS = 1.0

@@ -19,10 +19,10 @@ from kubricks.spec import load_spec
 from kubricks.synthetic import generate
 from kubricks.training.labels import plain
 from kubricks.training.search_space import build_pipeline, family_named
-from serving import inference_log, schema, traffic, webhook
-from serving.batch import Batch, Job, score_jobs
-from serving.http import one_line
-from serving.model import LoadedModel
+from serving.request import inference_log, schema, traffic, webhook
+from serving.request.batch import Batch, Job, score_jobs
+from serving.request.http import one_line
+from serving.request.model import LoadedModel
 
 CHURN = load_spec("churn")
 
