@@ -14,7 +14,7 @@ from kubricks.lakehouse import maintenance, tables
 from kubricks.settings import KubricksSettings
 from serving.request import inference_log
 from serving.request.batch import Batch, Job
-from tests.serving.test_units import CHURN, churn_batch
+from tests.serving.request.test_units import CHURN, churn_batch
 
 COMMITS = 2_000
 
