@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))  # the serving package, not benchmarks/serving.py
 from kubricks.lakehouse import maintenance, tables  # noqa: E402
 from kubricks.settings import KubricksSettings  # noqa: E402
 from kubricks.spec import load_spec  # noqa: E402
-from serving.inference_log import log_schema, log_uri  # noqa: E402
+from serving.request.inference_log import log_schema, log_uri  # noqa: E402
 
 FLUSH_SECONDS = 2.0
 

@@ -222,7 +222,7 @@ def write_inference_log(spec: Any, settings: Any) -> None:
     from kubricks.lakehouse import tables
     from kubricks.lakehouse.gold import read_gold
     from kubricks.scoring.batch import predictions_table
-    from serving.inference_log import log_schema, log_uri
+    from serving.request.inference_log import log_schema, log_uri
 
     options = settings.storage_options()
     gold, _ = read_gold(spec, settings)

@@ -55,7 +55,7 @@ from kubricks import services  # noqa: E402
 from kubricks.settings import KubricksSettings  # noqa: E402
 from kubricks.spec import load_spec  # noqa: E402
 from kubricks.synthetic import generate  # noqa: E402
-from serving import build, deploy, local  # noqa: E402
+from serving.packaging import build, deploy, local  # noqa: E402
 from tests.serving.models import log_and_register  # noqa: E402
 
 console = Console()

@@ -40,7 +40,7 @@ from kubricks.spark import get_spark
 from kubricks.spec import load_spec
 from kubricks.synthetic import write_synthetic
 from kubricks.training.search_space import build_pipeline, family_named
-from serving import build, local
+from serving.packaging import build, local
 from tests.registered import register_model
 
 console = Console()

@@ -13,7 +13,7 @@ def deploy(usecase: str, registered: Input[Model], parent_run_id: str) -> str:
     """
     from kubricks.steps.handoff import plan
     from kubricks.steps.step import step
-    from serving.deploy import deploy_cluster, deploy_local
+    from serving.packaging.deploy import deploy_cluster, deploy_local
 
     with step("deploy", usecase, parent_run_id) as ctx:
         handoff = plan(ctx.client(), ctx.spec, registered.metadata.get("version"))

@@ -12,8 +12,8 @@ from kubricks.lakehouse import tables
 from kubricks.lakehouse.ingest import layer_tables
 from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
-from serving import build, client, local
-from serving.schema import feature_types
+from serving.packaging import build, client, local
+from serving.request.schema import feature_types
 
 SAMPLED = 200  # gold rows looked at for complete ones
 START_SECONDS = 300.0  # a loaded laptop can take minutes to import BentoML and load a model

@@ -203,7 +203,7 @@ class KubricksSettings(BaseSettings):
     serving_fast_path: bool = Field(
         True,
         description="Answer /predict and /predict_by_key in the service's ASGI layer, without"
-        " BentoML's per-request API dispatch (same contract; see serving/http.py).",
+        " BentoML's per-request API dispatch (same contract; see serving/request/http.py).",
     )
     serving_compiled: bool = Field(
         True,

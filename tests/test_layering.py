@@ -66,7 +66,12 @@ def broken(extra: tuple[str, str] | None = None) -> set[str]:
 def test_every_declared_contract_type_is_checked_here() -> None:
     types = {c["type"] for c in config().contracts_options}
     assert types <= set(TYPES)
-    assert {c.name for c in contracts()} >= {"top-layers", "core-layers", "no-cycles"}
+    assert {c.name for c in contracts()} >= {
+        "top-layers",
+        "core-layers",
+        "no-cycles",
+        "serving-request-below-packaging",
+    }
 
 
 def test_imports_inside_functions_are_in_the_graph() -> None:
@@ -85,13 +90,15 @@ def test_imports_inside_functions_are_in_the_graph() -> None:
         ("kubricks.monitoring.run", "kubricks.scoring.batch", "core-layers"),
         ("kubricks.settings", "kubricks.storage", "core-layers"),
         ("kubricks.runs.correlation", "kubricks.steps.step", "core-layers"),
-        ("kubricks.registry.champion", "serving.runtime", "core-below-serving"),
+        ("kubricks.registry.champion", "serving.request.runtime", "core-below-serving"),
         ("kubricks.scoring.batch", "components.train", "core-below-serving"),
         ("kubricks.training.automl", "kubricks.commands.train", "core-layers"),
-        ("serving.service", "components.tasks", "top-layers"),
+        ("serving.request.service", "components.tasks", "top-layers"),
         ("components.train", "pipelines.training", "top-layers"),
         ("pipelines.training", "kubricks.commands.train", "top-layers"),
         ("components.tasks", "components.finish", "no-cycles"),
+        ("serving.request.entry", "serving.packaging.build", "serving-request-below-packaging"),
+        ("serving.request.store", "serving.packaging.local", "serving-request-below-packaging"),
         ("kubricks.registry.store", "kubricks.registry.gate", "no-cycles"),
         ("kubricks.monitoring.run", "kubricks.retraining.loop", "core-layers"),
         ("kubricks.retraining.loop", "kubricks.commands.monitor", "core-layers"),
@@ -113,8 +120,9 @@ def test_an_import_against_the_layers_breaks_a_contract(
     [
         ("pipelines.training", "components.train"),
         ("kubricks.commands.train", "pipelines.local"),
-        ("components.train", "serving.build"),
-        ("serving.runtime", "kubricks.registry.champion"),
+        ("components.train", "serving.packaging.build"),
+        ("serving.request.runtime", "kubricks.registry.champion"),
+        ("serving.packaging.deploy", "serving.request.webhook"),
         ("kubricks.steps.step", "kubricks.registry.store"),
         ("kubricks.monitoring.run", "kubricks.training.metrics"),
         ("kubricks.spark_k8s.score_job", "kubricks.scoring.batch"),

@@ -272,7 +272,7 @@ def check_apply_as_runner() -> list[str]:
 
     from kubricks.settings import KubricksSettings
     from kubricks.spark_k8s.sparkapp import GROUP, PLURAL, VERSION, render_spark_application
-    from serving import kubernetes as bento
+    from serving.packaging import kubernetes as bento
 
     api = impersonating(*RUNNER)
     settings = KubricksSettings(
@@ -466,7 +466,7 @@ def check_secret_policies() -> list[str]:
         VERSION,
         render_spark_application,
     )
-    from serving import kubernetes as bento
+    from serving.packaging import kubernetes as bento
 
     runner = impersonating(*RUNNER)
     spark = impersonating(*SPARK)

@@ -99,8 +99,8 @@ def runner_role(namespace: str) -> dict[str, Any]:
     """Exactly what the pipeline steps do in the Kubricks namespace, and nothing more.
 
     Serving's deploy step creates or patches the Bento's Deployment, Service and HPA
-    (``serving.kubernetes.apply_manifests``); Spark steps create a SparkApplication, read its
-    status, delete it when done, and read the driver's log for its error line
+    (``serving.packaging.kubernetes.apply_manifests``); Spark steps create a SparkApplication,
+    read its status, delete it when done, and read the driver's log for its error line
     (``kubricks.spark_k8s.sparkapp``).
     """
     write = ["create", "patch"]

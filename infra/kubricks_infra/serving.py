@@ -1,5 +1,5 @@
 """The Bento's Deployment, Service (NodePort, mapped to localhost) and HPA, rendered by
-``serving.kubernetes.bento_manifests`` (the same objects the deploy step applies)."""
+``serving.packaging.kubernetes.bento_manifests`` (the same objects the deploy step applies)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pulumi_kubernetes as k8s
 
 from kubricks_infra import k8s as m
 from kubricks_infra.config import PlatformConfig
-from serving.kubernetes import bento_manifests, serve_args, serving_name
+from serving.packaging.kubernetes import bento_manifests, serve_args, serving_name
 
 PORT = 3000
 

@@ -57,7 +57,7 @@ class Started:
     def stop(self, settings: KubricksSettings, spec: UseCaseSpec) -> list[str]:
         """Stop what this run started; returns what was stopped, for the one-line error."""
         from kubricks import services
-        from serving import local
+        from serving.packaging import local
 
         stopped = []
         if self.serving and local.stop(settings, spec.name):
@@ -138,7 +138,7 @@ def _run(
     from kubricks import services
     from kubricks.commands import models, pipelines, platform
     from kubricks.commands.lakehouse import print_tables
-    from serving import local
+    from serving.packaging import local
 
     data = f"{rows:,} synthetic rows" if ingested == SYNTHETIC else ingested or spec.source.path
     section(f"Kubricks demo: {spec.name}, {data}")
@@ -179,7 +179,7 @@ def monitoring_story(settings, spec, started: Started | None = None) -> None:
     from demo.story import run_story
     from kubricks.commands.monitor import print_result
     from kubricks.spark import get_spark
-    from serving.deploy import deploy_local
+    from serving.packaging.deploy import deploy_local
 
     title = "Monitoring: three months served, labels landing, the closed loop"
     if started is not None:

@@ -23,7 +23,7 @@ def up() -> None:
 def status() -> None:
     """Report the tracking server and every model server this home started."""
     from kubricks import services
-    from serving import local
+    from serving.packaging import local
 
     settings = get_settings()
     s = services.mlflow_status(settings)
@@ -63,7 +63,7 @@ def _version(value: object) -> str:
 def down() -> None:
     """Stop the local services cleanly (model servers first, then the tracking server)."""
     from kubricks import services
-    from serving import local
+    from serving.packaging import local
 
     settings = get_settings()
     for usecase in local.stop_all(settings):

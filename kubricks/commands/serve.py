@@ -42,7 +42,7 @@ def serve(
     connections, requests in flight answered, the inference log committed) and it exits 0.
     """
     from kubricks.spec import load_spec
-    from serving import build, local
+    from serving.packaging import build, local
 
     overrides: dict[str, object] = {}
     if port is not None:
@@ -86,7 +86,7 @@ def serve(
 
 def _stop(settings, usecase: str | None) -> None:
     from kubricks.spec import load_spec
-    from serving import local
+    from serving.packaging import local
 
     if usecase:
         name = load_spec(resolved_usecase(usecase), settings.usecases_dir).name
@@ -114,8 +114,8 @@ def predict(
     """Ask a running service: by key (features from the online store) or with rows."""
     from kubricks.spec import load_spec, parse_key
     from kubricks.usecase import short
-    from serving import client
-    from serving.local import url as local_url
+    from serving.packaging import client
+    from serving.packaging.local import url as local_url
 
     settings = get_settings()
     spec = load_spec(usecase, settings.usecases_dir)
@@ -156,7 +156,7 @@ def bento_build(usecase: UseCase = AUTO) -> None:
     """Build the Bento (code, spec, champion model); containerize it where Docker runs."""
     from kubricks.settings import resolved_bentoml_home
     from kubricks.spec import load_spec
-    from serving import build
+    from serving.packaging import build
 
     settings = get_settings()
     spec = load_spec(usecase, settings.usecases_dir)

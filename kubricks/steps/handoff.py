@@ -1,7 +1,7 @@
 """The deploy step's hand-off to serving: which concrete version ``champion`` names now.
 
 The step (``components/deploy.py``) then hot-swaps the local server or applies the cluster
-objects (``serving.deploy``); this core half only resolves and describes the version.
+objects (``serving.packaging.deploy``); this core half only resolves and describes the version.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from serving.kubernetes import K8S_VERSION
+from serving.packaging.kubernetes import K8S_VERSION
 from tests.infra.conftest import Recorded, Registration, run_program, unwrap
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -308,10 +308,10 @@ def test_runner_role_covers_what_the_steps_call(program: Recorded) -> None:
     (runner,) = [r for r in objects(program, "Role") if r["metadata"]["name"].endswith("runner")]
     spark_rule = next(r for r in runner["rules"] if r["resources"] == ["sparkapplications"])
     assert _verbs_used_by_spark_steps() <= set(spark_rule["verbs"])
-    # serving.kubernetes.apply_manifests only ever creates, then patches on 409
+    # serving.packaging.kubernetes.apply_manifests only ever creates, then patches on 409
     import inspect
 
-    from serving import kubernetes as serving_k8s
+    from serving.packaging import kubernetes as serving_k8s
 
     source = inspect.getsource(serving_k8s.apply_manifests)
     assert set(re.findall(r'f"(create|patch|delete|replace|read|list)_', source)) == {

@@ -19,7 +19,7 @@ import pytest
 from kubricks import pods
 from kubricks.settings import KubricksSettings
 from kubricks.spark_k8s import sparkapp
-from serving import kubernetes as bento
+from serving.packaging import kubernetes as bento
 
 REPO = Path(__file__).resolve().parents[2]
 HOME = REPO / "kubricks" / "pods.py"

@@ -25,8 +25,8 @@ from kubricks.settings import KubricksSettings
 from kubricks.spec import UseCaseSpec
 from kubricks.synthetic import write_synthetic
 from kubricks.training.search_space import preprocessor
-from serving import deploy, local
-from serving.build import BentoConfig
+from serving.packaging import deploy, local
+from serving.request.bento_config import BentoConfig
 from tests.serving.models import log_and_register
 
 

@@ -40,7 +40,7 @@ from kubricks.spec import UseCaseSpec, load_spec
 from kubricks.spec_infer import infer_spec
 from kubricks.synthetic import write_synthetic
 from kubricks.training.search_space import build_pipeline, family_named
-from serving import build
+from serving.packaging import build
 from tests.conftest import free_port
 from tests.registered import register_model
 from tests.serving.conftest import running

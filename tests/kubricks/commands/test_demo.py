@@ -21,7 +21,7 @@ from kubricks.errors import KubricksError
 from kubricks.lakehouse.ingest import layer_tables
 from kubricks.settings import KubricksSettings
 from kubricks.spec import EVENT_TIME_COLUMN, load_spec
-from serving import local
+from serving.packaging import local
 from tests.conftest import free_port
 from tests.kubricks.monitoring.wine import wine_frame, wine_model, wine_spec
 from tests.serving.models import log_and_register
