@@ -68,6 +68,7 @@ COPY kubricks ./kubricks
 COPY components ./components
 COPY pipelines ./pipelines
 COPY serving ./serving
+COPY demo ./demo
 COPY usecases ./usecases
 RUN uv pip install --no-cache --no-deps . \
     && python -c "import kubricks, components, pipelines, serving, pyspark, mlflow, psycopg"

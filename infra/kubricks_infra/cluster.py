@@ -15,7 +15,7 @@ import pulumi_command as command
 
 # What goes into the image: a change to any of these rebuilds it under a new tag.
 IMAGE_INPUTS = ("Dockerfile", "requirements.lock", "pyproject.toml")
-IMAGE_PACKAGES = ("kubricks", "components", "pipelines", "serving", "usecases")
+IMAGE_PACKAGES = ("kubricks", "components", "pipelines", "serving", "demo", "usecases")
 
 
 def source_digest(root: Path) -> str:

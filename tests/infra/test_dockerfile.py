@@ -113,6 +113,9 @@ def test_every_package_is_copied_and_the_context_lets_it_through() -> None:
         args.split()[1] for op, args in _instructions() if op == "COPY" and "--chmod" in args
     ]
     assert packages <= set(copies)
+    from kubricks_infra.cluster import IMAGE_PACKAGES
+
+    assert packages <= set(IMAGE_PACKAGES)  # a change to any package gives the image a new tag
     ignore = (REPO / ".dockerignore").read_text().splitlines()
     assert ignore[1] == "**"  # everything is excluded unless re-included below
     allowed = {line[1:].removesuffix("/**") for line in ignore if line.startswith("!")}
