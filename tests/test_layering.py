@@ -127,7 +127,7 @@ def test_an_import_against_the_layers_breaks_a_contract(
         ("kubricks.monitoring.run", "kubricks.training.metrics"),
         ("kubricks.spark_k8s.score_job", "kubricks.scoring.batch"),
         ("kubricks.retraining.loop", "kubricks.monitoring.run"),
-        ("demo.serve", "serving.build"),
+        ("demo.serve", "serving.packaging.build"),
         ("kubricks.commands.demo", "demo.story"),
     ],
 )
