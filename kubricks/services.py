@@ -54,14 +54,26 @@ def _pid_file(settings: KubricksSettings, name: str) -> Path:
     return run_dir(settings) / f"{name}.pid"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` still runs: a child of ours that exited is reaped, and a zombie (exited,
+    not yet reaped by its parent) counts as gone, so a stop waits only for real work."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return False  # our own child, now reaped
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _read_pid(settings: KubricksSettings, name: str) -> int | None:
@@ -166,7 +178,7 @@ def mlflow_url(settings: KubricksSettings) -> str:
 def mlflow_status(settings: KubricksSettings) -> ServiceStatus:
     url = mlflow_url(settings)
     pid = _read_pid(settings, "mlflow")
-    running = pid is not None and _alive(pid)
+    running = pid is not None and process_alive(pid)
     note = "stale pid file" if pid is not None and not running else ""
     return ServiceStatus("mlflow", url, pid if running else None, running, healthy(url), note)
 
@@ -220,17 +232,17 @@ def stop_mlflow(settings: KubricksSettings, timeout: float = 20.0) -> bool:
     """Stop the server's whole process group; True if something was stopped."""
     pid = _read_pid(settings, "mlflow")
     _pid_file(settings, "mlflow").unlink(missing_ok=True)
-    if pid is None or not _alive(pid):
+    if pid is None or not process_alive(pid):
         return False
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and process_alive(pid):
         time.sleep(0.2)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-    if _alive(pid):
+    if process_alive(pid):
         os.killpg(pid, signal.SIGKILL)
     return True

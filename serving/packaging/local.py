@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from kubricks.errors import KubricksError
-from kubricks.services import run_dir
+from kubricks.services import process_alive, run_dir
 from kubricks.settings import KubricksSettings
 
 if TYPE_CHECKING:
@@ -152,26 +152,6 @@ def exec_foreground(settings: KubricksSettings, runtime: BentoConfig, port: int)
     os.execve(argv[0], argv, env)
 
 
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG) != (0, 0):
-            return False  # our own child, now reaped
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -194,7 +174,7 @@ def stop(settings: KubricksSettings, usecase: str, timeout: float = 30.0) -> boo
     group, kill whatever outlives ``timeout``. True if a running server was stopped."""
     pid = _read_pid(pid_file(settings, usecase))
     _forget(settings, usecase)
-    if pid is None or not _alive(pid):
+    if pid is None or not process_alive(pid):
         return False
     try:
         group = os.getpgid(pid)
@@ -205,7 +185,7 @@ def stop(settings: KubricksSettings, usecase: str, timeout: float = 30.0) -> boo
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid) and not (own_group and _group_alive(group)):
+        if not process_alive(pid) and not (own_group and _group_alive(group)):
             return True
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
@@ -222,7 +202,7 @@ def servers(settings: KubricksSettings) -> list[ServerStatus]:
     for path in sorted(run_dir(settings).glob(f"{PREFIX}*.pid")):
         usecase = path.stem.removeprefix(PREFIX)
         pid = _read_pid(path)
-        if pid is None or not _alive(pid):
+        if pid is None or not process_alive(pid):
             _forget(settings, usecase)  # a crash or a foreground server that ended
             continue
         try:
