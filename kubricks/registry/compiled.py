@@ -109,7 +109,7 @@ class CompiledModel:
     def __init__(self, model: Any, onnx_bytes: bytes, fast_preprocess: bool = True) -> None:
         import onnxruntime
 
-        from kubricks.training.fast_preprocess import for_pipeline
+        from kubricks.training.fast_preprocess import FastPreprocess, for_pipeline
 
         self.preprocess, estimator = split(model)
         # The fitted preprocessing as array lookups when every step is one it reproduces
@@ -119,6 +119,8 @@ class CompiledModel:
             fast, self.preprocessing_note = for_pipeline(model)
             if fast is not None:
                 self.preprocess = fast
+        # The fast form also reads columns as arrays by name (fast_preprocess.Columns).
+        self.takes_columns = fast_preprocess and isinstance(self.preprocess, FastPreprocess)
         self.classification = _is_classifier(estimator)
         if self.classification:
             self.classes_ = estimator.classes_

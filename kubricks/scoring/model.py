@@ -99,9 +99,14 @@ class LoadedModel:
         """The model's input columns, in the spec's order."""
         return frame[self.spec.gold_feature_columns()]
 
-    def predict(self, frame: pd.DataFrame) -> Outputs:
-        """Labels as the original values, decided from ``predict_proba`` when there is one."""
+    def predict(self, frame: pd.DataFrame | Mapping[str, Any]) -> Outputs:
+        """Labels as the original values, decided from ``predict_proba`` when there is one.
+
+        ``frame`` may also be the columns as arrays by name: the fast preprocessing reads
+        them as they are, anything else gets them as a DataFrame."""
         predictor = self.predictor
+        if not isinstance(frame, pd.DataFrame) and not getattr(predictor, "takes_columns", False):
+            frame = pd.DataFrame(frame)
         if self.classification and hasattr(predictor, "predict_proba"):
             proba = np.asarray(predictor.predict_proba(frame), dtype=float)
             return Outputs(self.decide(proba), proba, self.classes)

@@ -22,7 +22,7 @@ or error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,23 @@ from kubricks.training.encoding import MISSING, UNKNOWN, CategoryText, as_text
 
 logger = logging.getLogger(__name__)
 _CACHE_LIMIT = 4096  # distinct raw values remembered per categorical column
+# What the fast form reads: a DataFrame, or its columns as arrays by name (serving builds
+# those straight from the request rows; a DataFrame per batch cost more than the model).
+Columns = pd.DataFrame | Mapping[str, Any]
+
+
+def row_count(frame: Columns) -> int:
+    if isinstance(frame, pd.DataFrame):
+        return len(frame)
+    return len(next(iter(frame.values()))) if frame else 0
+
+
+def as_frame(frame: Columns, columns: list[str] | None = None) -> pd.DataFrame:
+    """``frame`` (or only ``columns`` of it) as a DataFrame, for the scikit-learn steps."""
+    if isinstance(frame, pd.DataFrame):
+        return frame if columns is None else frame[columns]
+    names = list(frame) if columns is None else columns
+    return pd.DataFrame({name: frame[name] for name in names})
 
 
 class Unsupported(Exception):
@@ -54,11 +71,11 @@ class _Numeric:
     scale: np.ndarray | None
     calendar: CalendarFeatures | None
 
-    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+    def __call__(self, frame: Columns) -> np.ndarray:
         if self.calendar is not None:
-            x = np.asarray(self.calendar.transform(frame[self.columns]), dtype=np.float64)
+            x = np.asarray(self.calendar.transform(as_frame(frame, self.columns)), dtype=np.float64)
         else:
-            x = np.empty((len(frame), len(self.columns)), dtype=np.float64)
+            x = np.empty((row_count(frame), len(self.columns)), dtype=np.float64)
             for j, name in enumerate(self.columns):
                 x[:, j] = np.asarray(frame[name], dtype=np.float64)
         missing = np.isnan(x)
@@ -102,8 +119,9 @@ class _Categorical:
             self.cache[key] = code
         return code
 
-    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
-        values = frame[self.column].tolist()
+    def __call__(self, frame: Columns) -> np.ndarray:
+        column = frame[self.column]
+        values = column.tolist() if hasattr(column, "tolist") else list(column)
         codes = np.fromiter((self.code(v) for v in values), dtype=np.int64, count=len(values))
         if self.onehot:
             out = np.zeros((len(values), self.width), dtype=np.float64)
@@ -181,19 +199,20 @@ def _categorical(columns: list[str], steps: list[Any]) -> _Categorical:
 class FastPreprocess:
     """A fitted ``ColumnTransformer`` as array lookups; ``transform`` returns its matrix."""
 
-    def __init__(self, source: Any, blocks: list[Callable[[pd.DataFrame], np.ndarray]]) -> None:
+    def __init__(self, source: Any, blocks: list[Callable[[Columns], np.ndarray]]) -> None:
         self.source = source  # the scikit-learn transformer: the answer when a batch is odd
         self.blocks = blocks
         self.fallbacks = 0
 
     def transform(self, frame: Any) -> np.ndarray:
-        if isinstance(frame, pd.DataFrame):
+        if isinstance(frame, pd.DataFrame | Mapping):
             try:
                 parts = [block(frame) for block in self.blocks]
-                return np.hstack(parts) if parts else np.empty((len(frame), 0))
+                return np.hstack(parts) if parts else np.empty((row_count(frame), 0))
             except Exception as exc:  # scikit-learn answers, or raises its own clear error
                 self.fallbacks += 1
                 logger.debug("fast preprocessing handed a batch to scikit-learn: %s", exc)
+            frame = as_frame(frame)
         return np.asarray(self.source.transform(frame))
 
 
@@ -209,7 +228,7 @@ def derive(preprocess: Any) -> FastPreprocess:
         raise Unsupported("the ColumnTransformer's output is sparse")
     if getattr(inner, "_sklearn_output_config", {}).get("transform") not in (None, "default"):
         raise Unsupported("the ColumnTransformer outputs a DataFrame")
-    blocks: list[Callable[[pd.DataFrame], np.ndarray]] = []
+    blocks: list[Callable[[Columns], np.ndarray]] = []
     for name, transformer, columns in inner.transformers_:
         if isinstance(transformer, str):
             if transformer == "drop":
@@ -230,7 +249,10 @@ def derive(preprocess: Any) -> FastPreprocess:
 
 class FastPipeline:
     """The fast preprocessing, then the pipeline's own fitted estimator: quacks like the
-    pipeline (``predict_proba``, ``predict``, ``classes_``) for scoring with scikit-learn."""
+    pipeline (``predict_proba``, ``predict``, ``classes_``) for scoring with scikit-learn,
+    and also takes the columns as arrays by name (:data:`Columns`)."""
+
+    takes_columns = True
 
     def __init__(self, preprocess: FastPreprocess, estimator: Any) -> None:
         self.preprocess = preprocess

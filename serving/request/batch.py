@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from serving.request.model import LoadedModel, Outputs, to_columns
 
@@ -73,7 +72,7 @@ def score_jobs(model: LoadedModel, jobs: Sequence[Job]) -> Batch:
     """One model call for every job; raises when the model fails or answers non-finite."""
     rows = list(itertools.chain.from_iterable(job.rows for job in jobs))
     columns = to_columns(model.spec, rows)
-    out = model.predict(pd.DataFrame(columns))
+    out = model.predict(columns)
     numbers = out.probabilities if out.probabilities is not None else out.labels
     if numbers.dtype.kind == "f" and not np.isfinite(numbers).all():
         raise ValueError("the model returned non-finite values for these rows")

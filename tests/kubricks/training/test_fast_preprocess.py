@@ -49,10 +49,15 @@ def check_all_preprocessors(spec: UseCaseSpec, train: pd.DataFrame, rows: pd.Dat
         for scale in (True, False):
             fitted = preprocessor(variant, scale=scale).fit(train[features])
             fast = derive(fitted)
-            assert_same(fast.transform(rows[features]), fitted.transform(rows[features]))
+            expected = fitted.transform(rows[features])
+            assert_same(fast.transform(rows[features]), expected)
+            # serving hands the columns as arrays by name, with no DataFrame around them
+            assert_same(fast.transform({n: rows[n].to_numpy() for n in features}), expected)
             for i in range(0, len(rows), 37):  # single rows: what a served request holds
                 one = rows[features].iloc[[i]]
                 assert_same(fast.transform(one), fitted.transform(one))
+                columns = {n: one[n].to_numpy() for n in features}
+                assert_same(fast.transform(columns), fitted.transform(one))
             assert fast.fallbacks == 0
 
 
@@ -183,3 +188,22 @@ def test_a_batch_the_fast_form_cannot_read_gets_scikit_learns_answer() -> None:
     with pytest.raises(ValueError):
         fast.transform(text)
     assert fast.fallbacks == 2
+
+
+def test_columns_by_name_fall_back_to_scikit_learn_as_a_frame() -> None:
+    """A Mapping the fast form cannot read reaches scikit-learn as the same DataFrame."""
+    spec = load_spec("churn")
+    features = spec.gold_feature_columns()
+    frame = pd.DataFrame(
+        {c: [1.0, 2.0, 3.0] for c in features}
+        | {"Geography": ["France", "Spain", "Germany"], "Gender": ["Male", "Female", "Male"]}
+    )
+    fitted = preprocessor(spec, scale=True).fit(frame)
+    fast = derive(fitted)
+    columns = {n: frame[n].to_numpy() for n in features}
+    columns["Age"] = np.array(["forty", 2.0, 3.0], dtype=object)
+    with pytest.raises(ValueError):
+        fitted.transform(pd.DataFrame(columns))
+    with pytest.raises(ValueError):
+        fast.transform(columns)
+    assert fast.fallbacks == 1
