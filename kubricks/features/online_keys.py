@@ -26,16 +26,18 @@ from feast.type_map import python_values_to_proto_values
 from kubricks.errors import KubricksError
 
 
+def entity_keys(join_key: str, value_type: ValueType, keys: list) -> list[EntityKeyProto]:
+    """Feast's entity key of each (single-column) key value."""
+    values = python_values_to_proto_values(list(keys), value_type)
+    return [EntityKeyProto(join_keys=[join_key], entity_values=[value]) for value in values]
+
+
 def serialized(store: FeatureStore, join_key: str, value_type: ValueType, keys: list) -> list:
     """Feast's byte form of each key, as the online store indexes it."""
-    values = python_values_to_proto_values(list(keys), value_type)
     version = store.config.entity_key_serialization_version
     return [
-        serialize_entity_key(
-            EntityKeyProto(join_keys=[join_key], entity_values=[value]),
-            entity_key_serialization_version=version,
-        )
-        for value in values
+        serialize_entity_key(proto, entity_key_serialization_version=version)
+        for proto in entity_keys(join_key, value_type, keys)
     ]
 
 

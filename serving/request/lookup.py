@@ -34,22 +34,17 @@ class Keys:
 
 def feast_reader(spec: Any, settings: Any) -> Reader:
     """Latest features per key from the use case's Feast online store (opened on first use)."""
-    from kubricks.features.store import feature_refs, feature_store
+    from kubricks.features.online import read_latest
+    from kubricks.features.store import feature_store, feature_view_name
 
-    store: Any = None
-    features = spec.gold_feature_columns()
+    opened: tuple[Any, Any] | None = None
 
     def read(keys: list[Any]) -> list[dict[str, Any] | None]:
-        nonlocal store
-        if store is None:
+        nonlocal opened
+        if opened is None:
             store = feature_store(spec, settings)
-        rows = [{spec.entity_key: k} for k in keys]
-        data = store.get_online_features(features=feature_refs(spec), entity_rows=rows).to_dict()
-        found: list[dict[str, Any] | None] = []
-        for i in range(len(keys)):
-            row = {name: data[name][i] for name in features}
-            found.append(None if all(v is None for v in row.values()) else row)
-        return found
+            opened = store, store.get_feature_view(feature_view_name(spec))
+        return read_latest(*opened, spec, keys)
 
     return read
 
