@@ -76,13 +76,22 @@ def gold_like(spec, rows: int) -> pd.DataFrame:
     return generate(spec, rows, seed=11)
 
 
-def wrk(url: str, body: str, connections: int, seconds: int) -> dict[str, float]:
-    """One wrk run; requests/s, p50, p99 (ms) and errors (non-2xx + socket errors)."""
+def wrk(url: str, body: str | list[str], connections: int, seconds: int) -> dict[str, float]:
+    """One wrk run; requests/s, p50, p99 (ms) and errors (non-2xx + socket errors).
+
+    A list of bodies is sent in turn (distinct rows or keys, as real traffic has: one
+    repeated key would let a lookup answer every request in a batch with one read)."""
     script = Path(tempfile.mkdtemp()) / "post.lua"
+    bodies = [body] if isinstance(body, str) else body
     script.write_text(
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = {json.dumps(body)}\n"
+        f"bodies = {{{', '.join(json.dumps(b) for b in bodies)}}}\n"
+        "i = 0\n"
+        "request = function()\n"
+        "  i = i % #bodies + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[i])\n"
+        "end\n"
     )
     threads = 1 if connections == 1 else 2
     out = subprocess.run(
@@ -314,11 +323,16 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{naive_port}/readyz")
 
         records = features.to_dict("records")  # ints stay ints: pyfunc enforces the signature
+
+        def chunks(field: str) -> Any:
+            """Bodies of n rows each, from distinct customers (1,000 rows in all)."""
+            return lambda n: [json.dumps({field: records[i : i + n]}) for i in range(0, 1000, n)]
+
         bodies = {
-            "kubricks": lambda n: json.dumps({"rows": records[:n]}),
-            "kubricks-api": lambda n: json.dumps({"rows": records[:n]}),
-            "mlflow": lambda n: json.dumps({"dataframe_records": records[:n]}),
-            "naive-bento": lambda n: json.dumps({"rows": records[:n]}),
+            "kubricks": chunks("rows"),
+            "kubricks-api": chunks("rows"),
+            "mlflow": chunks("dataframe_records"),
+            "naive-bento": chunks("rows"),
         }
         urls = {
             "kubricks": f"{ours.url}/predict",
@@ -328,7 +342,7 @@ def main() -> None:
         }
         for name, url in urls.items():  # each answers the body we will send
             answer = httpx.post(
-                url, content=bodies[name](1), headers={"content-type": "application/json"}
+                url, content=bodies[name](1)[0], headers={"content-type": "application/json"}
             )
             assert answer.status_code == 200, (name, answer.text)
         results: dict[tuple[str, str, int], dict[str, float]] = {}
@@ -380,7 +394,7 @@ def main() -> None:
         console.print(targets(results))
 
         # Hot swap under load: the champion moves to v2 while wrk runs at concurrency 16.
-        body = bodies["kubricks"](1)
+        body = bodies["kubricks"](1)[0]
         swap_result: dict[str, Any] = {}
 
         def swap() -> None:
@@ -391,7 +405,7 @@ def main() -> None:
 
         thread = threading.Thread(target=swap)
         thread.start()
-        under_swap = wrk(urls["kubricks"], body, 16, args.seconds)
+        under_swap = wrk(urls["kubricks"], bodies["kubricks"](1), 16, args.seconds)
         thread.join()
         after = httpx.post(
             urls["kubricks"], content=body, headers={"content-type": "application/json"}

@@ -5,7 +5,9 @@ each family's default configuration is trained on gold, registered with the gate
 and compiled the way the gate compiles a passed model (kubricks.registry.compiled.record).
 Each champion is then served twice on the same port, one after the other: through its
 compiled (ONNX) form and through scikit-learn (``KUBRICKS_SERVING_COMPILED=false``); wrk
-sends single rows at c=16 to ``/predict`` and single keys to ``/predict_by_key``. The load
+sends single rows at c=16 to ``/predict`` and single keys to ``/predict_by_key``, cycling
+through 1,000 distinct customers (one repeated key would let a lookup batch read one key
+for every request in it). The load
 average is printed beside each run: the machine is shared, so read ratios measured in one
 run, not absolute numbers.
 """
@@ -90,8 +92,8 @@ def serve_and_measure(
     settings: KubricksSettings,
     spec: Any,
     version: str,
-    body: str,
-    key_body: str | None,
+    body: list[str],
+    key_body: list[str] | None,
     seconds: int,
 ) -> dict[str, Any]:
     started = local.start(settings, build.prepare(settings, spec, champion=version), timeout=300)
@@ -103,7 +105,9 @@ def serve_and_measure(
         # Warm both routes first: a worker settles its heap (warm-up, gc.freeze) just after it
         # reports ready, and the first by-key lookups open the online store.
         for url, (route, payload) in routes.items():
-            answer = httpx.post(url, content=payload, headers={"content-type": "application/json"})
+            answer = httpx.post(
+                url, content=payload[0], headers={"content-type": "application/json"}
+            )
             assert answer.status_code == 200, (route, answer.text)
             wrk(url, payload, 16, 3)
         for url, (route, payload) in routes.items():
@@ -225,10 +229,13 @@ def run_families(
         features = spec.gold_feature_columns()
         train, holdout = train_test_split(gold, test_size=0.2, random_state=0)
         client = MlflowClient(settings.resolved_tracking_uri)
+        # Single rows and single keys of 1,000 distinct customers, sent in turn.
         row = gold.iloc[[0]]
-        body = json.dumps({"rows": json.loads(row[features].to_json(orient="records"))})
-        key_body = json.dumps({"keys": [int(row[spec.entity_key].iloc[0])]})
-        console.print(f"single row: {body}")
+        customers = gold.iloc[:1000]
+        records = json.loads(customers[features].to_json(orient="records"))
+        body = [json.dumps({"rows": [record]}) for record in records]
+        key_body = [json.dumps({"keys": [int(k)]}) for k in customers[spec.entity_key]]
+        console.print(f"single rows like: {body[0]}")
         venv = mlserver_venv(home) if with_mlserver else None
         for name in only or FAMILIES:
             family = family_named("classification", name)

@@ -4,6 +4,12 @@ Requests that arrive while a read is in flight queue up, and the next read takes
 keys at once (the same timer-free batching as the model's,
 :class:`serving.request.batcher.Batcher`), so under load the online store sees a few large
 reads instead of one per request.
+
+A read of a network store (Redis, Postgres) runs in a worker thread, so the event loop
+keeps serving while it waits. A read of the local SQLite file runs on the event loop, as
+the model does: it is CPU work under the GIL either way, and handing it to a thread and
+back cost more than the read (by key at c=16 on 1,000 distinct keys went from 1.7-1.9x
+of ``/predict``'s time to 1.3-1.45x in the serving benchmark's setup).
 """
 
 from __future__ import annotations
@@ -32,25 +38,34 @@ class Keys:
         return len(self.values)
 
 
-def feast_reader(spec: Any, settings: Any) -> Reader:
-    """Latest features per key from the use case's Feast online store (opened on first use)."""
-    from kubricks.features.online import read_latest
-    from kubricks.features.store import feature_store, feature_view_name
+class FeastReader:
+    """Latest features per key from the use case's Feast online store (opened on first use,
+    in a thread: opening applies the definitions and can take seconds)."""
 
-    opened: tuple[Any, Any] | None = None
+    def __init__(self, spec: Any, settings: Any) -> None:
+        self.spec = spec
+        self.settings = settings
+        self._opened: tuple[Any, Any] | None = None
 
-    def read(keys: list[Any]) -> list[dict[str, Any] | None]:
-        nonlocal opened
-        if opened is None:
-            store = feature_store(spec, settings)
-            opened = store, store.get_feature_view(feature_view_name(spec))
-        return read_latest(*opened, spec, keys)
+    @property
+    def inline(self) -> bool:
+        """True once the store is open and is the local SQLite file (read on the loop)."""
+        return self._opened is not None and self._opened[0].config.online_store.type == "sqlite"
 
-    return read
+    def __call__(self, keys: list[Any]) -> list[dict[str, Any] | None]:
+        from kubricks.features.online import read_latest
+
+        if self._opened is None:
+            from kubricks.features.store import feature_store, feature_view_name
+
+            store = feature_store(self.spec, self.settings)
+            self._opened = store, store.get_feature_view(feature_view_name(self.spec))
+        return read_latest(*self._opened, self.spec, keys)
 
 
 class FeatureLookup:
-    """Batches concurrent by-key requests into one read of ``reader`` (in a worker thread)."""
+    """Batches concurrent by-key requests into one read of ``reader``: in a worker thread,
+    or on the event loop when the reader says it is ``inline`` (a local file)."""
 
     def __init__(self, reader: Reader, max_keys: int, max_wait_seconds: float) -> None:
         self.reader = reader
@@ -68,7 +83,10 @@ class FeatureLookup:
 
     async def _read(self, jobs: Sequence[Keys]) -> list[list[dict[str, Any] | None]]:
         everything = list(itertools.chain.from_iterable(job.values for job in jobs))
-        found = await anyio.to_thread.run_sync(self.reader, everything)
+        if getattr(self.reader, "inline", False):
+            found = self.reader(everything)
+        else:
+            found = await anyio.to_thread.run_sync(self.reader, everything)
         bounds = itertools.pairwise(itertools.accumulate([0, *(len(job) for job in jobs)]))
         return [found[a:b] for a, b in bounds]
 

@@ -15,7 +15,7 @@ from kubricks.spec import UseCaseSpec
 from serving.request.batch import Batch
 from serving.request.handler import NotReady
 from serving.request.inference_log import InferenceLogWriter
-from serving.request.lookup import FeatureLookup, feast_reader
+from serving.request.lookup import FeastReader, FeatureLookup
 from serving.request.metrics import ServingMetrics
 from serving.request.runtime import Runtime
 from serving.request.traffic import traffic
@@ -37,7 +37,7 @@ class Worker:
         self._writer = InferenceLogWriter(self.spec, settings).start()
         self._metrics = ServingMetrics.create()
         self._lookup = FeatureLookup(
-            feast_reader(self.spec, settings),
+            FeastReader(self.spec, settings),
             max_keys=settings.serving_max_batch_rows,
             max_wait_seconds=settings.serving_max_latency_ms / 1000,
         )

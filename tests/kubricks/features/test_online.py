@@ -50,6 +50,19 @@ def test_online_values_match_gold(
             else:
                 assert math.isclose(row[column], gold[column]), (row["CustomerId"], column)
     assert got[-1] == {"CustomerId": 1, **dict.fromkeys(CHURN.gold_feature_columns())}
+    # a key asked twice in one read gets the same row twice
+    assert online_features(CHURN, churn_settings, [KEYS[1], KEYS[1]]) == [got[1], got[1]]
+
+    # Serving's reader: the same rows without the key, None for an unknown key; once open,
+    # the local SQLite store is read on the event loop (inline), not in a thread.
+    from serving.request.lookup import FeastReader
+
+    reader = FeastReader(CHURN, churn_settings)
+    assert not reader.inline  # opening applies the definitions: that stays in a thread
+    served = reader([*KEYS, 1])
+    assert served[:-1] == [{k: v for k, v in row.items() if k != "CustomerId"} for row in got[:-1]]
+    assert served[-1] is None
+    assert reader.inline
 
     # Incremental: nothing new in gold since the last end time.
     assert materialize(CHURN, churn_settings, end=datetime.now(UTC) + timedelta(seconds=1)) == 0

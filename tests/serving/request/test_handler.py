@@ -154,6 +154,30 @@ def test_concurrent_by_key_requests_share_one_store_read() -> None:
     assert answers[3] == [STORE[3], STORE[4]]
 
 
+def test_a_local_reader_runs_on_the_event_loop_and_a_remote_one_in_a_thread() -> None:
+    threads: dict[str, int] = {}
+
+    class Local:
+        inline = True
+
+        def __call__(self, keys: list[Any]) -> list[dict[str, Any] | None]:
+            threads["local"] = threading.get_ident()
+            return [dict(STORE[k]) for k in keys]
+
+    def remote(keys: list[Any]) -> list[dict[str, Any] | None]:
+        threads["remote"] = threading.get_ident()
+        return [dict(STORE[k]) for k in keys]
+
+    async def main() -> int:
+        assert await FeatureLookup(Local(), 512, 1.0)([1]) == [STORE[1]]
+        assert await FeatureLookup(remote, 512, 1.0)([2]) == [STORE[2]]
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert threads["local"] == loop_thread
+    assert threads["remote"] != loop_thread
+
+
 @pytest.mark.parametrize("keys", [[], list(range(101))])
 def test_key_lists_are_bounded(keys: list[int]) -> None:
     h, _ = handler()
