@@ -76,7 +76,9 @@ def configure(
         )
     task.set_cpu_request(resources.cpu_request).set_cpu_limit(resources.cpu_limit)
     task.set_memory_request(resources.memory_request).set_memory_limit(resources.memory_limit)
-    kubernetes.set_security_context(task, run_as_user=NON_ROOT_UID, run_as_non_root=True)
+    kubernetes.set_security_context(
+        task, run_as_user=NON_ROOT_UID, run_as_group=pods.PROJECT_GID, run_as_non_root=True
+    )
     login = set(TRACKING_LOGIN) if tracking_secret else set()
     kubernetes.use_config_map_as_env(
         task,

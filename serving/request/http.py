@@ -86,17 +86,32 @@ class GuardMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        refused = self._refusal(scope)
+        if refused is not None:
+            await _respond(send, *refused)
+            return
+        body = await self._read_body(receive, send)
+        if body is None:  # refused or timed out (answered), or the client went away
+            return
+        handler = self.routes.get(scope["path"])
+        if handler is not None:
+            await _fast_path(handler, scope["path"], body, send)
+            return
+        await self.app(scope, _replay(body, receive), _one_line_errors(send))
+
+    def _refusal(self, scope: Scope) -> tuple[int, str] | None:
+        """A status and message when the headers alone rule the request out."""
         headers = dict(scope["headers"])
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if ctype not in JSON_TYPES:
-            await _respond(
-                send, 415, f"content type {ctype.decode(errors='replace')!r}: send application/json"
-            )
-            return
+            return 415, f"content type {ctype.decode(errors='replace')!r}: send application/json"
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await _respond(send, 413, f"body: {int(declared)} bytes exceed {self.max_body}")
-            return
+            return 413, f"body: {int(declared)} bytes exceed {self.max_body}"
+        return None
+
+    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+        """The whole body within the cap and the deadline; None once answered or abandoned."""
         chunks: list[bytes] = []
         size = 0
         try:
@@ -104,15 +119,15 @@ class GuardMiddleware:
                 while True:
                     message = await receive()
                     if message["type"] != "http.request":
-                        return  # client went away
+                        return None  # client went away
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > self.max_body:
                         await _respond(send, 413, f"body: more than {self.max_body} bytes")
-                        return
+                        return None
                     chunks.append(chunk)
                     if not message.get("more_body", False):
-                        break
+                        return b"".join(chunks)
         except TimeoutError:
             await send_json(
                 send,
@@ -120,55 +135,64 @@ class GuardMiddleware:
                 {"error": f"body: not received within {self.body_timeout:g} s"},
                 {"Connection": "close"},  # the rest of the body must not be read as a request
             )
+            return None
+
+
+async def _fast_path(handler: Handler, path: str, body: bytes, send: Send) -> None:
+    try:
+        status, payload, headers = await handler(body)
+    except Exception:
+        logger.exception("fast path %s", path)
+        status, payload, headers = 500, {"error": "internal error: see the log"}, {}
+    await send_json(send, status, payload, headers)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the buffered body to the app once, then the real one."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _one_line_errors(send: Send) -> Send:
+    """A ``send`` that rewrites BentoML's 400 validation answers: ``error`` names the field."""
+    start: Message | None = None
+    buffered: list[bytes] = []
+
+    async def rewrite(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start" and message["status"] == 400:
+            start = message
             return
-        body = b"".join(chunks)
-        handler = self.routes.get(scope["path"])
-        if handler is not None:
-            try:
-                status, payload, headers = await handler(body)
-            except Exception:
-                logger.exception("fast path %s", scope["path"])
-                status, payload, headers = 500, {"error": "internal error: see the log"}, {}
-            await send_json(send, status, payload, headers)
+        if start is None:
+            await send(message)
             return
-        replayed = False
+        buffered.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        raw = _with_one_line(b"".join(buffered))
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        headers.append((b"content-length", b"%d" % len(raw)))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": raw})
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+    return rewrite
 
-        start: Message | None = None
-        buffered: list[bytes] = []
 
-        async def rewrite(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start" and message["status"] == 400:
-                start = message
-                return
-            if start is None:
-                await send(message)
-                return
-            buffered.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            raw = b"".join(buffered)
-            try:
-                data = json.loads(raw)
-                if (
-                    isinstance(data, dict)
-                    and isinstance(data.get("detail"), list)
-                    and data["detail"]
-                ):
-                    data["error"] = one_line(data["detail"])
-                    raw = json.dumps(data).encode()
-            except ValueError:
-                pass
-            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-            headers.append((b"content-length", b"%d" % len(raw)))
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": raw})
-
-        await self.app(scope, replay, rewrite)
+def _with_one_line(raw: bytes) -> bytes:
+    """BentoML's 400 body with ``error`` added from its ``detail`` list (unchanged otherwise)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(data, dict) and isinstance(data.get("detail"), list) and data["detail"]:
+        data["error"] = one_line(data["detail"])
+        return json.dumps(data).encode()
+    return raw

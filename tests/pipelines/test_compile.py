@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kubricks import pods
 from kubricks.settings import KubricksSettings
 from kubricks.steps.environment import secret_fields
 from pipelines import catalog
@@ -169,7 +170,12 @@ def test_settings_reach_cluster_steps_through_configmap_and_secret(compiled, set
         )
         assert "KUBRICKS_S3_SECRET_ACCESS_KEY" in names
         assert not {e["configMapKey"] for e in cm["keyToEnv"]} & names
-        assert config["securityContext"]["runAsNonRoot"] is True
+        # the project image's user and group (kubricks.pods), as every other workload runs
+        assert config["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": str(pods.PROJECT_UID),
+            "runAsGroup": str(pods.PROJECT_GID),
+        }
 
 
 def test_monitoring_deploys_only_a_promoted_model(compiled) -> None:

@@ -9,6 +9,7 @@ both forms transform rows with missing values, blanks and categories the model n
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,13 @@ from kubricks.registry.compiled import CompiledModel, export
 from kubricks.scoring.model import LoadedModel, with_fast_preprocessing
 from kubricks.spec import UseCaseSpec, load_spec
 from kubricks.spec_infer import infer_spec
-from kubricks.training.fast_preprocess import FastPipeline, Unsupported, derive, for_pipeline
+from kubricks.training.fast_preprocess import (
+    FastPipeline,
+    FastPreprocess,
+    Unsupported,
+    derive,
+    for_pipeline,
+)
 from kubricks.training.search_space import build_pipeline, family_named, preprocessor
 from tests.serving.test_parity import wine_csv, wine_spec
 
@@ -169,7 +176,8 @@ def test_an_unknown_step_keeps_scikit_learn_and_says_why() -> None:
     assert "MinMaxScaler" in loaded.preprocessing
 
 
-def test_a_batch_the_fast_form_cannot_read_gets_scikit_learns_answer() -> None:
+def three_customers() -> tuple[list[str], pd.DataFrame, Any, FastPreprocess]:
+    """Churn features for three rows, scikit-learn's preprocessing fitted on them, its fast form."""
     spec = load_spec("churn")
     features = spec.gold_feature_columns()
     frame = pd.DataFrame(
@@ -177,7 +185,11 @@ def test_a_batch_the_fast_form_cannot_read_gets_scikit_learns_answer() -> None:
         | {"Geography": ["France", "Spain", "Germany"], "Gender": ["Male", "Female", "Male"]}
     )
     fitted = preprocessor(spec, scale=True).fit(frame)
-    fast = derive(fitted)
+    return features, frame, fitted, derive(fitted)
+
+
+def test_a_batch_the_fast_form_cannot_read_gets_scikit_learns_answer() -> None:
+    _, frame, fitted, fast = three_customers()
     with pytest.raises((KeyError, ValueError)) as expected:
         fitted.transform(frame.drop(columns=["Age"]))
     with pytest.raises(type(expected.value)):
@@ -192,14 +204,7 @@ def test_a_batch_the_fast_form_cannot_read_gets_scikit_learns_answer() -> None:
 
 def test_columns_by_name_fall_back_to_scikit_learn_as_a_frame() -> None:
     """A Mapping the fast form cannot read reaches scikit-learn as the same DataFrame."""
-    spec = load_spec("churn")
-    features = spec.gold_feature_columns()
-    frame = pd.DataFrame(
-        {c: [1.0, 2.0, 3.0] for c in features}
-        | {"Geography": ["France", "Spain", "Germany"], "Gender": ["Male", "Female", "Male"]}
-    )
-    fitted = preprocessor(spec, scale=True).fit(frame)
-    fast = derive(fitted)
+    features, frame, fitted, fast = three_customers()
     columns = {n: frame[n].to_numpy() for n in features}
     columns["Age"] = np.array(["forty", 2.0, 3.0], dtype=object)
     with pytest.raises(ValueError):
