@@ -399,28 +399,9 @@ class UseCaseSpec(_Strict):
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
             raise ValueError("columns: duplicate column names")
-        known = set(names)
-        referenced = {"entity_key": self.entity_key, "label": self.label}
-        if self.event_timestamp:
-            referenced["event_timestamp"] = self.event_timestamp
-        for field, column in referenced.items():
-            if column not in known:
-                raise ValueError(f"{field}: {column!r} is not one of the declared columns")
+        _check_references(self, set(names))
         for feature in self.features:
-            if feature.name not in known:
-                raise ValueError(f"features: {feature.name!r} is not one of the declared columns")
-            if feature.name in (self.entity_key, self.label):
-                raise ValueError(f"features: {feature.name!r} is the key or the label")
-            column_type = self.column(feature.name).type
-            if feature.kind == "datetime" and column_type not in DATETIME_TYPES:
-                raise ValueError(
-                    f"features: {feature.name!r} has kind datetime but column type {column_type}"
-                    " (declare the column as date or timestamp)"
-                )
-            if feature.kind == "numeric" and column_type in DATETIME_TYPES:
-                raise ValueError(
-                    f"features: {feature.name!r} is a {column_type} column: use kind datetime"
-                )
+            _check_feature(self, feature)
         generated = sorted(
             c.name for c in self.columns if c.generated and c.name != self.entity_key
         )
@@ -428,28 +409,7 @@ class UseCaseSpec(_Strict):
             raise ValueError(f"columns: only the entity_key can be generated, not {generated[0]!r}")
         if self.split == "time" and not self.event_timestamp:
             raise ValueError("split: 'time' needs an event_timestamp column")
-        if self.positive_class is not None and self.problem_type != ProblemType.CLASSIFICATION:
-            raise ValueError("positive_class: applies to classification only")
-        label_type = self.column(self.label).type
-        if label_type in DATETIME_TYPES:
-            raise ValueError(f"label: {self.label!r} is a {label_type} column")
-        if self.problem_type == ProblemType.REGRESSION and label_type in ("string", "boolean"):
-            raise ValueError(
-                f"label: regression needs a numeric label, {self.label!r} is {label_type}"
-            )
-        if not _fits_type(self.positive_class, label_type):
-            raise ValueError(
-                f"positive_class: {self.positive_class!r} cannot be a value of the"
-                f" {label_type} label {self.label!r}"
-            )
-        for column in self.monitoring.slices:
-            if column not in known:
-                raise ValueError(
-                    f"monitoring.slices: {column!r} is not one of the declared columns"
-                )
-        for column in self.synthetic:
-            if column not in known:
-                raise ValueError(f"synthetic: {column!r} is not one of the declared columns")
+        _check_label(self)
         return self
 
     # Derived views used by every layer; keep column logic here, not in callers.
@@ -541,3 +501,52 @@ def load_spec(
         where = ".".join(str(part) for part in first["loc"]) or "spec"
         message = str(first["msg"]).removeprefix("Value error, ")
         raise SpecError(f"{path}: {where}: {message}") from exc
+
+
+def _check_references(spec: UseCaseSpec, known: set[str]) -> None:
+    """Every field that names a column names a declared one."""
+    referenced = {"entity_key": spec.entity_key, "label": spec.label}
+    if spec.event_timestamp:
+        referenced["event_timestamp"] = spec.event_timestamp
+    for field, column in referenced.items():
+        if column not in known:
+            raise ValueError(f"{field}: {column!r} is not one of the declared columns")
+    for feature in spec.features:
+        if feature.name not in known:
+            raise ValueError(f"features: {feature.name!r} is not one of the declared columns")
+    for column in spec.monitoring.slices:
+        if column not in known:
+            raise ValueError(f"monitoring.slices: {column!r} is not one of the declared columns")
+    for column in spec.synthetic:
+        if column not in known:
+            raise ValueError(f"synthetic: {column!r} is not one of the declared columns")
+
+
+def _check_feature(spec: UseCaseSpec, feature: Feature) -> None:
+    """A feature is neither the key nor the label, and its kind fits its column's type."""
+    if feature.name in (spec.entity_key, spec.label):
+        raise ValueError(f"features: {feature.name!r} is the key or the label")
+    column_type = spec.column(feature.name).type
+    if feature.kind == "datetime" and column_type not in DATETIME_TYPES:
+        raise ValueError(
+            f"features: {feature.name!r} has kind datetime but column type {column_type}"
+            " (declare the column as date or timestamp)"
+        )
+    if feature.kind == "numeric" and column_type in DATETIME_TYPES:
+        raise ValueError(f"features: {feature.name!r} is a {column_type} column: use kind datetime")
+
+
+def _check_label(spec: UseCaseSpec) -> None:
+    """The label's type fits the problem type, and the positive class is one of its values."""
+    if spec.positive_class is not None and spec.problem_type != ProblemType.CLASSIFICATION:
+        raise ValueError("positive_class: applies to classification only")
+    label_type = spec.column(spec.label).type
+    if label_type in DATETIME_TYPES:
+        raise ValueError(f"label: {spec.label!r} is a {label_type} column")
+    if spec.problem_type == ProblemType.REGRESSION and label_type in ("string", "boolean"):
+        raise ValueError(f"label: regression needs a numeric label, {spec.label!r} is {label_type}")
+    if not _fits_type(spec.positive_class, label_type):
+        raise ValueError(
+            f"positive_class: {spec.positive_class!r} cannot be a value of the"
+            f" {label_type} label {spec.label!r}"
+        )

@@ -60,7 +60,8 @@ class FeastReader:
 
             store = feature_store(self.spec, self.settings)
             self._opened = store, store.get_feature_view(feature_view_name(self.spec))
-        return read_latest(*self._opened, self.spec, keys)
+        store, view = self._opened
+        return read_latest(store, view, self.spec, keys)
 
 
 class FeatureLookup:
