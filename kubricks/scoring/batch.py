@@ -91,12 +91,17 @@ def score_frame(
     label_type = gold.schema[spec.label].dataType if spec.label in gold.columns else None
     key = spec.entity_key
     latest = gold if one_per_key else latest_per_key(gold, key)
-    rows = latest.select(column(key), *[column(c) for c in inputs])
+    # mapInPandas hands its UDF ``df[name]`` for each column, which Spark parses as an
+    # attribute name: a name with a backtick fails there however it is quoted. The UDF sees
+    # positional names; each pandas batch gets the real ones back.
+    real = [key, *inputs]
+    rows = latest.select(*[column(c).alias(f"_c{i}") for i, c in enumerate(real)])
     schema = output_schema(gold.schema[key], model, label_type)
     names = [f.name for f in schema.fields]
 
     def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in batches:
+            frame.columns = real
             yield prediction_frame(frame, model, key, names)
 
     scored = rows.mapInPandas(score_batches, schema)

@@ -52,7 +52,7 @@ from kubricks.scoring.batch import predictions_table, score_frame
 from kubricks.scoring.model import LoadedModel
 from kubricks.scoring.model import load_model as load_registered
 from kubricks.settings import KubricksSettings
-from kubricks.spark import quoted
+from kubricks.spark import column, quoted
 from kubricks.spec import UseCaseSpec
 
 BINARY_FILES = "path string, modificationTime timestamp, length long, content binary"
@@ -304,9 +304,7 @@ class BatchScorer:
         )
         return raw.select(
             *[
-                (F.col(f"`{c.name}`") if c.name in header else F.lit(None).cast("string")).alias(
-                    c.name
-                )
+                (column(c.name) if c.name in header else F.lit(None).cast("string")).alias(c.name)
                 for c in self.reading.source_columns()
             ]
         )

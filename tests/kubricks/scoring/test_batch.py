@@ -152,3 +152,44 @@ def test_scores_the_gold_version_the_last_ingest_recorded(spark, spec, settings,
     assert chosen.gold_version == recorded + 1 and chosen.rows == 10
     with pytest.raises(KubricksError, match=f"no version {recorded + 5}"):
         batch.score_gold(spark, spec, settings, gold_version=recorded + 5)
+
+
+def test_column_names_with_backticks_quotes_and_spaces_score(spark: SparkSession) -> None:
+    """A header `spec infer` accepts must score: Spark parses the names mapInPandas hands
+    its UDF, so a feature named with a backtick failed there (the demo on such a file)."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from kubricks.scoring.model import LoadedModel
+    from kubricks.spec_infer import infer_spec
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "cust id": np.arange(200),
+            "we`ird": rng.random(200),
+            'a "q" b': rng.choice(list("xyz"), 200),
+            "sp.ace": rng.integers(1, 99, 200),
+            "y": rng.integers(0, 2, 200),
+        }
+    )
+    spec = UseCaseSpec.model_validate(
+        infer_spec(
+            frame, label="y", where="odd.csv", source_path="odd.csv", fmt="csv", name="odd"
+        ).spec
+    )
+    features = spec.gold_feature_columns()
+    assert set(features) == {"we`ird", 'a "q" b', "sp.ace"}
+    family = family_named("classification", "logistic_regression")
+    estimator = build_pipeline(spec, family, family.defaults, seed=0)
+    model = LoadedModel("odd", "1", estimator.fit(frame[features], frame["y"]), spec)
+
+    scored = batch.score_frame(
+        spark.createDataFrame(frame), spec, model, "b1", datetime.now(UTC), one_per_key=True
+    ).toPandas()
+
+    expected = model.predict(frame[features])
+    got = scored.set_index(spec.entity_key).loc[frame["cust id"]]
+    assert list(got["prediction"]) == list(expected.labels)
+    assert np.allclose(got["probability"], expected.probabilities[:, model.positive_index])
