@@ -19,6 +19,33 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 DATA_DIR_ENV = "KUBRICKS_TEST_DATA_DIR"  # for a checkout that does not sit beside shared/
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _default_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A test that runs a command without naming a home writes into a scratch one.
+
+    The default home is ``.kubricks`` under the working directory, the checkout itself when
+    the suite runs; a test's ``spec infer`` there became "the one last used here", and the
+    README's `bash scripts/demo.sh` then ran that test's use case instead of the demo's.
+    A test that names its own home (``KubricksSettings(home=...)``, ``KUBRICKS_HOME`` in a
+    command's environment) is unaffected; the checkout's home must come out unchanged.
+    """
+    checkout_home = REPO / ".kubricks"
+    before = _listing(checkout_home)
+    home = tmp_path_factory.mktemp("default-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KUBRICKS_HOME", str(home))
+        yield home
+    assert _listing(checkout_home) == before, f"the tests wrote into {checkout_home}"
+
+
+def _listing(home: Path) -> dict[str, int]:
+    """What the checkout's home holds at its top and in its logs: name -> modification time."""
+    if not home.is_dir():
+        return {}
+    paths = [*home.iterdir(), *(home / "logs").glob("*")]
+    return {str(p.relative_to(home)): p.stat().st_mtime_ns for p in paths if p.exists()}
+
+
 @pytest.fixture(scope="session")
 def churn_csv() -> Path:
     """The bundled data set; a test that needs it fails without it (a skip would pass CI)."""
