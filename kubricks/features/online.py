@@ -68,13 +68,12 @@ def materialize(
     incrementally from the last end time. Keys gold no longer holds are then deleted
     from the online store (:func:`prune`).
     """
-    store = feature_store(spec, settings)
+    store, view = open_view(spec, settings)
     _, uri = gold_table(spec, settings)
     options = settings.storage_options()
     version = gold_version(spec, settings, version)
     end = (end or datetime.now(UTC)).astimezone(UTC)
     gold = tables.read_arrow(uri, version, options).select([spec.entity_key, EVENT_TIME_COLUMN])
-    view = store.get_feature_view(feature_view_name(spec))
     start = view.most_recent_end_time
     written = 0
     with delta_reader.pinned(uri, version):
@@ -125,11 +124,16 @@ def forget_keys(spec: UseCaseSpec, settings: KubricksSettings, keys: list) -> in
     """Delete these entities from the online store; returns how many were held there."""
     if not has_online_store(spec, settings):
         return 0
-    store = feature_store(spec, settings)
-    view = store.get_feature_view(feature_view_name(spec))
+    store, view = open_view(spec, settings)
     wanted = set(online_keys.serialized(store, spec.entity_key, key_value_type(spec), keys))
     held = [b for b in online_keys.stored(store, view) if b in wanted]
     return online_keys.delete(store, view, held)
+
+
+def open_view(spec: UseCaseSpec, settings: KubricksSettings) -> tuple[FeatureStore, FeatureView]:
+    """The use case's Feast store and its feature view, as every online read or write needs."""
+    store = feature_store(spec, settings)
+    return store, store.get_feature_view(feature_view_name(spec))
 
 
 def read_latest(
@@ -151,20 +155,18 @@ def read_latest(
     read = store.provider.online_read(store.config, view, protos, names)
     found: dict[Any, dict[str, Any] | None] = {}
     for key, (_, values) in zip(unique, read, strict=True):
-        row = (
-            {n: feast_value_type_to_python_type(values[n]) if n in values else None for n in names}
-            if values
-            else None
-        )
-        found[key] = None if row is None or all(v is None for v in row.values()) else row
+        values = values or {}
+        row = {
+            n: feast_value_type_to_python_type(values[n]) if n in values else None for n in names
+        }
+        found[key] = row if any(v is not None for v in row.values()) else None
     return [found[key] for key in keys]
 
 
 def online_features(spec: UseCaseSpec, settings: KubricksSettings, keys: list) -> list[dict]:
     """One dict per key: the key and its latest materialized features (None if unknown)."""
-    store = feature_store(spec, settings)
+    store, view = open_view(spec, settings)
     parsed = [parse_key(spec, k) for k in keys]
-    view = store.get_feature_view(feature_view_name(spec))
     names = spec.gold_feature_columns()
     blank = dict.fromkeys(names)
     return [

@@ -120,7 +120,7 @@ class CompiledModel:
             if fast is not None:
                 self.preprocess = fast
         # The fast form also reads columns as arrays by name (fast_preprocess.Columns).
-        self.takes_columns = fast_preprocess and isinstance(self.preprocess, FastPreprocess)
+        self.takes_columns = isinstance(self.preprocess, FastPreprocess)
         self.classification = _is_classifier(estimator)
         if self.classification:
             self.classes_ = estimator.classes_

@@ -53,13 +53,10 @@ class FeastReader:
         return self._opened is not None and self._opened[0].config.online_store.type == "sqlite"
 
     def __call__(self, keys: list[Any]) -> list[dict[str, Any] | None]:
-        from kubricks.features.online import read_latest
+        from kubricks.features.online import open_view, read_latest
 
         if self._opened is None:
-            from kubricks.features.store import feature_store, feature_view_name
-
-            store = feature_store(self.spec, self.settings)
-            self._opened = store, store.get_feature_view(feature_view_name(self.spec))
+            self._opened = open_view(self.spec, self.settings)
         store, view = self._opened
         return read_latest(store, view, self.spec, keys)
 
